@@ -1,0 +1,119 @@
+# meshd Makefile, laid out as kubebuilder's project-v4 one.
+
+IMG ?= meshd:dev
+KUBE_VERSION ?= v1.37.2
+ETCD_VERSION ?= v3.6.16
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION ?= v5.8.3
+# Integration tests start several API servers; keep the whole run well inside CI's limit.
+TEST_TIMEOUT ?= 25m
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+LOCALBIN ?= $(CURDIR)/bin
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+# envtest's binaries are built once per version into a cache outside the clone (see
+# hack/envtest-assets.sh) and linked here, so a fresh clone reuses them.
+ENVTEST_ASSETS ?= $(LOCALBIN)/k8s/$(KUBE_VERSION)-etcd-$(ETCD_VERSION)
+KUBECTL ?= $(ENVTEST_ASSETS)/kubectl
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate CRDs (with Istio's older served versions) and RBAC from the markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/crd-versions config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Run go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: test
+test: envtest ## Unit, golden and envtest integration tests (real kube-apiserver and etcd).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" MESHD_KUBECTL="$(KUBECTL)" go test -timeout $(TEST_TIMEOUT) -count=1 ./...
+
+.PHONY: verify
+verify: manifests generate ## Fail if generated files are out of date.
+	git diff --exit-code -- config/crd config/rbac api
+
+.PHONY: dev
+dev: envtest build-dev ## Run meshd against an embedded kube-apiserver and etcd; data kept in bin/dev.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(LOCALBIN)/meshd-dev --dir=$(LOCALBIN)/dev --assets=$(ENVTEST_ASSETS) \
+		--metrics-bind-address=:15014 --health-probe-bind-address=:8080
+	@echo "kubectl: $(KUBECTL)"
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager binary.
+	go build -o $(LOCALBIN)/meshd ./cmd/meshd
+
+.PHONY: build-dev
+build-dev:
+	go build -o $(LOCALBIN)/meshd-dev ./cmd/meshd-dev
+
+.PHONY: docker-build
+docker-build: ## Build the manager image (needs a Docker engine).
+	@command -v docker >/dev/null || { echo "docker is not installed"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "no Docker engine is running: docker-build needs one"; exit 1; }
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests kustomize ## Install the CRDs into the cluster of the current kubeconfig (server-side: the CRDs are large).
+	$(KUSTOMIZE) build config/crd | kubectl apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: manifests kustomize ## Remove the CRDs.
+	$(KUSTOMIZE) build config/crd | kubectl delete --ignore-not-found -f -
+
+.PHONY: deploy
+deploy: manifests kustomize ## Deploy meshd to the cluster of the current kubeconfig.
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default | kubectl apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: kustomize ## Remove meshd from the cluster.
+	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
+
+##@ Dependencies
+
+$(LOCALBIN):
+	mkdir -p $(LOCALBIN)
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN)/.gobin go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	mv $(LOCALBIN)/.gobin/controller-gen $@
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE)
+$(KUSTOMIZE): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN)/.gobin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	mv $(LOCALBIN)/.gobin/kustomize $@
+
+.PHONY: envtest
+envtest: | $(LOCALBIN) ## Build (once per version, cached outside the clone) kube-apiserver, etcd and kubectl.
+	@mkdir -p $(dir $(ENVTEST_ASSETS))
+	@ln -sfn "$$(hack/envtest-assets.sh $(KUBE_VERSION) $(ETCD_VERSION))" $(ENVTEST_ASSETS)

@@ -1,0 +1,83 @@
+package controllers
+
+import (
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
+	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	securityv1 "github.com/meshd-io/meshd/api/security/v1"
+	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
+	"github.com/meshd-io/meshd/internal/validate"
+)
+
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices;destinationrules,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices/status;destinationrules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=security.istio.io,resources=authorizationpolicies;peerauthentications,verbs=get;list;watch
+// +kubebuilder:rbac:groups=security.istio.io,resources=authorizationpolicies/status;peerauthentications/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=meshd.io,resources=meshes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshd.io,resources=meshes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// SetupAll registers every reconciler with the manager.
+func SetupAll(mgr ctrl.Manager) error {
+	c, s := mgr.GetClient(), mgr.GetScheme()
+	setups := []func() error{
+		func() error {
+			return (&statusReconciler[*networkingv1.VirtualService]{
+				client: c, scheme: s,
+				newObj: func() *networkingv1.VirtualService { return &networkingv1.VirtualService{} },
+				status: func(o *networkingv1.VirtualService) *typev1beta1.ConfigStatus { return &o.Status },
+				validate: func(o *networkingv1.VirtualService) field.ErrorList {
+					return validate.VirtualService(&o.Spec)
+				},
+			}).setup(mgr, "virtualservice")
+		},
+		func() error {
+			return (&statusReconciler[*networkingv1.DestinationRule]{
+				client: c, scheme: s,
+				newObj: func() *networkingv1.DestinationRule { return &networkingv1.DestinationRule{} },
+				status: func(o *networkingv1.DestinationRule) *typev1beta1.ConfigStatus { return &o.Status },
+				validate: func(o *networkingv1.DestinationRule) field.ErrorList {
+					return validate.DestinationRule(&o.Spec)
+				},
+			}).setup(mgr, "destinationrule")
+		},
+		func() error {
+			return (&statusReconciler[*securityv1.AuthorizationPolicy]{
+				client: c, scheme: s,
+				newObj: func() *securityv1.AuthorizationPolicy { return &securityv1.AuthorizationPolicy{} },
+				status: func(o *securityv1.AuthorizationPolicy) *typev1beta1.ConfigStatus { return &o.Status },
+				validate: func(o *securityv1.AuthorizationPolicy) field.ErrorList {
+					return validate.AuthorizationPolicy(&o.Spec)
+				},
+			}).setup(mgr, "authorizationpolicy")
+		},
+		func() error {
+			return (&statusReconciler[*securityv1.PeerAuthentication]{
+				client: c, scheme: s,
+				newObj: func() *securityv1.PeerAuthentication { return &securityv1.PeerAuthentication{} },
+				status: func(o *securityv1.PeerAuthentication) *typev1beta1.ConfigStatus { return &o.Status },
+				validate: func(o *securityv1.PeerAuthentication) field.ErrorList {
+					return validate.PeerAuthentication(&o.Spec)
+				},
+			}).setup(mgr, "peerauthentication")
+		},
+		func() error {
+			return (&statusReconciler[*meshv1alpha1.Mesh]{
+				client: c, scheme: s,
+				newObj: func() *meshv1alpha1.Mesh { return &meshv1alpha1.Mesh{} },
+				status: func(o *meshv1alpha1.Mesh) *typev1beta1.ConfigStatus { return &o.Status },
+				validate: func(o *meshv1alpha1.Mesh) field.ErrorList {
+					return validate.Mesh(o.Name, &o.Spec)
+				},
+			}).setup(mgr, "mesh")
+		},
+	}
+	for _, setup := range setups {
+		if err := setup(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
