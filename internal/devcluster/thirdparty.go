@@ -6,6 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	// The CRDs installed come from these modules; importing their API packages keeps
+	// the modules (at the versions meshd's Go types use) in go.mod.
+	_ "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	_ "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // thirdPartyCRDs are the CRD folders, inside the Go modules meshd builds against, that a

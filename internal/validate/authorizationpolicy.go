@@ -36,6 +36,7 @@ func AuthorizationPolicy(spec *securityv1.AuthorizationPolicySpec) field.ErrorLi
 	if !contains(actions, string(action)) {
 		errs = append(errs, field.NotSupported(p.Child("action"), action, actions))
 	}
+	errs = append(errs, workloadSelector(p.Child("selector"), spec.Selector)...)
 	scopes := 0
 	if spec.Selector != nil {
 		scopes++

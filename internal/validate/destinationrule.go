@@ -16,6 +16,7 @@ func DestinationRule(spec *networkingv1.DestinationRuleSpec) field.ErrorList {
 	} else if err := WildcardDomain(spec.Host); err != nil {
 		errs = append(errs, field.Invalid(p.Child("host"), spec.Host, err.Error()))
 	}
+	errs = append(errs, workloadSelector(p.Child("workloadSelector"), spec.WorkloadSelector)...)
 	seen := map[string]bool{}
 	for i, s := range spec.Subsets {
 		sp := p.Child("subsets").Index(i)

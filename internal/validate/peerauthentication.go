@@ -18,6 +18,7 @@ var mtlsModes = []string{
 func PeerAuthentication(spec *securityv1.PeerAuthenticationSpec) field.ErrorList {
 	var errs field.ErrorList
 	p := field.NewPath("spec")
+	errs = append(errs, workloadSelector(p.Child("selector"), spec.Selector)...)
 	if spec.MTLS != nil {
 		errs = append(errs, mtlsMode(p.Child("mtls", "mode"), spec.MTLS.Mode)...)
 	}

@@ -151,6 +151,8 @@ func TestPeerAuthentication(t *testing.T) {
 		{name: "port level with selector", spec: `
 selector: {matchLabels: {app: web}}
 portLevelMtls: {"8080": {mode: DISABLE}}`},
+		{name: "selector labels", spec: `selector: {matchLabels: {app: "web*", "bad key!": x}}`,
+			want: []string{"spec.selector.matchLabels[app]: Invalid value: \"web*\": wildcard not allowed in label value match", "spec.selector.matchLabels: Invalid value: \"bad key!\""}},
 		{name: "bad mode", spec: `mtls: {mode: MUTUAL}`,
 			want: []string{`spec.mtls.mode: Unsupported value: "MUTUAL": supported values: "UNSET", "DISABLE", "PERMISSIVE", "STRICT"`}},
 		{name: "port level without selector", spec: `portLevelMtls: {"0": {mode: STRICT}, http: {mode: BAD}}`,

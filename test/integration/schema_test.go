@@ -113,10 +113,10 @@ apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: wildcard}
 spec:
-  selector: {matchLabels: {app: "web*"}}
+  selector: {matchLabels: {"web*": x}}
   mtls: {mode: STRICT}
 `,
-			want: []string{"spec.selector.matchLabels", "wildcard not allowed in label value match"},
+			want: []string{"spec.selector.matchLabels", "wildcard not allowed in label key match"},
 		},
 		{
 			name: "mesh-not-default",

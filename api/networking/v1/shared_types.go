@@ -24,12 +24,14 @@ import "encoding/json"
 //
 // Conventions: proto3 scalars are plain Go values with omitempty (zero == unset, as in
 // Istio); google.protobuf wrapper values, messages and oneof members are pointers so
-// that presence survives a round trip.
+// that presence survives a round trip. uint32 fields clear controller-gen's int32 format
+// (the API server would cap them at 2^31-1) and are bounded 0..4294967295 as in Istio.
 
 // Duration is a google.protobuf.Duration in string form, e.g. "10s", "1.5s", "100ms", "1h".
 type Duration string
 
-// Double is a protobuf double: a JSON number, integral or fractional.
+// Double is a protobuf double: a JSON number, integral or fractional. Being a named type
+// with MarshalJSON lets controller-gen emit type number without crd:allowDangerousTypes.
 // +kubebuilder:validation:Type=number
 // +kubebuilder:validation:Format=double
 type Double float64
