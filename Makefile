@@ -58,8 +58,7 @@ verify: manifests generate ## Fail if generated files are out of date.
 .PHONY: dev
 dev: envtest build-dev ## Run meshd against an embedded kube-apiserver and etcd; data kept in bin/dev.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(LOCALBIN)/meshd-dev --dir=$(LOCALBIN)/dev --assets=$(ENVTEST_ASSETS) \
-		--metrics-bind-address=:15014 --health-probe-bind-address=:8080
-	@echo "kubectl: $(KUBECTL)"
+		--metrics-bind-address=:15014 --health-probe-bind-address=:8080 --kubectl=$(KUBECTL)
 
 ##@ Build
 

@@ -23,6 +23,7 @@ func main() {
 	dir := flag.String("dir", "bin/dev", "Folder for etcd's data, certificates and the kubeconfig.")
 	assets := flag.String("assets", os.Getenv("KUBEBUILDER_ASSETS"), "Folder holding the kube-apiserver and etcd binaries.")
 	crds := flag.String("crds", "config/crd/bases", "Comma-separated CRD files or folders to install.")
+	kubectl := flag.String("kubectl", "kubectl", "The kubectl to suggest in the printed instructions.")
 	thirdParty := flag.Bool("third-party-crds", true, "Also install Gateway API's and cert-manager's CRDs from the Go modules in go.mod.")
 	opts := manager.DefaultOptions()
 	opts.LeaderElection = false
@@ -40,13 +41,13 @@ func main() {
 		}
 		paths = append(paths, tp...)
 	}
-	if err := run(*dir, *assets, paths, opts); err != nil {
+	if err := run(*dir, *assets, *kubectl, paths, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "meshd-dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, assets string, crdPaths []string, opts manager.Options) error {
+func run(dir, assets, kubectl string, crdPaths []string, opts manager.Options) error {
 	ctx := ctrl.SetupSignalHandler()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -66,6 +67,9 @@ func run(dir, assets string, crdPaths []string, opts manager.Options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nmeshd dev control plane is up. In another shell:\n\n  export KUBECONFIG=%s\n  kubectl apply --server-side -f config/samples/\n  kubectl get vs,dr,ap,pa -A\n\nCtrl-C stops everything; objects are kept for the next `make dev`.\n\n", cluster.KubeconfigPath)
+	fmt.Printf("\nmeshd dev control plane is up. In another shell:\n\n"+
+		"  export KUBECONFIG=%s\n  alias kubectl=%s\n"+
+		"  kubectl apply --server-side -k config/samples/\n  kubectl get vs,dr,ap,pa -A\n\n"+
+		"Ctrl-C stops everything; objects are kept for the next `make dev`.\n\n", cluster.KubeconfigPath, kubectl)
 	return mgr.Start(ctx)
 }

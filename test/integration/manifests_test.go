@@ -1,0 +1,92 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/meshd-io/meshd/internal/testutil"
+)
+
+// TestDeployManifestsAccepted renders config/default with kustomize (the one built into
+// kubectl) and has the real API server accept every object with a server-side dry run.
+func TestDeployManifestsAccepted(t *testing.T) {
+	kubectl, err := testutil.Kubectl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := writeKubeconfig(t)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}
+	if err := env.Client.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	rendered := run(t, kubectl, nil, "kustomize", filepath.Join(testutil.RepoRoot(), "config", "default"))
+	objs, err := testutil.Decode([]byte(rendered))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, o := range objs {
+		kinds[o.GetKind()]++
+	}
+	for _, k := range []string{"CustomResourceDefinition", "Deployment", "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Role", "RoleBinding"} {
+		if kinds[k] == 0 {
+			t.Errorf("config/default renders no %s (got %v)", k, kinds)
+		}
+	}
+	if kinds["CustomResourceDefinition"] != 5 {
+		t.Errorf("config/default renders %d CRDs, want 5", kinds["CustomResourceDefinition"])
+	}
+	out := run(t, kubectl, []byte(rendered), "--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts",
+		"--field-manager=meshd-deploy-check", "--dry-run=server", "-f", "-")
+	if n := strings.Count(out, "(server dry run)"); n != len(objs) {
+		t.Errorf("dry run applied %d of %d objects:\n%s", n, len(objs), out)
+	}
+}
+
+func run(t *testing.T, bin string, stdin []byte, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// writeKubeconfig writes an admin kubeconfig for the test API server.
+func writeKubeconfig(t *testing.T) string {
+	t.Helper()
+	cfg := env.Config
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
