@@ -1,0 +1,55 @@
+package model
+
+import "sort"
+
+// Endpoints are kept apart from the Snapshot: an endpoint change takes the EDS fast
+// path and never causes a translation.
+
+// Endpoint is one ready (or serving) address behind a Service port.
+type Endpoint struct {
+	Address string
+	// Port is the target port for the service port this endpoint set belongs to.
+	Port uint32
+	// Labels are the pod's labels; DestinationRule subsets select on them.
+	Labels map[string]string
+	// ServiceAccount gives the workload identity.
+	ServiceAccount string
+	Locality       Locality
+	// Ready is false for terminating or not-ready endpoints; they are sent with
+	// health status UNHEALTHY/DRAINING so clients stop picking them.
+	Ready bool
+	// TLSMode is the pod's security.istio.io/tlsMode label ("istio" means it
+	// terminates Istio mTLS); auto-mTLS uses it.
+	TLSMode string
+}
+
+// Locality is where an endpoint runs, from its node's topology labels.
+type Locality struct {
+	Region, Zone, Subzone string
+}
+
+// String renders the locality as Istio does: region/zone/subzone.
+func (l Locality) String() string {
+	return l.Region + "/" + l.Zone + "/" + l.Subzone
+}
+
+// EndpointKey names the endpoints of one port of one service.
+type EndpointKey struct {
+	Hostname string
+	Port     uint32 // the service port
+}
+
+// EndpointIndex maps each service port to its endpoints, sorted by address.
+type EndpointIndex map[EndpointKey][]Endpoint
+
+// Sort orders every endpoint list by address and port, for deterministic output.
+func (idx EndpointIndex) Sort() {
+	for _, eps := range idx {
+		sort.Slice(eps, func(i, j int) bool {
+			if eps[i].Address != eps[j].Address {
+				return eps[i].Address < eps[j].Address
+			}
+			return eps[i].Port < eps[j].Port
+		})
+	}
+}

@@ -1,0 +1,82 @@
+// Package model is the typed, immutable snapshot of everything meshd translates:
+// services and their endpoints from Kubernetes, the Istio kinds, and the Mesh settings.
+// Controllers build a new Snapshot on every change (sharing unchanged parts with the
+// last one); translation reads it and never mutates it.
+package model
+
+import (
+	"sort"
+
+	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
+	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+)
+
+// Snapshot is one consistent view of the mesh's configuration.
+type Snapshot struct {
+	Mesh meshv1alpha1.MeshSpec // with defaults filled in
+	// ClusterDomain is the DNS suffix of services ("cluster.local").
+	ClusterDomain string
+
+	// Services by hostname (FQDN).
+	Services map[string]*Service
+	// VirtualServices and DestinationRules, sorted oldest first (creation time, then
+	// namespace/name): the order in which Istio resolves conflicts.
+	VirtualServices  []*networkingv1.VirtualService
+	DestinationRules []*networkingv1.DestinationRule
+}
+
+// Service is a Kubernetes Service as the mesh sees it.
+type Service struct {
+	Name, Namespace string
+	// Hostname is the FQDN: <name>.<namespace>.svc.<cluster domain>.
+	Hostname  string
+	ClusterIP string
+	Ports     []ServicePort
+	// ExportTo from the networking.istio.io/exportTo annotation; empty means "*".
+	ExportTo []string
+}
+
+// ServicePort is one port of a Service.
+type ServicePort struct {
+	Name     string
+	Port     uint32
+	Protocol Protocol
+}
+
+// Protocol is the application protocol Istio infers from the port name or appProtocol.
+type Protocol string
+
+const (
+	ProtocolHTTP    Protocol = "HTTP"
+	ProtocolHTTP2   Protocol = "HTTP2"
+	ProtocolGRPC    Protocol = "GRPC"
+	ProtocolHTTPS   Protocol = "HTTPS"
+	ProtocolTLS     Protocol = "TLS"
+	ProtocolTCP     Protocol = "TCP"
+	ProtocolUnknown Protocol = "UNKNOWN"
+)
+
+// IsHTTP reports whether the protocol carries HTTP routes.
+func (p Protocol) IsHTTP() bool {
+	return p == ProtocolHTTP || p == ProtocolHTTP2 || p == ProtocolGRPC
+}
+
+// Port returns the service port numbered n.
+func (s *Service) Port(n uint32) (ServicePort, bool) {
+	for _, p := range s.Ports {
+		if p.Port == n {
+			return p, true
+		}
+	}
+	return ServicePort{}, false
+}
+
+// SortedServices returns the services ordered by hostname.
+func (s *Snapshot) SortedServices() []*Service {
+	out := make([]*Service, 0, len(s.Services))
+	for _, svc := range s.Services {
+		out = append(out, svc)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Hostname < out[j].Hostname })
+	return out
+}

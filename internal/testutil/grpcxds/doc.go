@@ -1,0 +1,2 @@
+// Package grpcxds: placeholder doc.
+package grpcxds

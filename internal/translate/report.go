@@ -1,0 +1,104 @@
+package translate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
+	"github.com/meshd-io/meshd/internal/ir"
+)
+
+// Reasons meshd gives beyond Accepted/Invalid.
+const (
+	ReasonConflicted     = "Conflicted"
+	ReasonResolvedRefs   = "ResolvedRefs"
+	ReasonHostNotFound   = "HostNotFound"
+	ReasonSubsetNotFound = "SubsetNotFound"
+	ReasonPortNotFound   = "PortNotFound"
+	ReasonUnsupported    = "Unsupported"
+)
+
+// Report is the status translation derived for each object it read.
+type Report struct {
+	Objects map[ir.ConfigRef]*ObjectReport
+}
+
+// ObjectReport collects one object's conditions.
+type ObjectReport struct {
+	Generation int64
+	// Invalid lists validation errors; a non-empty list keeps the object out of the IR.
+	Invalid field.ErrorList
+	// Conflicts say which older objects won hosts this one also claims.
+	Conflicts []string
+	// Unresolved lists references that point at nothing, keyed by reason.
+	Unresolved map[string][]string
+	// Unsupported lists features meshd does not carry to proxies yet.
+	Unsupported []string
+}
+
+func newReport() *Report { return &Report{Objects: map[ir.ConfigRef]*ObjectReport{}} }
+
+func (r *Report) object(ref ir.ConfigRef, generation int64) *ObjectReport {
+	o := r.Objects[ref]
+	if o == nil {
+		o = &ObjectReport{Generation: generation, Unresolved: map[string][]string{}}
+		r.Objects[ref] = o
+	}
+	return o
+}
+
+func (o *ObjectReport) unresolved(reason, msg string) {
+	for _, m := range o.Unresolved[reason] {
+		if m == msg {
+			return
+		}
+	}
+	o.Unresolved[reason] = append(o.Unresolved[reason], msg)
+}
+
+// Conditions renders the report as Accepted and ResolvedRefs conditions (without
+// transition times, which the status writer keeps from what is stored).
+func (o *ObjectReport) Conditions() []metav1.Condition {
+	accepted := metav1.Condition{Type: typev1beta1.ConditionAccepted, ObservedGeneration: o.Generation}
+	switch {
+	case len(o.Invalid) > 0:
+		accepted.Status, accepted.Reason = metav1.ConditionFalse, typev1beta1.ReasonInvalid
+		msgs := make([]string, 0, len(o.Invalid))
+		for _, e := range o.Invalid {
+			msgs = append(msgs, e.Error())
+		}
+		accepted.Message = fmt.Sprintf("%d error(s): %s", len(o.Invalid), strings.Join(msgs, "; "))
+	case len(o.Conflicts) > 0:
+		accepted.Status, accepted.Reason = metav1.ConditionFalse, ReasonConflicted
+		accepted.Message = strings.Join(o.Conflicts, "; ")
+	case len(o.Unsupported) > 0:
+		accepted.Status, accepted.Reason = metav1.ConditionTrue, ReasonUnsupported
+		accepted.Message = "accepted, but not yet carried to proxies: " + strings.Join(o.Unsupported, "; ")
+	default:
+		accepted.Status, accepted.Reason, accepted.Message = metav1.ConditionTrue, typev1beta1.ReasonAccepted, "configuration is valid"
+	}
+	conds := []metav1.Condition{accepted}
+	if len(o.Invalid) > 0 {
+		return conds
+	}
+	resolved := metav1.Condition{Type: typev1beta1.ConditionResolvedRefs, ObservedGeneration: o.Generation,
+		Status: metav1.ConditionTrue, Reason: ReasonResolvedRefs, Message: "all references resolved"}
+	if len(o.Unresolved) > 0 {
+		reasons := make([]string, 0, len(o.Unresolved))
+		for r := range o.Unresolved {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		var msgs []string
+		for _, r := range reasons {
+			msgs = append(msgs, o.Unresolved[r]...)
+		}
+		resolved.Status, resolved.Reason, resolved.Message = metav1.ConditionFalse, reasons[0], strings.Join(msgs, "; ")
+	}
+	conds = append(conds, resolved)
+	return conds
+}
