@@ -9,13 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
-	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
-	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/testutil"
@@ -38,10 +34,10 @@ func TestGolden(t *testing.T) {
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
-			snap := LoadSnapshot(t, in)
+			snap, _ := testutil.LoadSnapshot(t, in)
 			got := render(t, snap)
 			// Translation is deterministic and leaves its input alone.
-			if again := render(t, LoadSnapshot(t, in)); string(again) != string(got) {
+			if again := render(t, first(testutil.LoadSnapshot(t, in))); string(again) != string(got) {
 				t.Fatal("two translations of the same input differ")
 			}
 			outPath := strings.TrimSuffix(in, ".in.yaml") + ".out.yaml"
@@ -81,70 +77,6 @@ func render(t *testing.T, snap *model.Snapshot) []byte {
 	return b
 }
 
-// LoadSnapshot reads Services, VirtualServices, DestinationRules and a Mesh from a
-// multi-document YAML file. Objects without a creationTimestamp get one from their
-// order in the file, so "oldest first" is what the file says.
-func LoadSnapshot(t testing.TB, path string) *model.Snapshot {
-	t.Helper()
-	objs, err := testutil.DecodeFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := model.Inputs{}
-	for i, u := range objs {
-		if u.GetNamespace() == "" && u.GetKind() != "Mesh" {
-			u.SetNamespace("default")
-		}
-		if _, ok, _ := unstructuredField(u.Object, "metadata", "creationTimestamp"); !ok {
-			u.SetCreationTimestamp(metav1.Unix(int64(1_700_000_000+i), 0))
-		}
-		if u.GetGeneration() == 0 {
-			u.SetGeneration(1)
-		}
-		var target any
-		switch u.GetKind() {
-		case "Service":
-			target = &corev1.Service{}
-		case "VirtualService":
-			target = &networkingv1.VirtualService{}
-		case "DestinationRule":
-			target = &networkingv1.DestinationRule{}
-		case "Mesh":
-			target = &meshv1alpha1.Mesh{}
-		default:
-			t.Fatalf("%s: unexpected kind %s", path, u.GetKind())
-		}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, target, true); err != nil {
-			t.Fatalf("%s: %s %s: %v", path, u.GetKind(), u.GetName(), err)
-		}
-		switch o := target.(type) {
-		case *corev1.Service:
-			in.Services = append(in.Services, model.ServiceFromKube(o, model.DefaultClusterDomain))
-		case *networkingv1.VirtualService:
-			in.VirtualServices = append(in.VirtualServices, o)
-		case *networkingv1.DestinationRule:
-			in.DestinationRules = append(in.DestinationRules, o)
-		case *meshv1alpha1.Mesh:
-			in.Mesh = &o.Spec
-		}
-	}
-	return model.NewSnapshot(in)
-}
-
-func unstructuredField(obj map[string]any, path ...string) (any, bool, error) {
-	var cur any = obj
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false, nil
-		}
-		if cur, ok = m[p]; !ok || cur == nil {
-			return nil, false, nil
-		}
-	}
-	return cur, true, nil
-}
-
 func firstDiff(want, got string) string {
 	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
 	for i := 0; i < len(w) || i < len(g); i++ {
@@ -161,3 +93,5 @@ func firstDiff(want, got string) string {
 	}
 	return ""
 }
+
+func first[A, B any](a A, _ B) A { return a }

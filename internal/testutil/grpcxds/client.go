@@ -251,7 +251,7 @@ func (c *Client) WaitFor(ctx context.Context, batch int, md metadata.MD, pred fu
 		if ctx.Err() != nil {
 			return got, time.Since(start), fmt.Errorf("grpcxds: condition not met after %v, last counts %v: %w", time.Since(start).Round(time.Millisecond), got, ctx.Err())
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 

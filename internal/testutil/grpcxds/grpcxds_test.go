@@ -310,7 +310,8 @@ const (
 
 // TestWeightedClustersFollowUpdates is the proof that the harness works: an
 // 80/20 weighted route is honoured over real RPCs, and the same client
-// follows updates to 50/50 and then 0/100 on its one ADS stream.
+// follows updates to 50/50 and then 100/0 <-> 0/100 flips on its one ADS
+// stream, without reconnecting.
 func TestWeightedClustersFollowUpdates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -323,6 +324,13 @@ func TestWeightedClustersFollowUpdates(t *testing.T) {
 		cp.set(t, cfg.NodeID, version,
 			clientListener(t, hostPort),
 			routeConfig(hostPort, weighted(prefix("/"), map[string]uint32{v1: w1, v2: w2})),
+			edsCluster(v1), edsCluster(v2),
+			cla(v1, b1), cla(v2, b2))
+	}
+	snapshotRoute := func(version, cluster string) {
+		cp.set(t, cfg.NodeID, version,
+			clientListener(t, hostPort),
+			routeConfig(hostPort, weighted(prefix("/"), map[string]uint32{cluster: 100})),
 			edsCluster(v1), edsCluster(v2),
 			cla(v1, b1), cla(v2, b2))
 	}
@@ -351,19 +359,31 @@ func TestWeightedClustersFollowUpdates(t *testing.T) {
 	assertShare(t, got, n, "v1", 0.50, 0.06)
 	assertShare(t, got, n, "v2", 0.50, 0.06)
 
-	// 50/50 -> 0/100, observable per RPC: time until 20 calls in a row land
-	// on v2 (p = 1e-6 under 50/50).
-	updated = time.Now()
-	cp.set(t, cfg.NodeID, "3",
-		clientListener(t, hostPort),
-		routeConfig(hostPort, toCluster(prefix("/"), v2, nil)),
-		edsCluster(v2), cla(v2, b2))
-	_, took, err := c.WaitFor(ctx, 20, nil, func(m map[string]int) bool { return m["v2"] == 20 })
-	if err != nil {
-		t.Fatal(err)
+	// Route flips between 100% v1 and 100% v2 (both clusters stay in CDS, so
+	// only the RouteConfiguration changes, as with a weight change), observed
+	// per RPC: time from SetSnapshot to the first call landing on the new
+	// cluster.
+	var byTraffic, byAck []time.Duration
+	for i := 0; i < 10; i++ {
+		to, toName := v2, "v2"
+		if i%2 == 1 {
+			to, toName = v1, "v1"
+		}
+		version := fmt.Sprint(3 + i)
+		updated := time.Now()
+		snapshotRoute(version, to)
+		_, took, err := c.WaitFor(ctx, 1, nil, func(m map[string]int) bool { return m[toName] == 1 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		byTraffic = append(byTraffic, took)
+		byAck = append(byAck, cp.waitAck(t, ctx, cfg.NodeID, resource.RouteType, version).Sub(updated))
+		if got := c.Spread(ctx, 20, nil); got[toName] != 20 {
+			t.Fatalf("after flip to %s: %v", toName, got)
+		}
 	}
-	acked = cp.waitAck(t, ctx, cfg.NodeID, resource.RouteType, "3")
-	t.Logf("50/50 -> 0/100: by traffic within %v, RDS ACK %v after SetSnapshot", took.Round(time.Microsecond), acked.Sub(updated).Round(time.Microsecond))
+	t.Logf("route flips, SetSnapshot -> first RPC on the new cluster: %s", durStats(byTraffic))
+	t.Logf("route flips, SetSnapshot -> RDS ACK received: %s", durStats(byAck))
 
 	if s := cp.streams.Load(); s != 1 {
 		t.Errorf("ADS streams opened = %d, want 1 (the client must not reconnect)", s)
@@ -614,6 +634,12 @@ func TestXDSServerRBAC(t *testing.T) {
 	if nk := cp.nacks(); len(nk) > 0 {
 		t.Errorf("NACKs: %+v", nk)
 	}
+}
+
+func durStats(ds []time.Duration) string {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return fmt.Sprintf("n=%d min=%v p50=%v max=%v", len(s), s[0].Round(time.Microsecond), s[len(s)/2].Round(time.Microsecond), s[len(s)-1].Round(time.Microsecond))
 }
 
 func assertShare(t *testing.T, counts map[string]int, n int, key string, want, tol float64) {

@@ -1,0 +1,101 @@
+package model
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// Labels Kubernetes and Istio use for endpoints and localities.
+const (
+	LabelTLSMode      = "security.istio.io/tlsMode"
+	LabelRegion       = "topology.kubernetes.io/region"
+	LabelZone         = "topology.kubernetes.io/zone"
+	LabelIstioSubzone = "topology.istio.io/subzone"
+)
+
+// DiscoveryInputs are the Kubernetes objects endpoints are built from, looked up by
+// name. Pods and nodes give labels, service accounts and localities.
+type DiscoveryInputs struct {
+	Services map[string]*Service // by namespace/name
+	Pods     map[string]*corev1.Pod
+	Nodes    map[string]*corev1.Node
+}
+
+// ServiceKey is the namespace/name lookup key of DiscoveryInputs.
+func ServiceKey(namespace, name string) string { return namespace + "/" + name }
+
+// EndpointsFromSlice converts one EndpointSlice into endpoints per service port. Ports
+// are matched by name, as kube-proxy does; endpoints that are neither ready nor serving
+// are kept as not Ready so clients stop picking them.
+func EndpointsFromSlice(slice *discoveryv1.EndpointSlice, in DiscoveryInputs) EndpointIndex {
+	out := EndpointIndex{}
+	svcName := slice.Labels[discoveryv1.LabelServiceName]
+	svc := in.Services[ServiceKey(slice.Namespace, svcName)]
+	if svc == nil || (slice.AddressType != discoveryv1.AddressTypeIPv4 && slice.AddressType != discoveryv1.AddressTypeIPv6) {
+		return out
+	}
+	for _, sp := range slice.Ports {
+		if sp.Port == nil {
+			continue
+		}
+		name := ""
+		if sp.Name != nil {
+			name = *sp.Name
+		}
+		var svcPort *ServicePort
+		for i := range svc.Ports {
+			if svc.Ports[i].Name == name {
+				svcPort = &svc.Ports[i]
+			}
+		}
+		if svcPort == nil {
+			continue
+		}
+		key := EndpointKey{Hostname: svc.Hostname, Port: svcPort.Port}
+		for _, ep := range slice.Endpoints {
+			if len(ep.Addresses) == 0 {
+				continue
+			}
+			e := Endpoint{Address: ep.Addresses[0], Port: uint32(*sp.Port), Ready: ready(ep.Conditions)}
+			if ep.Zone != nil {
+				e.Locality.Zone = *ep.Zone
+			}
+			if ep.NodeName != nil {
+				if node := in.Nodes[*ep.NodeName]; node != nil {
+					e.Locality.Region = node.Labels[LabelRegion]
+					if e.Locality.Zone == "" {
+						e.Locality.Zone = node.Labels[LabelZone]
+					}
+					e.Locality.Subzone = node.Labels[LabelIstioSubzone]
+				}
+			}
+			if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" {
+				if pod := in.Pods[ServiceKey(slice.Namespace, ref.Name)]; pod != nil {
+					e.Labels = pod.Labels
+					e.ServiceAccount = pod.Spec.ServiceAccountName
+					e.TLSMode = pod.Labels[LabelTLSMode]
+				}
+			}
+			out[key] = append(out[key], e)
+		}
+	}
+	return out
+}
+
+// ready treats an unset condition as true, as the EndpointSlice API says.
+func ready(c discoveryv1.EndpointConditions) bool {
+	if c.Ready != nil {
+		return *c.Ready
+	}
+	if c.Serving != nil {
+		return *c.Serving && (c.Terminating == nil || !*c.Terminating)
+	}
+	return true
+}
+
+// Merge adds other's endpoints to idx.
+func (idx EndpointIndex) Merge(other EndpointIndex) {
+	for k, eps := range other {
+		idx[k] = append(idx[k], eps...)
+	}
+}

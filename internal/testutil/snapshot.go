@@ -1,0 +1,87 @@
+package testutil
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
+	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	"github.com/meshd-io/meshd/internal/model"
+)
+
+// LoadSnapshot reads a golden input: Services, EndpointSlices, Pods, Nodes,
+// VirtualServices, DestinationRules and a Mesh, from a multi-document YAML file, and
+// builds the snapshot and endpoint index the controllers would. Objects without a
+// namespace go to "default"; without a creationTimestamp they get one from their order
+// in the file, so "oldest first" is the file's order.
+func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointIndex) {
+	t.Helper()
+	objs, err := DecodeFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := model.Inputs{}
+	disc := model.DiscoveryInputs{Services: map[string]*model.Service{}, Pods: map[string]*corev1.Pod{}, Nodes: map[string]*corev1.Node{}}
+	var slices []*discoveryv1.EndpointSlice
+	for i, u := range objs {
+		if u.GetNamespace() == "" && u.GetKind() != "Mesh" && u.GetKind() != "Node" {
+			u.SetNamespace("default")
+		}
+		if ts := u.GetCreationTimestamp(); ts.IsZero() {
+			u.SetCreationTimestamp(metav1.Unix(int64(1_700_000_000+i), 0))
+		}
+		if u.GetGeneration() == 0 {
+			u.SetGeneration(1)
+		}
+		var target any
+		switch u.GetKind() {
+		case "Service":
+			target = &corev1.Service{}
+		case "EndpointSlice":
+			target = &discoveryv1.EndpointSlice{}
+		case "Pod":
+			target = &corev1.Pod{}
+		case "Node":
+			target = &corev1.Node{}
+		case "VirtualService":
+			target = &networkingv1.VirtualService{}
+		case "DestinationRule":
+			target = &networkingv1.DestinationRule{}
+		case "Mesh":
+			target = &meshv1alpha1.Mesh{}
+		default:
+			t.Fatalf("%s: unexpected kind %s", path, u.GetKind())
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, target, true); err != nil {
+			t.Fatalf("%s: %s %s: %v", path, u.GetKind(), u.GetName(), err)
+		}
+		switch o := target.(type) {
+		case *corev1.Service:
+			svc := model.ServiceFromKube(o, model.DefaultClusterDomain)
+			in.Services = append(in.Services, svc)
+			disc.Services[model.ServiceKey(o.Namespace, o.Name)] = svc
+		case *discoveryv1.EndpointSlice:
+			slices = append(slices, o)
+		case *corev1.Pod:
+			disc.Pods[model.ServiceKey(o.Namespace, o.Name)] = o
+		case *corev1.Node:
+			disc.Nodes[o.Name] = o
+		case *networkingv1.VirtualService:
+			in.VirtualServices = append(in.VirtualServices, o)
+		case *networkingv1.DestinationRule:
+			in.DestinationRules = append(in.DestinationRules, o)
+		case *meshv1alpha1.Mesh:
+			in.Mesh = &o.Spec
+		}
+	}
+	idx := model.EndpointIndex{}
+	for _, s := range slices {
+		idx.Merge(model.EndpointsFromSlice(s, disc))
+	}
+	idx.Sort()
+	return model.NewSnapshot(in), idx
+}

@@ -1,0 +1,310 @@
+package grpcgen
+
+import (
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	faultcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/fault/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshd-io/meshd/internal/ir"
+)
+
+// lookup finds a service and the DestinationRule the scope uses for it.
+type lookup func(host string) (*ir.Service, *ir.DestinationPolicy)
+
+// routeConfig renders one service port's route table. The virtual host answers to the
+// FQDN and FQDN:port, which is what a gRPC client's xds:/// target carries.
+func routeConfig(name string, svc *ir.Service, port *ir.Port, table *ir.RouteTable, find lookup) *routev3.RouteConfiguration {
+	vh := &routev3.VirtualHost{
+		Name:    name,
+		Domains: []string{svc.Hostname, name},
+	}
+	for i, r := range expandMatches(table.Routes) {
+		vh.Routes = append(vh.Routes, route(r, i, find))
+	}
+	return &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{vh}}
+}
+
+// route renders one IR route. A route with several matches (ORed in Istio) becomes
+// the same route once per match, since an Envoy route has a single match.
+func route(r *ir.Route, index int, find lookup) *routev3.Route {
+	out := &routev3.Route{Name: r.Name, Match: routeMatch(r.Matches)}
+	switch {
+	case r.Redirect != nil:
+		out.Action = &routev3.Route_Redirect{Redirect: redirectAction(r.Redirect)}
+	case r.DirectResponse != nil:
+		out.Action = &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
+			Status: r.DirectResponse.Status,
+			Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: r.DirectResponse.Body}},
+		}}
+	default:
+		out.Action = &routev3.Route_Route{Route: routeAction(r, find)}
+	}
+	out.RequestHeadersToAdd = headersToAdd(r.Headers.RequestSet, r.Headers.RequestAdd)
+	out.RequestHeadersToRemove = r.Headers.RequestRemove
+	out.ResponseHeadersToAdd = headersToAdd(r.Headers.ResponseSet, r.Headers.ResponseAdd)
+	out.ResponseHeadersToRemove = r.Headers.ResponseRemove
+	if f := faultConfig(r.Fault); f != nil {
+		out.TypedPerFilterConfig = map[string]*anypb.Any{FaultFilter: mustAny(f)}
+	}
+	return out
+}
+
+// expandMatches turns routes with several matches into one Envoy route per match.
+func expandMatches(routes []*ir.Route) []*ir.Route {
+	var out []*ir.Route
+	for _, r := range routes {
+		if len(r.Matches) <= 1 {
+			out = append(out, r)
+			continue
+		}
+		for _, m := range r.Matches {
+			c := *r
+			c.Matches = []*ir.Match{m}
+			out = append(out, &c)
+		}
+	}
+	return out
+}
+
+func routeMatch(ms []*ir.Match) *routev3.RouteMatch {
+	out := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+	if len(ms) == 0 {
+		return out
+	}
+	m := ms[0] // callers expand multi-match routes first
+	if m.Path != nil {
+		switch m.Path.Kind {
+		case ir.MatchExact:
+			out.PathSpecifier = &routev3.RouteMatch_Path{Path: m.Path.Value}
+		case ir.MatchPrefix:
+			out.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: m.Path.Value}
+		case ir.MatchRegex:
+			out.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: m.Path.Value}}
+		}
+	}
+	if m.CaseInsensitive {
+		out.CaseSensitive = wrapperspb.Bool(false)
+	}
+	for _, h := range m.Headers {
+		hm := &routev3.HeaderMatcher{Name: h.Name, InvertMatch: h.Invert}
+		if h.Match.Kind == ir.MatchPresent {
+			hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}
+		} else {
+			hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: stringMatcher(h.Match)}
+		}
+		out.Headers = append(out.Headers, hm)
+	}
+	for _, q := range m.QueryParams {
+		qm := &routev3.QueryParameterMatcher{Name: q.Name}
+		if q.Match.Kind == ir.MatchPresent {
+			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_PresentMatch{PresentMatch: true}
+		} else {
+			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_StringMatch{StringMatch: stringMatcher(q.Match)}
+		}
+		out.QueryParameters = append(out.QueryParameters, qm)
+	}
+	return out
+}
+
+func stringMatcher(m ir.StringMatch) *matcherv3.StringMatcher {
+	switch m.Kind {
+	case ir.MatchPrefix:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: m.Value}}
+	case ir.MatchRegex:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: m.Value}}}
+	default:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: m.Value}}
+	}
+}
+
+func routeAction(r *ir.Route, find lookup) *routev3.RouteAction {
+	out := &routev3.RouteAction{}
+	dests := r.Forward.Destinations
+	if len(dests) == 1 && dests[0].Headers.IsEmpty() {
+		out.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: dests[0].Cluster}
+	} else {
+		wc := &routev3.WeightedCluster{}
+		for _, d := range dests {
+			wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{
+				Name: d.Cluster, Weight: wrapperspb.UInt32(d.Weight),
+				RequestHeadersToAdd:     headersToAdd(d.Headers.RequestSet, d.Headers.RequestAdd),
+				RequestHeadersToRemove:  d.Headers.RequestRemove,
+				ResponseHeadersToAdd:    headersToAdd(d.Headers.ResponseSet, d.Headers.ResponseAdd),
+				ResponseHeadersToRemove: d.Headers.ResponseRemove,
+			})
+		}
+		out.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
+	}
+	// No timeout is Istio's default; Envoy's own default would be 15s. gRPC clients
+	// read the stream duration rather than the route timeout.
+	timeout := time.Duration(0)
+	if r.Timeout != nil {
+		timeout = *r.Timeout
+	}
+	out.Timeout = durationpb.New(timeout)
+	out.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{
+		MaxStreamDuration: durationpb.New(timeout), GrpcTimeoutHeaderMax: durationpb.New(timeout),
+	}
+	out.RetryPolicy = retryPolicy(r.Retry)
+	if rw := r.Rewrite; rw != nil {
+		if rw.URI != "" {
+			out.PrefixRewrite = rw.URI
+		}
+		if rw.RegexMatch != "" {
+			out.RegexRewrite = &matcherv3.RegexMatchAndSubstitute{
+				Pattern: &matcherv3.RegexMatcher{Regex: rw.RegexMatch}, Substitution: rw.RegexSubstitution,
+			}
+		}
+		if rw.Authority != "" {
+			out.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: rw.Authority}
+		}
+	}
+	for _, m := range r.Mirrors {
+		out.RequestMirrorPolicies = append(out.RequestMirrorPolicies, &routev3.RouteAction_RequestMirrorPolicy{
+			Cluster:         m.Cluster,
+			RuntimeFraction: &corev3.RuntimeFractionalPercent{DefaultValue: fraction(m.Percent)},
+		})
+	}
+	out.HashPolicy = hashPolicy(dests[0], find)
+	return out
+}
+
+// hashPolicy comes from the consistentHash of the first destination's cluster policy,
+// as Istio does.
+func hashPolicy(d *ir.Destination, find lookup) []*routev3.RouteAction_HashPolicy {
+	svc, policy := find(d.Hostname)
+	if svc == nil {
+		return nil
+	}
+	eff := policy.EffectivePolicy(d.Port, d.Subset)
+	if eff == nil || eff.LoadBalancer == nil || eff.LoadBalancer.ConsistentHash == nil {
+		return nil
+	}
+	h := eff.LoadBalancer.ConsistentHash
+	var hp *routev3.RouteAction_HashPolicy
+	switch {
+	case h.Header != "":
+		hp = &routev3.RouteAction_HashPolicy{PolicySpecifier: &routev3.RouteAction_HashPolicy_Header_{
+			Header: &routev3.RouteAction_HashPolicy_Header{HeaderName: h.Header}}}
+	case h.Cookie != nil:
+		c := &routev3.RouteAction_HashPolicy_Cookie{Name: h.Cookie.Name, Path: h.Cookie.Path}
+		if h.Cookie.TTL != nil {
+			c.Ttl = durationpb.New(*h.Cookie.TTL)
+		}
+		hp = &routev3.RouteAction_HashPolicy{PolicySpecifier: &routev3.RouteAction_HashPolicy_Cookie_{Cookie: c}}
+	case h.SourceIP:
+		hp = &routev3.RouteAction_HashPolicy{PolicySpecifier: &routev3.RouteAction_HashPolicy_ConnectionProperties_{
+			ConnectionProperties: &routev3.RouteAction_HashPolicy_ConnectionProperties{SourceIp: true}}}
+	case h.QueryParam != "":
+		hp = &routev3.RouteAction_HashPolicy{PolicySpecifier: &routev3.RouteAction_HashPolicy_QueryParameter_{
+			QueryParameter: &routev3.RouteAction_HashPolicy_QueryParameter{Name: h.QueryParam}}}
+	default:
+		return nil
+	}
+	return []*routev3.RouteAction_HashPolicy{hp}
+}
+
+func retryPolicy(r *ir.Retry) *routev3.RetryPolicy {
+	if r == nil {
+		return nil
+	}
+	out := &routev3.RetryPolicy{
+		RetryOn:              r.RetryOn,
+		NumRetries:           wrapperspb.UInt32(r.Attempts),
+		RetriableStatusCodes: r.RetriableStatusCodes,
+	}
+	if r.PerTryTimeout != nil {
+		out.PerTryTimeout = durationpb.New(*r.PerTryTimeout)
+	}
+	if r.Backoff != nil {
+		out.RetryBackOff = &routev3.RetryPolicy_RetryBackOff{BaseInterval: durationpb.New(*r.Backoff)}
+	}
+	if r.AvoidPreviousHosts {
+		out.RetryHostPredicate = []*routev3.RetryPolicy_RetryHostPredicate{{
+			Name:       "envoy.retry_host_predicates.previous_hosts",
+			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: mustAny(&previoushostsv3.PreviousHostsPredicate{})},
+		}}
+		out.HostSelectionRetryMaxAttempts = 5
+	}
+	return out
+}
+
+var redirectCodes = map[uint32]routev3.RedirectAction_RedirectResponseCode{
+	301: routev3.RedirectAction_MOVED_PERMANENTLY,
+	302: routev3.RedirectAction_FOUND,
+	303: routev3.RedirectAction_SEE_OTHER,
+	307: routev3.RedirectAction_TEMPORARY_REDIRECT,
+	308: routev3.RedirectAction_PERMANENT_REDIRECT,
+}
+
+func redirectAction(r *ir.Redirect) *routev3.RedirectAction {
+	out := &routev3.RedirectAction{HostRedirect: r.Authority, ResponseCode: redirectCodes[r.Code]}
+	if r.Path != "" {
+		out.PathRewriteSpecifier = &routev3.RedirectAction_PathRedirect{PathRedirect: r.Path}
+	}
+	if r.Scheme != "" {
+		out.SchemeRewriteSpecifier = &routev3.RedirectAction_SchemeRedirect{SchemeRedirect: r.Scheme}
+	}
+	switch {
+	case r.Port != 0:
+		out.PortRedirect = r.Port
+	case r.DerivePort == "FROM_PROTOCOL_DEFAULT":
+		// Envoy drops the port for the scheme's default when the scheme changes.
+		if r.Scheme == "https" {
+			out.PortRedirect = 443
+		} else if r.Scheme == "http" {
+			out.PortRedirect = 80
+		}
+	}
+	return out
+}
+
+func faultConfig(f *ir.Fault) *faultv3.HTTPFault {
+	if f == nil {
+		return nil
+	}
+	out := &faultv3.HTTPFault{}
+	if d := f.Delay; d != nil {
+		out.Delay = &faultcommonv3.FaultDelay{
+			FaultDelaySecifier: &faultcommonv3.FaultDelay_FixedDelay{FixedDelay: durationpb.New(d.Fixed)},
+			Percentage:         fraction(d.Percent),
+		}
+	}
+	if a := f.Abort; a != nil {
+		abort := &faultv3.FaultAbort{Percentage: fraction(a.Percent)}
+		if a.HTTPStatus != 0 {
+			abort.ErrorType = &faultv3.FaultAbort_HttpStatus{HttpStatus: a.HTTPStatus}
+		} else {
+			abort.ErrorType = &faultv3.FaultAbort_GrpcStatus{GrpcStatus: a.GRPCStatus}
+		}
+		out.Abort = abort
+	}
+	return out
+}
+
+// fraction renders a percentage with Istio's precision (per million).
+func fraction(pct float64) *typev3.FractionalPercent {
+	return &typev3.FractionalPercent{Numerator: uint32(pct * 10000), Denominator: typev3.FractionalPercent_MILLION}
+}
+
+func headersToAdd(set, add []ir.KeyValue) []*corev3.HeaderValueOption {
+	var out []*corev3.HeaderValueOption
+	for _, kv := range set {
+		out = append(out, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: kv.Key, Value: kv.Value},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD})
+	}
+	for _, kv := range add {
+		out = append(out, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: kv.Key, Value: kv.Value},
+			AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD})
+	}
+	return out
+}
