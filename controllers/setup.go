@@ -5,10 +5,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
-	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
 	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
 	"github.com/meshd-io/meshd/internal/validate"
+	"github.com/meshd-io/meshd/internal/xds"
 )
 
 // +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices;destinationrules,verbs=get;list;watch
@@ -19,29 +19,14 @@ import (
 // +kubebuilder:rbac:groups=meshd.io,resources=meshes/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
-// SetupAll registers every reconciler with the manager.
-func SetupAll(mgr ctrl.Manager) error {
+// SetupAll registers every reconciler with the manager. VirtualService and
+// DestinationRule status comes from the translation pipeline; the other kinds are
+// validated on their own until their translation lands.
+func SetupAll(mgr ctrl.Manager, xdsServer *xds.Server) error {
 	c, s := mgr.GetClient(), mgr.GetScheme()
 	setups := []func() error{
 		func() error {
-			return (&statusReconciler[*networkingv1.VirtualService]{
-				client: c, scheme: s,
-				newObj: func() *networkingv1.VirtualService { return &networkingv1.VirtualService{} },
-				status: func(o *networkingv1.VirtualService) *typev1beta1.ConfigStatus { return &o.Status },
-				validate: func(o *networkingv1.VirtualService) field.ErrorList {
-					return validate.VirtualService(&o.Spec)
-				},
-			}).setup(mgr, "virtualservice")
-		},
-		func() error {
-			return (&statusReconciler[*networkingv1.DestinationRule]{
-				client: c, scheme: s,
-				newObj: func() *networkingv1.DestinationRule { return &networkingv1.DestinationRule{} },
-				status: func(o *networkingv1.DestinationRule) *typev1beta1.ConfigStatus { return &o.Status },
-				validate: func(o *networkingv1.DestinationRule) field.ErrorList {
-					return validate.DestinationRule(&o.Spec)
-				},
-			}).setup(mgr, "destinationrule")
+			return (&Pipeline{Client: c, Scheme: s, XDS: xdsServer}).SetupWithManager(mgr)
 		},
 		func() error {
 			return (&statusReconciler[*securityv1.AuthorizationPolicy]{

@@ -52,27 +52,17 @@ func (r *statusReconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	accepted := acceptedCondition(obj.GetGeneration(), r.validate(obj))
-	current := r.status(obj)
-	if !statusNeedsUpdate(current, obj.GetGeneration(), accepted) {
-		return ctrl.Result{}, nil
-	}
-	next := current.DeepCopy()
-	next.ObservedGeneration = obj.GetGeneration()
-	meta.SetStatusCondition(&next.Conditions, accepted)
-	if err := r.applyStatus(ctx, obj, next); err != nil {
-		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
-		}
+	if err := writeConditions(ctx, r.client, r.scheme, obj, r.status(obj), []metav1.Condition{accepted}); err != nil {
 		return ctrl.Result{}, err
 	}
-	log.FromContext(ctx).V(1).Info("status written", "accepted", accepted.Status, "reason", accepted.Reason)
+	log.FromContext(ctx).V(1).Info("status checked", "accepted", accepted.Status, "reason", accepted.Reason)
 	return ctrl.Result{}, nil
 }
 
 // applyStatus server-side-applies only the status meshd owns, so it never fights other
 // writers over spec or metadata.
-func (r *statusReconciler[T]) applyStatus(ctx context.Context, obj T, st *typev1beta1.ConfigStatus) error {
-	gvk, err := apiutil.GVKForObject(obj, r.scheme)
+func applyStatus(ctx context.Context, c client.Client, scheme *runtime.Scheme, obj client.Object, st *typev1beta1.ConfigStatus) error {
+	gvk, err := apiutil.GVKForObject(obj, scheme)
 	if err != nil {
 		return err
 	}
@@ -85,7 +75,7 @@ func (r *statusReconciler[T]) applyStatus(ctx context.Context, obj T, st *typev1
 	u.SetName(obj.GetName())
 	u.SetNamespace(obj.GetNamespace())
 	u.Object["status"] = raw
-	return r.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
 
@@ -112,18 +102,42 @@ func acceptedCondition(generation int64, errs field.ErrorList) metav1.Condition 
 	return c
 }
 
-// statusNeedsUpdate is true when the observed generation or the condition (ignoring its
+// statusNeedsUpdate is true when the observed generation or a condition (ignoring its
 // transition time) differs from what is stored.
-func statusNeedsUpdate(current *typev1beta1.ConfigStatus, generation int64, want metav1.Condition) bool {
+func statusNeedsUpdate(current *typev1beta1.ConfigStatus, generation int64, want ...metav1.Condition) bool {
 	if current.ObservedGeneration != generation {
 		return true
 	}
-	have := meta.FindStatusCondition(current.Conditions, want.Type)
-	if have == nil {
-		return true
+	for _, w := range want {
+		have := meta.FindStatusCondition(current.Conditions, w.Type)
+		if have == nil {
+			return true
+		}
+		w.LastTransitionTime = have.LastTransitionTime
+		if !equality.Semantic.DeepEqual(*have, w) {
+			return true
+		}
 	}
-	want.LastTransitionTime = have.LastTransitionTime
-	return !equality.Semantic.DeepEqual(*have, want)
+	return false
+}
+
+// writeConditions stores conditions (keeping the transition time of those whose status
+// did not change) and observedGeneration, if anything differs from what is stored.
+func writeConditions(ctx context.Context, c client.Client, scheme *runtime.Scheme, obj client.Object,
+	current *typev1beta1.ConfigStatus, conds []metav1.Condition) error {
+	if !statusNeedsUpdate(current, obj.GetGeneration(), conds...) {
+		return nil
+	}
+	next := current.DeepCopy()
+	next.ObservedGeneration = obj.GetGeneration()
+	for _, cond := range conds {
+		meta.SetStatusCondition(&next.Conditions, cond)
+	}
+	err := applyStatus(ctx, c, scheme, obj, next)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 func truncate(s string, n int) string {

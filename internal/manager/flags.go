@@ -12,6 +12,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"Elect one replica to write status; every replica still serves.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
 		"Namespace of the leader-election lease.")
+	fs.StringVar(&o.XDSAddr, "xds-address", o.XDSAddr,
+		"Address xDS (ADS, plaintext) is served on; Istio's is 15010.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout,
 		"How long running work gets to finish on SIGTERM.")
 }

@@ -4,7 +4,9 @@
 package manager
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
 	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	"github.com/meshd-io/meshd/controllers"
+	"github.com/meshd-io/meshd/internal/xds"
 )
 
 // Options are the manager's settings; the defaults follow Istio's ports.
@@ -35,6 +38,8 @@ type Options struct {
 	LeaderElectionNamespace string
 	// GracefulShutdownTimeout bounds how long runnables get to stop.
 	GracefulShutdownTimeout time.Duration
+	// XDSAddr serves xDS (ADS) in plaintext: Istio's 15010.
+	XDSAddr string
 }
 
 // DefaultOptions are the flags' defaults.
@@ -44,6 +49,7 @@ func DefaultOptions() Options {
 		ProbeAddr:               ":8080",
 		LeaderElectionNamespace: "istio-system",
 		GracefulShutdownTimeout: 30 * time.Second,
+		XDSAddr:                 ":15010",
 	}
 }
 
@@ -60,8 +66,18 @@ func NewScheme() *runtime.Scheme {
 	return s
 }
 
-// New builds the manager with every reconciler registered; the caller runs Start.
-func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
+// Meshd is a built control plane: the manager with every reconciler, and the xDS
+// server it feeds.
+type Meshd struct {
+	ctrl.Manager
+	XDS *xds.Server
+	// XDSAddr is the address xDS is served on (the port is known even for ":0").
+	XDSAddr net.Addr
+}
+
+// New builds the manager with every reconciler registered and binds the xDS port; the
+// caller runs Start, which serves xDS once the first config is translated.
+func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 	scheme := NewScheme()
 	timeout := opts.GracefulShutdownTimeout
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -77,7 +93,16 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	if err := controllers.SetupAll(mgr); err != nil {
+	xdsServer := xds.NewServer(ctrl.Log.WithName("xds"))
+	if err := controllers.SetupAll(mgr, xdsServer); err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", opts.XDSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("xDS address %s: %w", opts.XDSAddr, err)
+	}
+	// Every replica serves xDS, leader or not.
+	if err := mgr.Add(nonLeaderRunnable(func(ctx context.Context) error { return xdsServer.Serve(ctx, lis) })); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -88,9 +113,20 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
 			return fmt.Errorf("informer caches not synced")
 		}
-		return nil
+		select {
+		case <-xdsServer.Ready():
+			return nil
+		default:
+			return fmt.Errorf("first xDS config not built yet")
+		}
 	}); err != nil {
 		return nil, err
 	}
-	return mgr, nil
+	return &Meshd{Manager: mgr, XDS: xdsServer, XDSAddr: lis.Addr()}, nil
 }
+
+// nonLeaderRunnable runs on every replica, not only the elected one.
+type nonLeaderRunnable func(ctx context.Context) error
+
+func (f nonLeaderRunnable) Start(ctx context.Context) error { return f(ctx) }
+func (f nonLeaderRunnable) NeedLeaderElection() bool        { return false }

@@ -83,7 +83,8 @@ func (o *ObjectReport) Conditions() []metav1.Condition {
 	}
 	conds := []metav1.Condition{accepted}
 	if len(o.Invalid) > 0 {
-		return conds
+		return append(conds, metav1.Condition{Type: typev1beta1.ConditionResolvedRefs, ObservedGeneration: o.Generation,
+			Status: metav1.ConditionUnknown, Reason: typev1beta1.ReasonInvalid, Message: "references are not checked while the object is invalid"})
 	}
 	resolved := metav1.Condition{Type: typev1beta1.ConditionResolvedRefs, ObservedGeneration: o.Generation,
 		Status: metav1.ConditionTrue, Reason: ReasonResolvedRefs, Message: "all references resolved"}

@@ -60,8 +60,10 @@ func TestStatusAcceptedFollowsGeneration(t *testing.T) {
 				t.Fatalf("create: %v", err)
 			}
 			c := accepted(t, gvk, ns, obj.GetName(), 1)
-			if c.Status != metav1.ConditionTrue || c.Reason != typev1beta1.ReasonAccepted {
-				t.Fatalf("Accepted = %s/%s (%s), want True/Accepted", c.Status, c.Reason, c.Message)
+			// Valid config is accepted; the reason may say that some of it (tcp routes
+			// today) is not carried to proxies yet.
+			if c.Status != metav1.ConditionTrue {
+				t.Fatalf("Accepted = %s/%s (%s), want True", c.Status, c.Reason, c.Message)
 			}
 			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 				cur := get(t, gvk, ns, obj.GetName())

@@ -13,15 +13,15 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/meshd-io/meshd/internal/testutil"
+	"github.com/meshd-io/meshd/internal/testutil/meshenv"
 )
 
-var env *testutil.Env
+var env *meshenv.Env
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
 	var err error
-	env, err = testutil.StartEnv()
+	env, err = meshenv.StartEnv()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration: start envtest:", err)
 		os.Exit(1)

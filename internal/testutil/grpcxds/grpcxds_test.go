@@ -363,13 +363,17 @@ func TestWeightedClustersFollowUpdates(t *testing.T) {
 	// only the RouteConfiguration changes, as with a weight change), observed
 	// per RPC: time from SetSnapshot to the first call landing on the new
 	// cluster.
+	snapshotRoute("3", v1) // start from 100% v1, untimed
+	if _, _, err := c.WaitFor(ctx, 20, nil, func(m map[string]int) bool { return m["v1"] == 20 }); err != nil {
+		t.Fatal(err)
+	}
 	var byTraffic, byAck []time.Duration
 	for i := 0; i < 10; i++ {
 		to, toName := v2, "v2"
 		if i%2 == 1 {
 			to, toName = v1, "v1"
 		}
-		version := fmt.Sprint(3 + i)
+		version := fmt.Sprint(4 + i)
 		updated := time.Now()
 		snapshotRoute(version, to)
 		_, took, err := c.WaitFor(ctx, 1, nil, func(m map[string]int) bool { return m[toName] == 1 })

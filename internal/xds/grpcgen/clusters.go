@@ -43,22 +43,15 @@ func loadBalancer(c *clusterv3.Cluster, lb *ir.LoadBalancer) {
 	if lb == nil {
 		return
 	}
+	// grpc-go NACKs RANDOM and MAGLEV (xdsresource/unmarshal_cds.go): RANDOM becomes
+	// ROUND_ROBIN and Maglev a ring hash, the nearest policies it has. PASSTHROUGH has
+	// no meaning without a proxy and keeps the default.
 	switch lb.Simple {
-	case "ROUND_ROBIN":
+	case "ROUND_ROBIN", "RANDOM":
 		c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
-	case "RANDOM":
-		c.LbPolicy = clusterv3.Cluster_RANDOM
-	case "PASSTHROUGH":
-		c.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED
 	}
 	if h := lb.ConsistentHash; h != nil {
-		if h.Maglev {
-			c.LbPolicy = clusterv3.Cluster_MAGLEV
-			if h.MaglevTableSize > 0 {
-				c.LbConfig = &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{
-					TableSize: wrapperspb.UInt64(h.MaglevTableSize)}}
-			}
-		} else {
+		{
 			c.LbPolicy = clusterv3.Cluster_RING_HASH
 			ring := &clusterv3.Cluster_RingHashLbConfig{}
 			if h.MinRingSize > 0 {
@@ -119,7 +112,11 @@ func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool) {
 }
 
 // outlierDetection renders Istio's settings; Istio enforces only the failure kinds the
-// user set, so the others get enforcement 0.
+// user set, so the others get enforcement 0. grpc-go ignores every consecutive_* field
+// (xdsresource/unmarshal_cds.go) and implements only failure-percentage and
+// success-rate ejection, so the consecutive error count is also expressed as a
+// failure-percentage rule: an endpoint that failed at least that many of its requests in
+// an interval, and more than half of them, is ejected; one host is enough to judge.
 func outlierDetection(od *ir.OutlierDetection) *clusterv3.OutlierDetection {
 	if od == nil {
 		return nil
@@ -147,6 +144,12 @@ func outlierDetection(od *ir.OutlierDetection) *clusterv3.OutlierDetection {
 		out.ConsecutiveLocalOriginFailure = wrapperspb.UInt32(*od.ConsecutiveLocalOriginFails)
 		out.EnforcingConsecutiveLocalOriginFailure = wrapperspb.UInt32(100)
 	}
+	if volume := consecutiveErrors(od); volume > 0 {
+		out.EnforcingFailurePercentage = wrapperspb.UInt32(100)
+		out.FailurePercentageThreshold = wrapperspb.UInt32(50)
+		out.FailurePercentageRequestVolume = wrapperspb.UInt32(volume)
+		out.FailurePercentageMinimumHosts = wrapperspb.UInt32(1)
+	}
 	if od.Interval != nil {
 		out.Interval = durationpb.New(*od.Interval)
 	}
@@ -157,4 +160,15 @@ func outlierDetection(od *ir.OutlierDetection) *clusterv3.OutlierDetection {
 		out.MaxEjectionPercent = wrapperspb.UInt32(*od.MaxEjectionPercent)
 	}
 	return out
+}
+
+// consecutiveErrors is the smallest consecutive-failure count the policy sets (0: none).
+func consecutiveErrors(od *ir.OutlierDetection) uint32 {
+	var n uint32
+	for _, v := range []*uint32{od.Consecutive5xx, od.ConsecutiveGatewayErrors} {
+		if v != nil && *v > 0 && (n == 0 || *v < n) {
+			n = *v
+		}
+	}
+	return n
 }

@@ -59,14 +59,27 @@ func route(r *ir.Route, index int, find lookup) *routev3.Route {
 }
 
 // expandMatches turns routes with several matches into one Envoy route per match.
+// Matches on query parameters are left out: gRPC requests have no query string, and
+// grpc-go drops any route that has them (xdsresource/unmarshal_rds.go).
 func expandMatches(routes []*ir.Route) []*ir.Route {
 	var out []*ir.Route
 	for _, r := range routes {
-		if len(r.Matches) <= 1 {
-			out = append(out, r)
+		var ms []*ir.Match
+		for _, m := range r.Matches {
+			if len(m.QueryParams) == 0 {
+				ms = append(ms, m)
+			}
+		}
+		if len(r.Matches) > 0 && len(ms) == 0 {
 			continue
 		}
-		for _, m := range r.Matches {
+		if len(ms) <= 1 {
+			c := *r
+			c.Matches = ms
+			out = append(out, &c)
+			continue
+		}
+		for _, m := range ms {
 			c := *r
 			c.Matches = []*ir.Match{m}
 			out = append(out, &c)

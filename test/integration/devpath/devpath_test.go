@@ -127,7 +127,7 @@ func (e *devEnv) start() *devProcess {
 	p := &devProcess{probeAddr: freeAddr(e.t), out: &bytes.Buffer{}}
 	p.cmd = exec.Command(e.bin, "--dir="+e.dir, "--assets="+e.assets,
 		"--crds="+filepath.Join(testutil.RepoRoot(), "config", "crd", "bases"),
-		"--metrics-bind-address=0", "--health-probe-bind-address="+p.probeAddr)
+		"--metrics-bind-address=0", "--health-probe-bind-address="+p.probeAddr, "--xds-address=127.0.0.1:0")
 	p.cmd.Dir = testutil.RepoRoot()
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -1,4 +1,7 @@
-package testutil
+// Package meshenv starts meshd as the integration tests meet it: a real kube-apiserver
+// and etcd with meshd's CRDs, and the meshd manager (with its xDS server) running
+// against them.
+package meshenv
 
 import (
 	"context"
@@ -11,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/meshd-io/meshd/internal/manager"
+	"github.com/meshd-io/meshd/internal/testutil"
 )
 
 // Env is a real kube-apiserver and etcd with meshd's CRDs installed and the meshd
@@ -21,18 +25,20 @@ type Env struct {
 	done    chan error
 	Config  *rest.Config
 	Client  client.Client
+	// XDSAddr is meshd's xDS address (an ephemeral loopback port).
+	XDSAddr string
 }
 
 // StartEnv starts the API server, installs config/crd/bases and runs the manager with
 // ephemeral ports (go test runs packages in parallel).
 func StartEnv() (*Env, error) {
-	assets, err := AssetsDir()
+	assets, err := testutil.AssetsDir()
 	if err != nil {
 		return nil, err
 	}
 	te := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join(testutil.RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                manager.NewScheme(),
 	}
@@ -42,13 +48,14 @@ func StartEnv() (*Env, error) {
 	}
 	e := &Env{envtest: te, Config: cfg, done: make(chan error, 1)}
 	opts := manager.DefaultOptions()
-	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
+	opts.MetricsAddr, opts.ProbeAddr, opts.XDSAddr = "0", "0", "127.0.0.1:0"
 	opts.GracefulShutdownTimeout = 5 * time.Second
 	mgr, err := manager.New(cfg, opts)
 	if err != nil {
 		_ = te.Stop()
 		return nil, err
 	}
+	e.XDSAddr = mgr.XDSAddr.String()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go func() { e.done <- mgr.Start(ctx) }()

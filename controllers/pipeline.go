@@ -1,0 +1,179 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
+	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
+	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
+	"github.com/meshd-io/meshd/internal/translate"
+	"github.com/meshd-io/meshd/internal/xds"
+)
+
+// +kubebuilder:rbac:groups="",resources=services;pods;nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+
+// The pipeline has two work items: re-translating config and re-rendering endpoints.
+// Every watched change enqueues one or both; the work queue collapses repeated events
+// into one pass, which is the debounce.
+var (
+	configKey    = reconcile.Request{NamespacedName: types.NamespacedName{Name: "config"}}
+	endpointsKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "endpoints"}}
+)
+
+// Pipeline builds the model snapshot from the informer caches, translates it, pushes the
+// result to the xDS server and writes VirtualService and DestinationRule status. It runs
+// on every replica (each serves xDS).
+type Pipeline struct {
+	Client        client.Client
+	Scheme        *runtime.Scheme
+	XDS           *xds.Server
+	ClusterDomain string
+}
+
+// SetupWithManager watches what the snapshot and the endpoints are made of.
+func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
+	both := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{configKey, endpointsKey}
+	})
+	config := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{configKey}
+	})
+	endpoints := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{endpointsKey}
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("pipeline").
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), MaxConcurrentReconciles: 2}).
+		Watches(&corev1.Service{}, both).
+		Watches(&networkingv1.VirtualService{}, config).
+		Watches(&networkingv1.DestinationRule{}, config).
+		Watches(&meshv1alpha1.Mesh{}, config).
+		Watches(&discoveryv1.EndpointSlice{}, endpoints).
+		Watches(&corev1.Pod{}, endpoints).
+		Watches(&corev1.Node{}, endpoints).
+		Complete(p)
+}
+
+// Reconcile runs one pass of the item named by the request.
+func (p *Pipeline) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	switch req {
+	case configKey:
+		return reconcile.Result{}, p.translate(ctx)
+	case endpointsKey:
+		return reconcile.Result{}, p.endpoints(ctx)
+	}
+	return reconcile.Result{}, nil
+}
+
+func (p *Pipeline) clusterDomain() string {
+	if p.ClusterDomain == "" {
+		return model.DefaultClusterDomain
+	}
+	return p.ClusterDomain
+}
+
+func (p *Pipeline) translate(ctx context.Context) error {
+	start := time.Now()
+	var svcs corev1.ServiceList
+	var vss networkingv1.VirtualServiceList
+	var drs networkingv1.DestinationRuleList
+	var meshes meshv1alpha1.MeshList
+	for _, l := range []client.ObjectList{&svcs, &vss, &drs, &meshes} {
+		if err := p.Client.List(ctx, l); err != nil {
+			return err
+		}
+	}
+	in := model.Inputs{ClusterDomain: p.clusterDomain()}
+	for i := range svcs.Items {
+		in.Services = append(in.Services, model.ServiceFromKube(&svcs.Items[i], in.ClusterDomain))
+	}
+	for i := range vss.Items {
+		in.VirtualServices = append(in.VirtualServices, &vss.Items[i])
+	}
+	for i := range drs.Items {
+		in.DestinationRules = append(in.DestinationRules, &drs.Items[i])
+	}
+	for i := range meshes.Items {
+		if meshes.Items[i].Name == meshv1alpha1.MeshName {
+			in.Mesh = &meshes.Items[i].Spec
+		}
+	}
+	out, report := translate.Translate(model.NewSnapshot(in))
+	p.XDS.Update(out)
+	log.FromContext(ctx).V(1).Info("translated and pushed", "services", len(out.Services), "took", time.Since(start))
+
+	var errs []error
+	for i := range vss.Items {
+		vs := &vss.Items[i]
+		errs = append(errs, p.writeStatus(ctx, vs, &vs.Status, report, ir.ConfigRef{Kind: "VirtualService", Namespace: vs.Namespace, Name: vs.Name}))
+	}
+	for i := range drs.Items {
+		dr := &drs.Items[i]
+		errs = append(errs, p.writeStatus(ctx, dr, &dr.Status, report, ir.ConfigRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name}))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeStatus stores what translation reported for one object, if it changed.
+func (p *Pipeline) writeStatus(ctx context.Context, obj client.Object, current *typev1beta1.ConfigStatus, report *translate.Report, ref ir.ConfigRef) error {
+	rep := report.Objects[ref]
+	if rep == nil {
+		return nil
+	}
+	if err := writeConditions(ctx, p.Client, p.Scheme, obj, current, rep.Conditions()); err != nil {
+		return fmt.Errorf("status of %s: %w", ref, err)
+	}
+	return nil
+}
+
+func (p *Pipeline) endpoints(ctx context.Context) error {
+	var svcs corev1.ServiceList
+	var slices discoveryv1.EndpointSliceList
+	var pods corev1.PodList
+	var nodes corev1.NodeList
+	for _, l := range []client.ObjectList{&svcs, &slices, &pods, &nodes} {
+		if err := p.Client.List(ctx, l); err != nil {
+			return err
+		}
+	}
+	in := model.DiscoveryInputs{Services: map[string]*model.Service{}, Pods: map[string]*corev1.Pod{}, Nodes: map[string]*corev1.Node{}}
+	for i := range svcs.Items {
+		s := &svcs.Items[i]
+		in.Services[model.ServiceKey(s.Namespace, s.Name)] = model.ServiceFromKube(s, p.clusterDomain())
+	}
+	for i := range pods.Items {
+		in.Pods[model.ServiceKey(pods.Items[i].Namespace, pods.Items[i].Name)] = &pods.Items[i]
+	}
+	for i := range nodes.Items {
+		in.Nodes[nodes.Items[i].Name] = &nodes.Items[i]
+	}
+	idx := model.EndpointIndex{}
+	for i := range slices.Items {
+		idx.Merge(model.EndpointsFromSlice(&slices.Items[i], in))
+	}
+	idx.Sort()
+	p.XDS.UpdateEndpoints(idx)
+	return nil
+}

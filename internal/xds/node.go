@@ -1,0 +1,49 @@
+package xds
+
+import (
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+)
+
+// Proxy classes meshd generates for.
+const (
+	ClassGRPC    = "grpc"
+	ClassSidecar = "sidecar"
+)
+
+// nodeInfo is what meshd reads from an xDS node: its class and namespace.
+type nodeInfo struct {
+	Class     string
+	Namespace string
+}
+
+// parseNode reads Istio's node conventions: metadata GENERATOR=grpc marks a proxyless
+// client; the namespace comes from metadata NAMESPACE, else from the node ID
+// sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>.
+func parseNode(n *corev3.Node) nodeInfo {
+	info := nodeInfo{Class: ClassSidecar}
+	if n == nil {
+		return info
+	}
+	if md := n.GetMetadata().GetFields(); md != nil {
+		if md["GENERATOR"].GetStringValue() == "grpc" {
+			info.Class = ClassGRPC
+		}
+		info.Namespace = md["NAMESPACE"].GetStringValue()
+	}
+	if info.Namespace == "" {
+		parts := strings.Split(n.GetId(), "~")
+		if len(parts) == 4 {
+			if _, ns, ok := strings.Cut(parts[2], "."); ok {
+				info.Namespace = ns
+			} else if ns, _, ok := strings.Cut(parts[3], "."); ok {
+				info.Namespace = ns
+			}
+		}
+	}
+	if info.Namespace == "" {
+		info.Namespace = "default"
+	}
+	return info
+}
