@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 )
 
@@ -17,3 +18,5 @@ func normalize(t *testing.T, v any) any {
 	}
 	return out
 }
+
+var errorf = fmt.Errorf

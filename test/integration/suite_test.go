@@ -14,9 +14,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/meshd-io/meshd/internal/testutil/meshenv"
+	"github.com/meshd-io/meshd/internal/testutil/testnet"
 )
 
-var env *meshenv.Env
+var (
+	env *meshenv.Env
+	// testHost is a network namespace whose non-loopback address EndpointSlices may
+	// carry (the API server refuses loopback endpoint addresses).
+	testHost *testnet.Host
+)
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
@@ -26,7 +32,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "integration: start envtest:", err)
 		os.Exit(1)
 	}
+	testHost, err = testnet.New(0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		_ = env.Stop()
+		os.Exit(1)
+	}
 	code := m.Run()
+	testHost.Close()
 	if err := env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "integration: stop:", err)
 	}

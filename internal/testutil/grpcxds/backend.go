@@ -72,12 +72,17 @@ type Backend struct {
 
 type backendOptions struct {
 	addr       string
+	lis        net.Listener
 	serverOpts []grpc.ServerOption
 	xds        *XDSConfig
 }
 
 // BackendOption configures StartBackend.
 type BackendOption func(*backendOptions)
+
+// WithListener serves on an already open listener (for example one inside a test
+// network namespace) instead of listening on an address.
+func WithListener(l net.Listener) BackendOption { return func(o *backendOptions) { o.lis = l } }
 
 // WithAddr sets the listen address (default "127.0.0.1:0").
 func WithAddr(addr string) BackendOption { return func(o *backendOptions) { o.addr = addr } }
@@ -109,9 +114,12 @@ func StartBackend(t testing.TB, name string, opts ...BackendOption) *Backend {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	lis, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		t.Fatalf("grpcxds: backend %s: listen: %v", name, err)
+	lis := o.lis
+	if lis == nil {
+		var err error
+		if lis, err = net.Listen("tcp", o.addr); err != nil {
+			t.Fatalf("grpcxds: backend %s: listen: %v", name, err)
+		}
 	}
 	b := &Backend{name: name, lis: lis, serving: make(chan struct{})}
 

@@ -15,12 +15,14 @@ import (
 
 	"github.com/meshd-io/meshd/internal/manager"
 	"github.com/meshd-io/meshd/internal/testutil"
+	"github.com/meshd-io/meshd/internal/xds"
 )
 
 // Env is a real kube-apiserver and etcd with meshd's CRDs installed and the meshd
 // manager running against them.
 type Env struct {
 	envtest *envtest.Environment
+	xds     *xds.Server
 	cancel  context.CancelFunc
 	done    chan error
 	Config  *rest.Config
@@ -56,6 +58,7 @@ func StartEnv() (*Env, error) {
 		return nil, err
 	}
 	e.XDSAddr = mgr.XDSAddr.String()
+	e.xds = mgr.XDS
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go func() { e.done <- mgr.Start(ctx) }()
@@ -81,3 +84,6 @@ func (e *Env) Stop() error {
 	errs = append(errs, e.envtest.Stop())
 	return errors.Join(errs...)
 }
+
+// XDSProxies lists the proxies connected to meshd's xDS server.
+func (e *Env) XDSProxies() []xds.ProxyState { return e.xds.Tracker().Proxies() }
