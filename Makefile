@@ -51,6 +51,10 @@ vet: ## Run go vet.
 test: envtest ## Unit, golden and envtest integration tests (real kube-apiserver and etcd).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" MESHD_KUBECTL="$(KUBECTL)" go test -timeout $(TEST_TIMEOUT) -count=1 ./...
 
+.PHONY: bench
+bench: ## Benchmarks of translation, generation and pushes at 100, 1k and 10k services.
+	go test ./test/bench -run '^$$' -bench . -benchmem -count=1 -timeout 30m
+
 .PHONY: verify
 verify: manifests generate ## Fail if generated files are out of date.
 	git diff --exit-code -- config/crd config/rbac api

@@ -9,6 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
@@ -71,6 +73,13 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&discoveryv1.EndpointSlice{}, endpoints).
 		Watches(&corev1.Pod{}, endpoints).
 		Watches(&corev1.Node{}, endpoints).
+		// One pass at start even in a cluster with no objects: xDS is served only
+		// after the first config exists.
+		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			q.Add(configKey)
+			q.Add(endpointsKey)
+			return nil
+		})).
 		Complete(p)
 }
 

@@ -168,11 +168,17 @@ func (s *Server) scopeFor(info nodeInfo) *scope {
 	}
 	sc := &scope{caches: map[string]*cachev3.LinearCache{}, hashes: map[string]map[string][32]byte{}}
 	for _, t := range typeURLs {
-		sc.caches[t] = cachev3.NewLinearCache(t, cachev3.WithVersionPrefix(info.Class+"/"+info.Namespace+"/"))
+		sc.caches[t] = cachev3.NewLinearCache(t, cachev3.WithVersionPrefix(versionPrefix(info)))
 	}
 	s.scopes[info] = sc
 	s.regenerate(info, sc)
 	return sc
+}
+
+// WarmScope creates a scope's caches before any proxy of it connects (benchmarks and
+// tests use it; proxies create their scope on first request).
+func (s *Server) WarmScope(class, namespace string) {
+	s.scopeFor(nodeInfo{Class: class, Namespace: namespace})
 }
 
 func (s *Server) cacheFor(info nodeInfo, typeURL string) (cachev3.Cache, error) {
@@ -187,13 +193,26 @@ func (s *Server) cacheFor(info nodeInfo, typeURL string) (cachev3.Cache, error) 
 }
 
 // CreateWatch implements go-control-plane's cache for state-of-the-world streams.
+//
+// A NACK carries the last version the proxy accepted, which is empty when it rejected
+// its very first config; the LinearCache answers such a request with everything at
+// once, which the proxy rejects again, in a tight loop. The proxy keeps its last good
+// config, so a NACK is turned into a watch for the next change instead.
 func (s *Server) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
-	c, err := s.cacheFor(parseNode(req.GetNode()), req.GetTypeUrl())
+	info := parseNode(req.GetNode())
+	c, err := s.cacheFor(info, req.GetTypeUrl())
 	if err != nil {
 		return nil, err
 	}
+	if req.GetErrorDetail() != nil {
+		req = proto.Clone(req).(*cachev3.Request)
+		req.VersionInfo = versionPrefix(info) + "nacked"
+	}
 	return c.CreateWatch(req, sub, ch)
 }
+
+// versionPrefix starts every version a scope's caches give out.
+func versionPrefix(info nodeInfo) string { return info.Class + "/" + info.Namespace + "/" }
 
 // CreateDeltaWatch implements go-control-plane's cache for incremental streams.
 func (s *Server) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {

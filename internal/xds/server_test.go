@@ -1,0 +1,149 @@
+package xds
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/go-logr/logr"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshd-io/meshd/internal/testutil"
+	"github.com/meshd-io/meshd/internal/translate"
+)
+
+const (
+	reviews  = "reviews.default.svc.cluster.local:9080"
+	testData = "grpcgen/testdata/bookinfo-endpoints.in.yaml"
+)
+
+func startServer(t *testing.T) (*Server, discoveryv3.AggregatedDiscoveryServiceClient) {
+	t.Helper()
+	snap, eps := testutil.LoadSnapshot(t, testData)
+	out, _ := translate.Translate(snap)
+	s := NewServer(logr.Discard())
+	s.Update(out)
+	s.UpdateEndpoints(eps)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = s.Serve(ctx, l) }()
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return s, discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+}
+
+func grpcNode(id string) *corev3.Node {
+	return &corev3.Node{Id: id, Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+		"GENERATOR": structpb.NewStringValue("grpc"), "NAMESPACE": structpb.NewStringValue("default"),
+	}}}
+}
+
+// TestDeltaXDS: an incremental (delta) ADS stream gets the subscribed route
+// configuration, then only the changed resource after an update.
+func TestDeltaXDS(t *testing.T) {
+	s, ads := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := ads.DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: grpcNode("delta-client"), TypeUrl: resourcev3.RouteType,
+		ResourceNamesSubscribe: []string{reviews}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Resources) != 1 || resp.Resources[0].Name != reviews {
+		t.Fatalf("first delta response: %v", resp.Resources)
+	}
+	first := resp.Resources[0].Version
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.RouteType, ResponseNonce: resp.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Change the split: the route configuration, and only it, comes again.
+	snap, _ := testutil.LoadSnapshot(t, testData)
+	snap.VirtualServices[0].Spec.HTTP[1].Route[0].Weight = 50
+	snap.VirtualServices[0].Spec.HTTP[1].Route[1].Weight = 50
+	out, _ := translate.Translate(snap)
+	s.Update(out)
+	resp, err = stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Resources) != 1 || resp.Resources[0].Version == first {
+		t.Fatalf("update: %d resources, version %q (was %q)", len(resp.Resources), resp.Resources[0].GetVersion(), first)
+	}
+	var rc routev3.RouteConfiguration
+	if err := resp.Resources[0].Resource.UnmarshalTo(&rc); err != nil {
+		t.Fatal(err)
+	}
+	w := rc.VirtualHosts[0].Routes[1].GetRoute().GetWeightedClusters().GetClusters()
+	if len(w) != 2 || w[0].Weight.GetValue() != 50 {
+		t.Errorf("weights after the update: %v", w)
+	}
+}
+
+// TestNackIsNotResent: a proxy that rejects a version is not sent it again and again
+// (go-control-plane's snapshot cache would loop); it keeps its last good config, and
+// the tracker records the NACK with the proxy's message.
+func TestNackIsNotResent(t *testing.T) {
+	s, ads := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: grpcNode("nack-client"), TypeUrl: resourcev3.ClusterType,
+		ResourceNames: []string{"outbound|9080||reviews.default.svc.cluster.local"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ClusterType, VersionInfo: "",
+		ResourceNames: []string{"outbound|9080||reviews.default.svc.cluster.local"},
+		ResponseNonce: resp.Nonce, ErrorDetail: &status.Status{Code: 3, Message: "test rejects this cluster"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 1)
+	go func() {
+		if _, err := stream.Recv(); err == nil {
+			got <- struct{}{}
+		}
+	}()
+	select {
+	case <-got:
+		t.Fatal("the server re-sent the rejected version")
+	case <-time.After(500 * time.Millisecond):
+	}
+	var nacked bool
+	for _, p := range s.Tracker().Proxies() {
+		if p.NodeID == "nack-client" && p.Nacked[resourcev3.ClusterType].Message == "test rejects this cluster" {
+			nacked = true
+		}
+	}
+	if !nacked {
+		t.Errorf("tracker did not record the NACK: %+v", s.Tracker().Proxies())
+	}
+}

@@ -1,0 +1,113 @@
+// Package bench measures meshd's hot paths at mesh sizes of 100, 1,000 and 10,000
+// services, each with a VirtualService (header match and an 80/20 subset split), a
+// DestinationRule (two subsets, consistent hashing) and three endpoints. Run with
+// `make bench`; compare runs with benchstat, as these machines are shared and noisy.
+package bench
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	"github.com/meshd-io/meshd/internal/model"
+	"github.com/meshd-io/meshd/internal/translate"
+	"github.com/meshd-io/meshd/internal/xds"
+	"github.com/meshd-io/meshd/internal/xds/grpcgen"
+)
+
+var sizes = []int{100, 1000, 10000}
+
+// mesh builds the inputs of a mesh of n services spread over 10 namespaces.
+func mesh(n int, weight int32) (model.Inputs, model.EndpointIndex) {
+	in := model.Inputs{}
+	idx := model.EndpointIndex{}
+	for i := 0; i < n; i++ {
+		ns := fmt.Sprintf("ns-%d", i%10)
+		name := fmt.Sprintf("svc-%d", i)
+		svc := model.ServiceFromKube(&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "grpc", Port: 9080}}},
+		}, model.DefaultClusterDomain)
+		in.Services = append(in.Services, svc)
+		meta := metav1.ObjectMeta{Name: name, Namespace: ns, Generation: 1, CreationTimestamp: metav1.Unix(int64(i), 0)}
+		in.VirtualServices = append(in.VirtualServices, &networkingv1.VirtualService{ObjectMeta: meta,
+			Spec: networkingv1.VirtualServiceSpec{Hosts: []string{name}, HTTP: []networkingv1.HTTPRoute{
+				{Match: []networkingv1.HTTPMatchRequest{{Headers: map[string]networkingv1.StringMatch{"end-user": {Exact: ptr.To("jason")}}}},
+					Route: []networkingv1.HTTPRouteDestination{{Destination: networkingv1.Destination{Host: name, Subset: "v2"}}}},
+				{Route: []networkingv1.HTTPRouteDestination{
+					{Destination: networkingv1.Destination{Host: name, Subset: "v1"}, Weight: weight},
+					{Destination: networkingv1.Destination{Host: name, Subset: "v2"}, Weight: 100 - weight}}},
+			}}})
+		in.DestinationRules = append(in.DestinationRules, &networkingv1.DestinationRule{ObjectMeta: meta,
+			Spec: networkingv1.DestinationRuleSpec{Host: name,
+				TrafficPolicy: &networkingv1.TrafficPolicy{LoadBalancer: &networkingv1.LoadBalancerSettings{
+					ConsistentHash: &networkingv1.ConsistentHashLB{HTTPHeaderName: ptr.To("x-user")}}},
+				Subsets: []networkingv1.Subset{{Name: "v1", Labels: map[string]string{"version": "v1"}}, {Name: "v2", Labels: map[string]string{"version": "v2"}}}}})
+		key := model.EndpointKey{Hostname: svc.Hostname, Port: 9080}
+		for e := 0; e < 3; e++ {
+			idx[key] = append(idx[key], model.Endpoint{Address: fmt.Sprintf("10.%d.%d.%d", i/65536%256, i/256%256, e), Port: 8080,
+				Labels: map[string]string{"version": fmt.Sprintf("v%d", e%2+1)}, Ready: true})
+		}
+	}
+	return in, idx
+}
+
+// BenchmarkTranslate: the whole snapshot to IR, with validation and status.
+func BenchmarkTranslate(b *testing.B) {
+	for _, n := range sizes {
+		in, _ := mesh(n, 80)
+		snap := model.NewSnapshot(in)
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				translate.Translate(snap)
+			}
+		})
+	}
+}
+
+// BenchmarkGenerateGRPC: the IR to every proxyless gRPC resource of one scope.
+func BenchmarkGenerateGRPC(b *testing.B) {
+	for _, n := range sizes {
+		in, idx := mesh(n, 80)
+		out, _ := translate.Translate(model.NewSnapshot(in))
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res := grpcgen.Generate(out, grpcgen.Scope{Namespace: "ns-0"})
+				grpcgen.Endpoints(res.EDS, idx)
+			}
+		})
+	}
+}
+
+// BenchmarkPushOneChange: one VirtualService changed, end to end inside the control
+// plane: translate, generate for one connected scope, hash and diff, update the caches.
+func BenchmarkPushOneChange(b *testing.B) {
+	for _, n := range sizes {
+		in, idx := mesh(n, 80)
+		srv := xds.NewServer(logr.Discard())
+		out, _ := translate.Translate(model.NewSnapshot(in))
+		srv.Update(out)
+		srv.UpdateEndpoints(idx)
+		srv.WarmScope(xds.ClassGRPC, "ns-0")
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				w := int32(10 + i%80)
+				in.VirtualServices[0] = in.VirtualServices[0].DeepCopy()
+				in.VirtualServices[0].Spec.HTTP[1].Route[0].Weight = w
+				in.VirtualServices[0].Spec.HTTP[1].Route[1].Weight = 100 - w
+				out, _ := translate.Translate(model.NewSnapshot(in))
+				srv.Update(out)
+			}
+		})
+	}
+}
