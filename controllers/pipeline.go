@@ -3,10 +3,12 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -37,9 +39,13 @@ import (
 // Every watched change enqueues one or both; the work queue collapses repeated events
 // into one pass, which is the debounce.
 var (
-	configKey    = reconcile.Request{NamespacedName: types.NamespacedName{Name: "config"}}
-	endpointsKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "endpoints"}}
+	configKey     = reconcile.Request{NamespacedName: types.NamespacedName{Name: "config"}}
+	endpointsKey  = reconcile.Request{NamespacedName: types.NamespacedName{Name: "endpoints"}}
+	programmedKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "programmed"}}
 )
+
+// programmedDelay gathers the ACKs of one push into one Programmed status write.
+const programmedDelay = 500 * time.Millisecond
 
 // Pipeline builds the model snapshot from the informer caches, translates it, pushes the
 // result to the xDS server and writes VirtualService and DestinationRule status. It runs
@@ -49,6 +55,9 @@ type Pipeline struct {
 	Scheme        *runtime.Scheme
 	XDS           *xds.Server
 	ClusterDomain string
+
+	mu         sync.Mutex
+	lastReport *translate.Report
 }
 
 // SetupWithManager watches what the snapshot and the endpoints are made of.
@@ -80,6 +89,20 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 			q.Add(endpointsKey)
 			return nil
 		})).
+		// Proxies' ACKs and NACKs update the Programmed condition.
+		WatchesRawSource(source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-p.XDS.Tracker().Changed():
+						q.AddAfter(programmedKey, programmedDelay)
+					}
+				}
+			}()
+			return nil
+		})).
 		Complete(p)
 }
 
@@ -90,6 +113,8 @@ func (p *Pipeline) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		return reconcile.Result{}, p.translate(ctx)
 	case endpointsKey:
 		return reconcile.Result{}, p.endpoints(ctx)
+	case programmedKey:
+		return reconcile.Result{}, p.programmed(ctx)
 	}
 	return reconcile.Result{}, nil
 }
@@ -128,6 +153,9 @@ func (p *Pipeline) translate(ctx context.Context) error {
 		}
 	}
 	out, report := translate.Translate(model.NewSnapshot(in))
+	p.mu.Lock()
+	p.lastReport = report
+	p.mu.Unlock()
 	p.XDS.Update(out)
 	log.FromContext(ctx).V(1).Info("translated and pushed", "services", len(out.Services), "took", time.Since(start))
 
@@ -154,7 +182,7 @@ func (p *Pipeline) writeStatus(ctx context.Context, obj client.Object, current *
 	if rep == nil {
 		return nil
 	}
-	if err := writeConditions(ctx, p.Client, p.Scheme, obj, current, rep.Conditions()); err != nil {
+	if err := writeConditions(ctx, p.Client, p.Scheme, obj, current, rep.Conditions(), ownerTranslation); err != nil {
 		return fmt.Errorf("status of %s: %w", ref, err)
 	}
 	return nil
@@ -187,5 +215,48 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 	}
 	idx.Sort()
 	p.XDS.UpdateEndpoints(idx)
+	return nil
+}
+
+// programmed writes each object's Programmed condition from what connected proxies
+// acknowledged. Objects whose latest generation is not translated yet are skipped;
+// the pass after their translation covers them.
+func (p *Pipeline) programmed(ctx context.Context) error {
+	p.mu.Lock()
+	report := p.lastReport
+	p.mu.Unlock()
+	if report == nil {
+		return nil
+	}
+	var proxies []translate.ProxyView
+	for _, pp := range p.XDS.Progress() {
+		proxies = append(proxies, translate.ProxyView{NodeID: pp.NodeID, Namespace: pp.Namespace, UpToDate: pp.UpToDate, Nack: pp.Nack})
+	}
+	var vss networkingv1.VirtualServiceList
+	var drs networkingv1.DestinationRuleList
+	for _, l := range []client.ObjectList{&vss, &drs} {
+		if err := p.Client.List(ctx, l); err != nil {
+			return err
+		}
+	}
+	write := func(obj client.Object, current *typev1beta1.ConfigStatus, ref ir.ConfigRef) error {
+		rep := report.Objects[ref]
+		if rep == nil || rep.Generation != obj.GetGeneration() {
+			return nil
+		}
+		return writeConditions(ctx, p.Client, p.Scheme, obj, current, []metav1.Condition{rep.ProgrammedCondition(proxies)}, ownerProgrammed)
+	}
+	for i := range vss.Items {
+		vs := &vss.Items[i]
+		if err := write(vs, &vs.Status, ir.ConfigRef{Kind: "VirtualService", Namespace: vs.Namespace, Name: vs.Name}); err != nil {
+			return err
+		}
+	}
+	for i := range drs.Items {
+		dr := &drs.Items[i]
+		if err := write(dr, &dr.Status, ir.ConfigRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name}); err != nil {
+			return err
+		}
+	}
 	return nil
 }

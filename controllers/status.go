@@ -52,7 +52,7 @@ func (r *statusReconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	accepted := acceptedCondition(obj.GetGeneration(), r.validate(obj))
-	if err := writeConditions(ctx, r.client, r.scheme, obj, r.status(obj), []metav1.Condition{accepted}); err != nil {
+	if err := writeConditions(ctx, r.client, r.scheme, obj, r.status(obj), []metav1.Condition{accepted}, ownerValidation); err != nil {
 		return ctrl.Result{}, err
 	}
 	log.FromContext(ctx).V(1).Info("status checked", "accepted", accepted.Status, "reason", accepted.Reason)
@@ -61,7 +61,7 @@ func (r *statusReconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (
 
 // applyStatus server-side-applies only the status meshd owns, so it never fights other
 // writers over spec or metadata.
-func applyStatus(ctx context.Context, c client.Client, scheme *runtime.Scheme, obj client.Object, st *typev1beta1.ConfigStatus) error {
+func applyStatus(ctx context.Context, c client.Client, scheme *runtime.Scheme, obj client.Object, st *typev1beta1.ConfigStatus, owner string) error {
 	gvk, err := apiutil.GVKForObject(obj, scheme)
 	if err != nil {
 		return err
@@ -76,7 +76,7 @@ func applyStatus(ctx context.Context, c client.Client, scheme *runtime.Scheme, o
 	u.SetNamespace(obj.GetNamespace())
 	u.Object["status"] = raw
 	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
-		client.FieldOwner(FieldOwner), client.ForceOwnership)
+		client.FieldOwner(owner), client.ForceOwnership)
 }
 
 // acceptedCondition turns a validation result into the Accepted condition; the message
@@ -121,19 +121,32 @@ func statusNeedsUpdate(current *typev1beta1.ConfigStatus, generation int64, want
 	return false
 }
 
-// writeConditions stores conditions (keeping the transition time of those whose status
-// did not change) and observedGeneration, if anything differs from what is stored.
+// Field managers of status. Each pass applies only the conditions it owns, so server-side
+// apply never lets one pass undo another's condition with a stale copy.
+const (
+	ownerValidation  = FieldOwner
+	ownerTranslation = FieldOwner + "-translation"
+	ownerProgrammed  = FieldOwner + "-programmed"
+)
+
+// writeConditions applies conditions (keeping the transition time of those whose status
+// did not change) and observedGeneration as owner, if anything differs from what is
+// stored.
 func writeConditions(ctx context.Context, c client.Client, scheme *runtime.Scheme, obj client.Object,
-	current *typev1beta1.ConfigStatus, conds []metav1.Condition) error {
+	current *typev1beta1.ConfigStatus, conds []metav1.Condition, owner string) error {
 	if !statusNeedsUpdate(current, obj.GetGeneration(), conds...) {
 		return nil
 	}
-	next := current.DeepCopy()
-	next.ObservedGeneration = obj.GetGeneration()
+	now := metav1.Now()
+	apply := &typev1beta1.ConfigStatus{ObservedGeneration: obj.GetGeneration()}
 	for _, cond := range conds {
-		meta.SetStatusCondition(&next.Conditions, cond)
+		cond.LastTransitionTime = now
+		if have := meta.FindStatusCondition(current.Conditions, cond.Type); have != nil && have.Status == cond.Status {
+			cond.LastTransitionTime = have.LastTransitionTime
+		}
+		apply.Conditions = append(apply.Conditions, cond)
 	}
-	err := applyStatus(ctx, c, scheme, obj, next)
+	err := applyStatus(ctx, c, scheme, obj, apply, owner)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

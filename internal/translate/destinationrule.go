@@ -25,6 +25,7 @@ func (t *translator) destinationRules() {
 			rep.unresolved(ReasonHostNotFound, fmt.Sprintf("host %s matches no service", host))
 			continue
 		}
+		rep.Visibility = exportTo(dr.Spec.ExportTo, dr.Namespace)
 		policy := &ir.DestinationPolicy{
 			Source: ref, Namespace: dr.Namespace, ExportTo: exportTo(dr.Spec.ExportTo, dr.Namespace),
 			Policy: trafficPolicy(dr.Spec.TrafficPolicy),

@@ -20,7 +20,54 @@ const (
 	ReasonSubsetNotFound = "SubsetNotFound"
 	ReasonPortNotFound   = "PortNotFound"
 	ReasonUnsupported    = "Unsupported"
+	ReasonProgrammed     = "Programmed"
+	ReasonPending        = "Pending"
+	ReasonRejected       = "Rejected"
 )
+
+// ProxyView is what the Programmed condition needs to know of one connected proxy.
+type ProxyView struct {
+	NodeID, Namespace string
+	UpToDate          bool
+	Nack              string
+}
+
+// ProgrammedCondition says how many connected proxies that get this object's config
+// have acknowledged the current config (which carries this generation), and whether
+// any rejected it.
+func (o *ObjectReport) ProgrammedCondition(proxies []ProxyView) metav1.Condition {
+	c := metav1.Condition{Type: typev1beta1.ConditionProgrammed, ObservedGeneration: o.Generation}
+	if len(o.Invalid) > 0 {
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, typev1beta1.ReasonInvalid, "not programmed: the object is invalid"
+		return c
+	}
+	total, acked := 0, 0
+	var rejected []string
+	for _, p := range proxies {
+		if !o.Visibility.VisibleTo(p.Namespace) {
+			continue
+		}
+		total++
+		if p.UpToDate {
+			acked++
+		}
+		if p.Nack != "" {
+			rejected = append(rejected, p.NodeID+": "+p.Nack)
+		}
+	}
+	msg := fmt.Sprintf("%d of %d connected proxies acknowledged the config carrying generation %d", acked, total, o.Generation)
+	switch {
+	case len(rejected) > 0:
+		sort.Strings(rejected)
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonRejected
+		c.Message = msg + "; rejected by " + strings.Join(rejected, "; ")
+	case acked < total:
+		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, ReasonPending, msg
+	default:
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonProgrammed, msg
+	}
+	return c
+}
 
 // Report is the status translation derived for each object it read.
 type Report struct {
@@ -38,6 +85,8 @@ type ObjectReport struct {
 	Unresolved map[string][]string
 	// Unsupported lists features meshd does not carry to proxies yet.
 	Unsupported []string
+	// Visibility is the namespaces whose proxies get this object's config (exportTo).
+	Visibility ir.Visibility
 }
 
 func newReport() *Report { return &Report{Objects: map[ir.ConfigRef]*ObjectReport{}} }

@@ -40,6 +40,7 @@ func (t *translator) virtualServices() {
 			continue // a delegate: used through the VirtualService that delegates to it
 		}
 		vis := exportTo(vs.Spec.ExportTo, vs.Namespace)
+		rep.Visibility = vis
 		for _, h := range vs.Spec.Hosts {
 			host := t.resolveHost(h, vs.Namespace)
 			svcs := t.matchingServices(host)

@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -47,6 +50,8 @@ type Server struct {
 // each resource's bytes (to send only what changed), and the EDS clusters it uses.
 type scope struct {
 	caches map[string]*cachev3.LinearCache
+	// version mirrors each LinearCache's version counter: one step per update.
+	version map[string]uint64
 	hashes map[string]map[string][32]byte
 	eds    []grpcgen.EDSCluster
 }
@@ -71,6 +76,7 @@ func (s *Server) Update(in *ir.IR) {
 		s.regenerate(info, sc)
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
+	s.tracker.signal() // proxies are now behind the new config
 }
 
 // UpdateEndpoints is the EDS fast path: it re-renders only ClusterLoadAssignments.
@@ -157,6 +163,7 @@ func (s *Server) publish(info nodeInfo, sc *scope, typeURL string, resources map
 	if err := sc.caches[typeURL].UpdateResources(changed, deleted); err != nil {
 		s.log.Error(err, "update cache", "type", typeURL)
 	}
+	sc.version[typeURL]++
 }
 
 // scopeFor returns (creating and filling on first use) the caches of a node's scope.
@@ -166,13 +173,54 @@ func (s *Server) scopeFor(info nodeInfo) *scope {
 	if sc := s.scopes[info]; sc != nil {
 		return sc
 	}
-	sc := &scope{caches: map[string]*cachev3.LinearCache{}, hashes: map[string]map[string][32]byte{}}
+	sc := &scope{caches: map[string]*cachev3.LinearCache{}, hashes: map[string]map[string][32]byte{}, version: map[string]uint64{}}
 	for _, t := range typeURLs {
 		sc.caches[t] = cachev3.NewLinearCache(t, cachev3.WithVersionPrefix(versionPrefix(info)))
 	}
 	s.scopes[info] = sc
 	s.regenerate(info, sc)
 	return sc
+}
+
+// ProxyProgress says, for one connected proxy, whether it has acknowledged the current
+// config of its scope, and what it last rejected.
+type ProxyProgress struct {
+	NodeID, Namespace string
+	// UpToDate is true when, for every type the proxy subscribes to, it acknowledged
+	// the version the server holds now.
+	UpToDate bool
+	// Nack is the proxy's message for the newest version it rejected, if any.
+	Nack string
+}
+
+// Progress reports every connected state-of-the-world proxy against the current config.
+func (s *Server) Progress() []ProxyProgress {
+	proxies := s.tracker.Proxies()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ProxyProgress, 0, len(proxies))
+	for _, p := range proxies {
+		info := p.info
+		sc := s.scopes[info]
+		if sc == nil || info.Class != ClassGRPC {
+			continue
+		}
+		pp := ProxyProgress{NodeID: p.NodeID, Namespace: info.Namespace, UpToDate: true}
+		prefix := versionPrefix(info)
+		for _, t := range p.Subscribed {
+			acked, ok := strings.CutPrefix(p.Acked[t], prefix)
+			n, err := strconv.ParseUint(acked, 10, 64)
+			if !ok || err != nil || n < sc.version[t] {
+				pp.UpToDate = false
+			}
+			if nack, ok := p.Nacked[t]; ok {
+				pp.Nack = nack.Message
+			}
+		}
+		out = append(out, pp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
+	return out
 }
 
 // WarmScope creates a scope's caches before any proxy of it connects (benchmarks and

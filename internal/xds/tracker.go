@@ -14,6 +14,9 @@ import (
 type Tracker struct {
 	mu      sync.Mutex
 	streams map[int64]*ProxyState
+	// changed is signalled (without blocking) whenever an ACK, NACK or disconnect
+	// changes what proxies hold.
+	changed chan struct{}
 }
 
 // ProxyState is one connected proxy.
@@ -23,6 +26,9 @@ type ProxyState struct {
 	// last it rejected (with the proxy's message).
 	Acked  map[string]string
 	Nacked map[string]Nack
+	// Subscribed lists the types the proxy asked for, in order of first request.
+	Subscribed []string
+	info       nodeInfo
 }
 
 // Nack is a rejected version and why.
@@ -31,7 +37,19 @@ type Nack struct {
 }
 
 // NewTracker returns an empty tracker.
-func NewTracker() *Tracker { return &Tracker{streams: map[int64]*ProxyState{}} }
+func NewTracker() *Tracker {
+	return &Tracker{streams: map[int64]*ProxyState{}, changed: make(chan struct{}, 1)}
+}
+
+// Changed is signalled when what proxies acknowledged may have changed.
+func (t *Tracker) Changed() <-chan struct{} { return t.changed }
+
+func (t *Tracker) signal() {
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
 
 // Proxies returns a copy of the state of every connected proxy.
 func (t *Tracker) Proxies() []ProxyState {
@@ -39,7 +57,8 @@ func (t *Tracker) Proxies() []ProxyState {
 	defer t.mu.Unlock()
 	out := make([]ProxyState, 0, len(t.streams))
 	for _, p := range t.streams {
-		c := ProxyState{NodeID: p.NodeID, Acked: map[string]string{}, Nacked: map[string]Nack{}}
+		c := ProxyState{NodeID: p.NodeID, Acked: map[string]string{}, Nacked: map[string]Nack{},
+			Subscribed: append([]string(nil), p.Subscribed...), info: p.info}
 		for k, v := range p.Acked {
 			c.Acked[k] = v
 		}
@@ -61,7 +80,16 @@ func (t *Tracker) request(id int64, node *corev3.Node, typeURL, version string, 
 	}
 	if node.GetId() != "" {
 		p.NodeID = node.GetId()
+		p.info = parseNode(node)
 	}
+	known := false
+	for _, s := range p.Subscribed {
+		known = known || s == typeURL
+	}
+	if !known {
+		p.Subscribed = append(p.Subscribed, typeURL)
+	}
+	defer t.signal()
 	switch {
 	case errDetail != "":
 		p.Nacked[typeURL] = Nack{Version: version, Message: errDetail}
@@ -76,6 +104,7 @@ func (t *Tracker) closed(id int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.streams, id)
+	t.signal()
 }
 
 func (t *Tracker) callbacks(log logr.Logger) serverv3.Callbacks {

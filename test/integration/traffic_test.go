@@ -5,13 +5,19 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
+	"github.com/meshd-io/meshd/internal/testutil"
 	"github.com/meshd-io/meshd/internal/testutil/grpcxds"
 )
 
@@ -94,6 +100,16 @@ func TestTrafficSplitAndHeaderMatch(t *testing.T) {
 	if n := len(env.XDSProxies()); n == 0 {
 		t.Error("the tracker sees no connected proxy")
 	}
+
+	// The VirtualService says the connected client acknowledged it.
+	vsGVK := schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}
+	testutil.Eventually(t, statusTimeout, func() error {
+		c := condition(t, vsGVK, f.ns, "reviews", typev1beta1.ConditionProgrammed)
+		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "1 of 1 connected proxies acknowledged") {
+			return fmt.Errorf("Programmed = %+v, want True with 1 of 1 proxies", c)
+		}
+		return nil
+	})
 }
 
 // TestTrafficConvergence measures the time from an API write to the moment a connected
