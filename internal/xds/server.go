@@ -52,8 +52,8 @@ type scope struct {
 	caches map[string]*cachev3.LinearCache
 	// version mirrors each LinearCache's version counter: one step per update.
 	version map[string]uint64
-	hashes map[string]map[string][32]byte
-	eds    []grpcgen.EDSCluster
+	hashes  map[string]map[string][32]byte
+	eds     []grpcgen.EDSCluster
 }
 
 // NewServer returns a server with no config; it serves once Update has been called.
