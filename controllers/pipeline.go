@@ -198,23 +198,12 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 			return err
 		}
 	}
-	in := model.DiscoveryInputs{Services: map[string]*model.Service{}, Pods: map[string]*corev1.Pod{}, Nodes: map[string]*corev1.Node{}}
+	services := make([]*model.Service, 0, len(svcs.Items))
 	for i := range svcs.Items {
-		s := &svcs.Items[i]
-		in.Services[model.ServiceKey(s.Namespace, s.Name)] = model.ServiceFromKube(s, p.clusterDomain())
+		services = append(services, model.ServiceFromKube(&svcs.Items[i], p.clusterDomain()))
 	}
-	for i := range pods.Items {
-		in.Pods[model.ServiceKey(pods.Items[i].Namespace, pods.Items[i].Name)] = &pods.Items[i]
-	}
-	for i := range nodes.Items {
-		in.Nodes[nodes.Items[i].Name] = &nodes.Items[i]
-	}
-	idx := model.EndpointIndex{}
-	for i := range slices.Items {
-		idx.Merge(model.EndpointsFromSlice(&slices.Items[i], in))
-	}
-	idx.Sort()
-	p.XDS.UpdateEndpoints(idx)
+	in := model.NewDiscoveryInputs(services, pointers(pods.Items), pointers(nodes.Items))
+	p.XDS.UpdateEndpoints(model.IndexEndpoints(pointers(slices.Items), in))
 	return nil
 }
 
@@ -259,4 +248,13 @@ func (p *Pipeline) programmed(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// pointers points into a list's items, without copying them.
+func pointers[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
 }

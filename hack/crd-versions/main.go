@@ -7,12 +7,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -72,12 +72,15 @@ func addVersions(path string) error {
 		versions = append(versions, v)
 	}
 	crd.Spec.Versions = append(versions, *storage)
-	out, err := yaml.Marshal(&crd)
+	// Marshal without status: an empty CRD status is not omitted and means nothing here.
+	out, err := yaml.Marshal(struct {
+		metav1.TypeMeta `json:",inline"`
+		Metadata        metav1.ObjectMeta                            `json:"metadata"`
+		Spec            apiextensionsv1.CustomResourceDefinitionSpec `json:"spec"`
+	}{crd.TypeMeta, crd.ObjectMeta, crd.Spec})
 	if err != nil {
 		return err
 	}
-	// Drop the status block that marshalling an empty CRD status adds.
-	out = bytes.Replace(out, []byte("status:\n  acceptedNames:\n    kind: \"\"\n    plural: \"\"\n  conditions: null\n  storedVersions: null\n"), nil, 1)
 	return os.WriteFile(path, append([]byte("---\n"), out...), 0o644)
 }
 

@@ -143,8 +143,9 @@ type QueryMatch struct {
 
 // Forward sends the request to weighted clusters.
 type Forward struct {
+	// Destinations are weighted clusters. Consistent hashing is not repeated here:
+	// generators read it from the destination's DestinationRule.
 	Destinations []*Destination `json:"destinations,omitempty"`
-	// HashPolicy comes from the consistentHash of the destination's policy.
 }
 
 // Destination is one weighted cluster of a route.

@@ -99,3 +99,32 @@ func (idx EndpointIndex) Merge(other EndpointIndex) {
 		idx[k] = append(idx[k], eps...)
 	}
 }
+
+// NewDiscoveryInputs indexes services, pods and nodes by name.
+func NewDiscoveryInputs(services []*Service, pods []*corev1.Pod, nodes []*corev1.Node) DiscoveryInputs {
+	in := DiscoveryInputs{
+		Services: make(map[string]*Service, len(services)),
+		Pods:     make(map[string]*corev1.Pod, len(pods)),
+		Nodes:    make(map[string]*corev1.Node, len(nodes)),
+	}
+	for _, s := range services {
+		in.Services[ServiceKey(s.Namespace, s.Name)] = s
+	}
+	for _, p := range pods {
+		in.Pods[ServiceKey(p.Namespace, p.Name)] = p
+	}
+	for _, n := range nodes {
+		in.Nodes[n.Name] = n
+	}
+	return in
+}
+
+// IndexEndpoints builds the sorted endpoint index of every slice.
+func IndexEndpoints(slices []*discoveryv1.EndpointSlice, in DiscoveryInputs) EndpointIndex {
+	idx := EndpointIndex{}
+	for _, s := range slices {
+		idx.Merge(EndpointsFromSlice(s, in))
+	}
+	idx.Sort()
+	return idx
+}

@@ -56,9 +56,10 @@ const (
 	ProtocolUnknown Protocol = "UNKNOWN"
 )
 
-// IsHTTP reports whether the protocol carries HTTP routes.
-func (p Protocol) IsHTTP() bool {
-	return p == ProtocolHTTP || p == ProtocolHTTP2 || p == ProtocolGRPC
+// CarriesHTTPRoutes reports whether a VirtualService's HTTP routes apply to a port of
+// this protocol. UNKNOWN ports are sniffed by sidecars and carry them too, as in Istio.
+func (p Protocol) CarriesHTTPRoutes() bool {
+	return p == ProtocolHTTP || p == ProtocolHTTP2 || p == ProtocolGRPC || p == ProtocolUnknown
 }
 
 // Port returns the service port numbered n.

@@ -25,8 +25,11 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 		t.Fatal(err)
 	}
 	in := model.Inputs{}
-	disc := model.DiscoveryInputs{Services: map[string]*model.Service{}, Pods: map[string]*corev1.Pod{}, Nodes: map[string]*corev1.Node{}}
-	var slices []*discoveryv1.EndpointSlice
+	var (
+		slices []*discoveryv1.EndpointSlice
+		pods   []*corev1.Pod
+		nodes  []*corev1.Node
+	)
 	for i, u := range objs {
 		if u.GetNamespace() == "" && u.GetKind() != "Mesh" && u.GetKind() != "Node" {
 			u.SetNamespace("default")
@@ -61,15 +64,13 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 		}
 		switch o := target.(type) {
 		case *corev1.Service:
-			svc := model.ServiceFromKube(o, model.DefaultClusterDomain)
-			in.Services = append(in.Services, svc)
-			disc.Services[model.ServiceKey(o.Namespace, o.Name)] = svc
+			in.Services = append(in.Services, model.ServiceFromKube(o, model.DefaultClusterDomain))
 		case *discoveryv1.EndpointSlice:
 			slices = append(slices, o)
 		case *corev1.Pod:
-			disc.Pods[model.ServiceKey(o.Namespace, o.Name)] = o
+			pods = append(pods, o)
 		case *corev1.Node:
-			disc.Nodes[o.Name] = o
+			nodes = append(nodes, o)
 		case *networkingv1.VirtualService:
 			in.VirtualServices = append(in.VirtualServices, o)
 		case *networkingv1.DestinationRule:
@@ -78,10 +79,6 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 			in.Mesh = &o.Spec
 		}
 	}
-	idx := model.EndpointIndex{}
-	for _, s := range slices {
-		idx.Merge(model.EndpointsFromSlice(s, disc))
-	}
-	idx.Sort()
+	idx := model.IndexEndpoints(slices, model.NewDiscoveryInputs(in.Services, pods, nodes))
 	return model.NewSnapshot(in), idx
 }

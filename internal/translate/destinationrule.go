@@ -2,6 +2,8 @@ package translate
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -103,7 +105,7 @@ func loadBalancer(lb *networkingv1.LoadBalancerSettings) *ir.LoadBalancer {
 		loc := &ir.LocalityLB{FailoverPriority: l.FailoverPriority, Enabled: l.Enabled}
 		for _, d := range l.Distribute {
 			ld := ir.LocalityDistribute{From: d.From}
-			for _, k := range sortedKeys(d.To) {
+			for _, k := range slices.Sorted(maps.Keys(d.To)) {
 				ld.To = append(ld.To, ir.KeyWeight{Key: k, Weight: uint32(d.To[k])})
 			}
 			loc.Distribute = append(loc.Distribute, ld)

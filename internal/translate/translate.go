@@ -4,6 +4,8 @@
 package translate
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -18,11 +20,11 @@ func Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 		report:   newReport(),
 		services: map[string]*ir.Service{},
 	}
-	t.services_()
+	t.addServices()
 	t.destinationRules()
 	t.virtualServices()
 	out := &ir.IR{RootNamespace: snap.Mesh.RootNamespace}
-	for _, h := range sortedKeys(t.services) {
+	for _, h := range slices.Sorted(maps.Keys(t.services)) {
 		out.Services = append(out.Services, t.services[h])
 	}
 	return out, t.report
@@ -34,9 +36,9 @@ type translator struct {
 	services map[string]*ir.Service
 }
 
-// services_ turns each Kubernetes Service into IR with a default route per port: all
+// addServices turns each Kubernetes Service into IR with a default route per port: all
 // traffic to the port's cluster, as Istio does when no VirtualService names the host.
-func (t *translator) services_() {
+func (t *translator) addServices() {
 	for _, svc := range t.snap.SortedServices() {
 		s := &ir.Service{Hostname: svc.Hostname, Namespace: svc.Namespace, ExportTo: ir.Visibility(svc.ExportTo)}
 		for _, p := range svc.Ports {
@@ -75,7 +77,7 @@ func (t *translator) matchingServices(host string) []*ir.Service {
 	}
 	var out []*ir.Service
 	suffix := host[1:]
-	for _, h := range sortedKeys(t.services) {
+	for _, h := range slices.Sorted(maps.Keys(t.services)) {
 		if host == "*" || strings.HasSuffix(h, suffix) {
 			out = append(out, t.services[h])
 		}
@@ -97,13 +99,4 @@ func exportTo(list []string, namespace string) ir.Visibility {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

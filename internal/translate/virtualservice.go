@@ -2,12 +2,15 @@ package translate
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
 	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/validate"
 )
 
@@ -57,7 +60,7 @@ func (t *translator) virtualServices() {
 				}
 				claimed[svc.Hostname] = ref
 				for _, port := range svc.Ports {
-					if !isHTTP(port.Protocol) {
+					if !model.Protocol(port.Protocol).CarriesHTTPRoutes() {
 						continue
 					}
 					table := &ir.RouteTable{Source: ref, ExportTo: vis}
@@ -84,10 +87,6 @@ func appliesToMesh(gateways []string) bool {
 		}
 	}
 	return false
-}
-
-func isHTTP(protocol string) bool {
-	return protocol == "HTTP" || protocol == "HTTP2" || protocol == "GRPC"
 }
 
 // httpRoutes translates one HTTP rule for one service port. A delegate rule expands to
@@ -254,15 +253,15 @@ func httpMatches(ms []networkingv1.HTTPMatchRequest, port uint32) ([]*ir.Match, 
 				im.Headers = append(im.Headers, &ir.HeaderMatch{Name: pseudo.name, Match: *sm})
 			}
 		}
-		for _, name := range sortedKeys(m.Headers) {
+		for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
 			sm := m.Headers[name]
 			im.Headers = append(im.Headers, &ir.HeaderMatch{Name: strings.ToLower(name), Match: presentOr(&sm)})
 		}
-		for _, name := range sortedKeys(m.WithoutHeaders) {
+		for _, name := range slices.Sorted(maps.Keys(m.WithoutHeaders)) {
 			sm := m.WithoutHeaders[name]
 			im.Headers = append(im.Headers, &ir.HeaderMatch{Name: strings.ToLower(name), Match: presentOr(&sm), Invert: true})
 		}
-		for _, name := range sortedKeys(m.QueryParams) {
+		for _, name := range slices.Sorted(maps.Keys(m.QueryParams)) {
 			sm := m.QueryParams[name]
 			im.QueryParams = append(im.QueryParams, &ir.QueryMatch{Name: name, Match: presentOr(&sm)})
 		}
@@ -363,7 +362,7 @@ func retry(r *networkingv1.HTTPRetry) *ir.Retry {
 			policies = append(policies, p)
 		}
 	}
-	if len(out.RetriableStatusCodes) > 0 && !contains(policies, "retriable-status-codes") {
+	if len(out.RetriableStatusCodes) > 0 && !slices.Contains(policies, "retriable-status-codes") {
 		policies = append(policies, "retriable-status-codes")
 	}
 	out.RetryOn = strings.Join(policies, ",")
@@ -491,7 +490,7 @@ func headerOps(h *networkingv1.Headers) ir.HeaderOps {
 
 func keyValues(m map[string]string) []ir.KeyValue {
 	var out []ir.KeyValue
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, ir.KeyValue{Key: k, Value: m[k]})
 	}
 	return out
@@ -504,13 +503,4 @@ func sortedCopy(s []string) []string {
 	out := append([]string(nil), s...)
 	sort.Strings(out)
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,7 +34,7 @@ func AuthorizationPolicy(spec *securityv1.AuthorizationPolicySpec) field.ErrorLi
 	if action == "" {
 		action = securityv1.ActionAllow
 	}
-	if !contains(actions, string(action)) {
+	if !slices.Contains(actions, string(action)) {
 		errs = append(errs, field.NotSupported(p.Child("action"), action, actions))
 	}
 	errs = append(errs, workloadSelector(p.Child("selector"), spec.Selector)...)
@@ -209,13 +210,4 @@ func ports(p *field.Path, vals []string) field.ErrorList {
 		}
 	}
 	return errs
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -30,7 +32,7 @@ func PeerAuthentication(spec *securityv1.PeerAuthenticationSpec) field.ErrorList
 		if len(spec.PortLevelMTLS) == 0 {
 			errs = append(errs, field.Required(pp, "port level mTLS, if defined, must have at least one element"))
 		}
-		for _, port := range sortedKeys(spec.PortLevelMTLS) {
+		for _, port := range slices.Sorted(maps.Keys(spec.PortLevelMTLS)) {
 			n, err := strconv.ParseUint(port, 10, 32)
 			if err != nil || n == 0 || n > 65535 {
 				errs = append(errs, field.Invalid(pp.Key(port), port, "port must be a number in 1-65535"))

@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -17,7 +19,7 @@ func workloadSelector(p *field.Path, s *typev1beta1.WorkloadSelector) field.Erro
 	}
 	var errs field.ErrorList
 	mp := p.Child("matchLabels")
-	for _, k := range sortedKeys(s.MatchLabels) {
+	for _, k := range slices.Sorted(maps.Keys(s.MatchLabels)) {
 		v := s.MatchLabels[k]
 		if strings.Contains(k, "*") {
 			errs = append(errs, field.Invalid(mp, k, "wildcard not allowed in label key match"))

@@ -130,25 +130,29 @@ func (s *Server) publish(info nodeInfo, sc *scope, typeURL string, resources map
 	next := make(map[string][32]byte, len(resources))
 	changed := map[string]types.Resource{}
 	for name, r := range resources {
-		if v, ok := r.(interface{ ValidateAll() error }); ok {
-			if err := v.ValidateAll(); err != nil {
-				s.log.Error(err, "generated resource is invalid; keeping the last good version", "type", typeURL, "name", name, "namespace", info.Namespace)
-				if h, ok := old[name]; ok {
-					next[name] = h
-				}
-				continue
-			}
-		}
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
 		if err != nil {
 			s.log.Error(err, "marshal", "type", typeURL, "name", name)
 			continue
 		}
 		h := sha256.Sum256(b)
-		next[name] = h
-		if prev, ok := old[name]; !ok || prev != h {
-			changed[name] = r
+		prev, known := old[name]
+		if known && prev == h {
+			next[name] = h
+			continue
 		}
+		// Only new bytes need validating: what is already published passed before.
+		if v, ok := r.(interface{ ValidateAll() error }); ok {
+			if err := v.ValidateAll(); err != nil {
+				s.log.Error(err, "generated resource is invalid; keeping the last good version", "type", typeURL, "name", name, "namespace", info.Namespace)
+				if known {
+					next[name] = prev
+				}
+				continue
+			}
+		}
+		next[name] = h
+		changed[name] = r
 	}
 	var deleted []string
 	for name := range old {

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
 )
 
@@ -18,5 +17,3 @@ func normalize(t *testing.T, v any) any {
 	}
 	return out
 }
-
-var errorf = fmt.Errorf

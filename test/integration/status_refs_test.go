@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -38,7 +39,7 @@ spec:
 	f.apply(`
 apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {name: subset}
+metadata: {name: unknown-host}
 spec:
   hosts: [ratings.example.com]
   gateways: [mesh]
@@ -61,14 +62,14 @@ spec:
 		{vs, "first", typev1beta1.ConditionAccepted, "True", typev1beta1.ReasonAccepted, ""},
 		{vs, "first", typev1beta1.ConditionResolvedRefs, "True", "ResolvedRefs", ""},
 		{vs, "second", typev1beta1.ConditionAccepted, "False", "Conflicted", "already routed by the older VirtualService " + f.ns + "/first"},
-		{vs, "subset", typev1beta1.ConditionResolvedRefs, "False", "HostNotFound", "host ratings.example.com matches no service"},
+		{vs, "unknown-host", typev1beta1.ConditionResolvedRefs, "False", "HostNotFound", "host ratings.example.com matches no service"},
 		{dr, "nowhere", typev1beta1.ConditionResolvedRefs, "False", "HostNotFound", "details." + f.ns + ".svc.cluster.local matches no service"},
 	}
 	for _, tc := range cases {
 		testutil.Eventually(t, statusTimeout, func() error {
 			c := condition(t, tc.gvk, f.ns, tc.name, tc.condType)
 			if c == nil || string(c.Status) != tc.status || c.Reason != tc.reason || !strings.Contains(c.Message, tc.message) {
-				return errorf("%s %s: %s = %+v, want %s/%s containing %q", tc.gvk.Kind, tc.name, tc.condType, c, tc.status, tc.reason, tc.message)
+				return fmt.Errorf("%s %s: %s = %+v, want %s/%s containing %q", tc.gvk.Kind, tc.name, tc.condType, c, tc.status, tc.reason, tc.message)
 			}
 			return nil
 		})
@@ -90,7 +91,7 @@ spec:
 		c := condition(t, vs, f.ns, "first", typev1beta1.ConditionResolvedRefs)
 		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "PortNotFound" ||
 			!strings.Contains(c.Message, "has no port 8080") || !strings.Contains(c.Message, "subset v9") {
-			return errorf("ResolvedRefs = %+v, want False/PortNotFound naming port 8080 and subset v9", c)
+			return fmt.Errorf("ResolvedRefs = %+v, want False/PortNotFound naming port 8080 and subset v9", c)
 		}
 		return nil
 	})

@@ -1,9 +1,6 @@
 package grpcgen
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -17,8 +14,6 @@ import (
 	"github.com/meshd-io/meshd/internal/translate"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden .out.yaml files")
-
 // validator is what protoc-gen-validate generates on every Envoy message.
 type validator interface{ ValidateAll() error }
 
@@ -26,37 +21,16 @@ type validator interface{ ValidateAll() error }
 // client in each namespace the input uses and compares it with <case>.out.yaml. Every
 // resource must pass its ValidateAll().
 func TestGolden(t *testing.T) {
-	ins, err := filepath.Glob("testdata/*.in.yaml")
-	if err != nil || len(ins) == 0 {
-		t.Fatalf("no golden inputs: %v", err)
-	}
-	for _, in := range ins {
-		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
-		t.Run(name, func(t *testing.T) {
-			snap, eps := testutil.LoadSnapshot(t, in)
-			model, _ := translate.Translate(snap)
-			var doc strings.Builder
-			for _, ns := range namespaces(snap) {
-				doc.WriteString("# ===== client namespace " + ns + "\n")
-				renderScope(t, &doc, Generate(model, Scope{Namespace: ns}), eps)
-			}
-			got := doc.String()
-			outPath := strings.TrimSuffix(in, ".in.yaml") + ".out.yaml"
-			if *update {
-				if err := os.WriteFile(outPath, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(outPath)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/xds/grpcgen -update)", err)
-			}
-			if string(want) != got {
-				t.Errorf("%s differs from the generated config; regenerate with -update and review the diff", outPath)
-			}
-		})
-	}
+	testutil.GoldenCases(t, func(t *testing.T, in string) []byte {
+		snap, eps := testutil.LoadSnapshot(t, in)
+		out, _ := translate.Translate(snap)
+		var doc strings.Builder
+		for _, ns := range namespaces(snap) {
+			doc.WriteString("# ===== client namespace " + ns + "\n")
+			renderScope(t, &doc, Generate(out, Scope{Namespace: ns}), eps)
+		}
+		return []byte(doc.String())
+	})
 }
 
 // renderScope writes every resource of one scope as YAML, validating each.

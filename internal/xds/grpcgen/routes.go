@@ -27,15 +27,15 @@ func routeConfig(name string, svc *ir.Service, port *ir.Port, table *ir.RouteTab
 		Name:    name,
 		Domains: []string{svc.Hostname, name},
 	}
-	for i, r := range expandMatches(table.Routes) {
-		vh.Routes = append(vh.Routes, route(r, i, find))
+	for _, r := range expandMatches(table.Routes) {
+		vh.Routes = append(vh.Routes, route(r, find))
 	}
 	return &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{vh}}
 }
 
 // route renders one IR route. A route with several matches (ORed in Istio) becomes
 // the same route once per match, since an Envoy route has a single match.
-func route(r *ir.Route, index int, find lookup) *routev3.Route {
+func route(r *ir.Route, find lookup) *routev3.Route {
 	out := &routev3.Route{Name: r.Name, Match: routeMatch(r.Matches)}
 	switch {
 	case r.Redirect != nil:

@@ -61,22 +61,21 @@ func TestDevControlPlane(t *testing.T) {
 	p := e.start()
 	e.kubectl("apply", "--server-side", "-f", filepath.Join(testutil.RepoRoot(), "test", "integration", "testdata", "istio-docs"))
 	e.kubectl("apply", "--server-side", "-k", filepath.Join(testutil.RepoRoot(), "config", "samples"))
-	wantObjects := map[string]string{ // kind/name -> namespace
-		"virtualservice/reviews":                     "bookinfo",
-		"virtualservice/ratings":                     "bookinfo",
-		"virtualservice/details":                     "bookinfo",
-		"destinationrule/ratings":                    "bookinfo",
-		"destinationrule/details":                    "bookinfo",
-		"peerauthentication/default":                 "istio-system",
-		"authorizationpolicy/deny-admin":             "bookinfo",
-		"authorizationpolicy/productpage-deny-admin": "default",
-		"peerauthentication/productpage-metrics":     "default",
-		"virtualservice/reviews ":                    "default", // the sample; trailing space keeps the key unique
+	for _, o := range []struct{ ns, obj string }{
+		{"bookinfo", "virtualservice/reviews"},
+		{"bookinfo", "virtualservice/ratings"},
+		{"bookinfo", "virtualservice/details"},
+		{"bookinfo", "destinationrule/ratings"},
+		{"bookinfo", "destinationrule/details"},
+		{"istio-system", "peerauthentication/default"},
+		{"bookinfo", "authorizationpolicy/deny-admin"},
+		{"default", "authorizationpolicy/productpage-deny-admin"},
+		{"default", "peerauthentication/productpage-metrics"},
+		{"default", "virtualservice/reviews"}, // the sample
+	} {
+		e.waitAccepted(o.obj, "-n", o.ns)
 	}
-	for obj, ns := range wantObjects {
-		e.waitAccepted(ns, strings.TrimSpace(obj))
-	}
-	e.waitAcceptedCluster("mesh/default")
+	e.waitAccepted("mesh/default") // cluster-scoped
 
 	// What a user types: short names, every namespace, the Accepted column.
 	table := e.kubectl("get", "vs,dr,ap,pa", "-A")
@@ -187,18 +186,9 @@ func (e *devEnv) kubectl(args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// waitAccepted waits until meshd reports Accepted=True on a namespaced object.
-func (e *devEnv) waitAccepted(ns, obj string) {
-	e.t.Helper()
-	e.waitCondition(obj, "-n", ns)
-}
-
-func (e *devEnv) waitAcceptedCluster(obj string) {
-	e.t.Helper()
-	e.waitCondition(obj)
-}
-
-func (e *devEnv) waitCondition(obj string, extra ...string) {
+// waitAccepted waits until meshd reports Accepted=True on an object; extra holds
+// kubectl arguments such as "-n", namespace.
+func (e *devEnv) waitAccepted(obj string, extra ...string) {
 	e.t.Helper()
 	testutil.Eventually(e.t, 30*time.Second, func() error {
 		args := append([]string{"get", obj, "-o", `jsonpath={.status.conditions[?(@.type=="Accepted")].status}`}, extra...)
