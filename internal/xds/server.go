@@ -27,6 +27,7 @@ import (
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/xds/grpcgen"
+	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
 // typeURLs are the resource types meshd serves, in the order xDS clients need them.
@@ -53,7 +54,7 @@ type scope struct {
 	// version mirrors each LinearCache's version counter: one step per update.
 	version map[string]uint64
 	hashes  map[string]map[string][32]byte
-	eds     []grpcgen.EDSCluster
+	eds     []render.EDSCluster
 }
 
 // NewServer returns a server with no config; it serves once Update has been called.
@@ -89,9 +90,9 @@ func (s *Server) UpdateEndpoints(idx model.EndpointIndex) {
 	}
 }
 
-func endpointResources(eds []grpcgen.EDSCluster, idx model.EndpointIndex) map[string]types.Resource {
+func endpointResources(eds []render.EDSCluster, idx model.EndpointIndex) map[string]types.Resource {
 	out := map[string]types.Resource{}
-	for _, cla := range grpcgen.Endpoints(eds, idx) {
+	for _, cla := range render.Endpoints(eds, idx, render.Proxyless) {
 		out[cla.ClusterName] = cla
 	}
 	return out

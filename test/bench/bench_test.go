@@ -18,6 +18,7 @@ import (
 	"github.com/meshd-io/meshd/internal/translate"
 	"github.com/meshd-io/meshd/internal/xds"
 	"github.com/meshd-io/meshd/internal/xds/grpcgen"
+	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
 var sizes = []int{100, 1000, 10000}
@@ -80,7 +81,7 @@ func BenchmarkGenerateGRPC(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				res := grpcgen.Generate(out, grpcgen.Scope{Namespace: "ns-0"})
-				grpcgen.Endpoints(res.EDS, idx)
+				render.Endpoints(res.EDS, idx, render.Proxyless)
 			}
 		})
 	}

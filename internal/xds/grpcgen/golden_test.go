@@ -12,6 +12,7 @@ import (
 	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/testutil"
 	"github.com/meshd-io/meshd/internal/translate"
+	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
 // validator is what protoc-gen-validate generates on every Envoy message.
@@ -46,7 +47,7 @@ func renderScope(t *testing.T, doc *strings.Builder, res *Resources, eps model.E
 	for _, c := range res.Clusters {
 		msgs = append(msgs, c)
 	}
-	for _, e := range Endpoints(res.EDS, eps) {
+	for _, e := range render.Endpoints(res.EDS, eps, render.Proxyless) {
 		msgs = append(msgs, e)
 	}
 	for _, m := range msgs {

@@ -1,10 +1,11 @@
-package grpcgen
+package render
 
 import (
 	"sort"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshd-io/meshd/internal/model"
@@ -13,17 +14,18 @@ import (
 // Endpoints renders the ClusterLoadAssignment of each EDS cluster from the endpoint
 // index: the EDS fast path, run on endpoint changes without re-translating. Endpoints
 // are grouped by locality; every group carries its Locality and a non-zero weight
-// (grpc-go ignores groups without them).
-func Endpoints(clusters []EDSCluster, idx model.EndpointIndex) []*endpointv3.ClusterLoadAssignment {
+// (grpc-go ignores groups without them). Envoy endpoints carry their tlsMode for
+// auto-mTLS.
+func Endpoints(clusters []EDSCluster, idx model.EndpointIndex, f Flavor) []*endpointv3.ClusterLoadAssignment {
 	out := make([]*endpointv3.ClusterLoadAssignment, 0, len(clusters))
 	for _, c := range clusters {
-		out = append(out, loadAssignment(c, idx[model.EndpointKey{Hostname: c.Hostname, Port: c.Port}]))
+		out = append(out, loadAssignment(c, idx[model.EndpointKey{Hostname: c.Hostname, Port: c.Port}], f))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ClusterName < out[j].ClusterName })
 	return out
 }
 
-func loadAssignment(c EDSCluster, eps []model.Endpoint) *endpointv3.ClusterLoadAssignment {
+func loadAssignment(c EDSCluster, eps []model.Endpoint, f Flavor) *endpointv3.ClusterLoadAssignment {
 	byLocality := map[model.Locality][]*endpointv3.LbEndpoint{}
 	for _, ep := range eps {
 		if !selects(c.Labels, ep.Labels) {
@@ -33,13 +35,19 @@ func loadAssignment(c EDSCluster, eps []model.Endpoint) *endpointv3.ClusterLoadA
 		if !ep.Ready {
 			health = corev3.HealthStatus_UNHEALTHY
 		}
-		byLocality[ep.Locality] = append(byLocality[ep.Locality], &endpointv3.LbEndpoint{
+		lb := &endpointv3.LbEndpoint{
 			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-				Address: socketAddress(ep.Address, ep.Port),
+				Address: SocketAddress(ep.Address, ep.Port),
 			}},
 			HealthStatus:        health,
 			LoadBalancingWeight: wrapperspb.UInt32(1),
-		})
+		}
+		if f == Envoy && ep.TLSMode != "" {
+			lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+				TransportSocketMatchFilter: {Fields: map[string]*structpb.Value{TLSModeKey: structpb.NewStringValue(ep.TLSMode)}},
+			}}
+		}
+		byLocality[ep.Locality] = append(byLocality[ep.Locality], lb)
 	}
 	localities := make([]model.Locality, 0, len(byLocality))
 	for l := range byLocality {
@@ -66,10 +74,4 @@ func selects(want, have map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func socketAddress(ip string, port uint32) *corev3.Address {
-	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-		Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
-	}}}
 }

@@ -1,4 +1,4 @@
-package grpcgen
+package render
 
 import (
 	"time"
@@ -15,22 +15,39 @@ import (
 // Istio's defaults for outbound clusters.
 const defaultConnectTimeout = 10 * time.Second
 
-// cluster renders an EDS cluster with the traffic policy that applies to it.
-func cluster(name string, p *ir.TrafficPolicy) *clusterv3.Cluster {
+// ClusterSpec is one outbound cluster: a service port, optionally narrowed to a subset,
+// and the traffic policy that applies to it.
+type ClusterSpec struct {
+	Name     string
+	Hostname string
+	Port     uint32
+	Subset   string
+	// Protocol is the service port's protocol (model.Protocol values).
+	Protocol string
+	Policy   *ir.TrafficPolicy
+}
+
+// Cluster renders an EDS cluster with the traffic policy that applies to it.
+func Cluster(spec ClusterSpec, f Flavor) *clusterv3.Cluster {
 	out := &clusterv3.Cluster{
-		Name:                 name,
+		Name:                 spec.Name,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
-		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource(), ServiceName: name},
+		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ADSSource(), ServiceName: spec.Name},
 		ConnectTimeout:       durationpb.New(defaultConnectTimeout),
 		// Istio's default balancer.
 		LbPolicy: clusterv3.Cluster_LEAST_REQUEST,
 	}
+	p := spec.Policy
+	if f == Envoy {
+		upstreamProtocol(out, spec.Protocol, p)
+		upstreamTLS(out, spec, p)
+	}
 	if p == nil {
 		return out
 	}
-	loadBalancer(out, p.LoadBalancer)
-	connectionPool(out, p.ConnectionPool)
-	out.OutlierDetection = outlierDetection(p.OutlierDetection)
+	loadBalancer(out, p.LoadBalancer, f)
+	connectionPool(out, p.ConnectionPool, f)
+	out.OutlierDetection = outlierDetection(p.OutlierDetection, f)
 	if od := p.OutlierDetection; od != nil && od.MinHealthPercent != nil {
 		// Istio maps minHealthPercent to the panic threshold: below it, ejection stops.
 		out.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{
@@ -39,19 +56,34 @@ func cluster(name string, p *ir.TrafficPolicy) *clusterv3.Cluster {
 	return out
 }
 
-func loadBalancer(c *clusterv3.Cluster, lb *ir.LoadBalancer) {
+func loadBalancer(c *clusterv3.Cluster, lb *ir.LoadBalancer, f Flavor) {
 	if lb == nil {
 		return
 	}
-	// grpc-go NACKs RANDOM and MAGLEV (xdsresource/unmarshal_cds.go): RANDOM becomes
-	// ROUND_ROBIN and Maglev a ring hash, the nearest policies it has. PASSTHROUGH has
-	// no meaning without a proxy and keeps the default.
-	switch lb.Simple {
-	case "ROUND_ROBIN", "RANDOM":
+	switch {
+	case lb.Simple == "ROUND_ROBIN":
 		c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
+	case lb.Simple == "RANDOM" && f == Envoy:
+		c.LbPolicy = clusterv3.Cluster_RANDOM
+	case lb.Simple == "RANDOM":
+		// grpc-go NACKs RANDOM (xdsresource/unmarshal_cds.go); round robin is nearest.
+		c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
+	case lb.Simple == "PASSTHROUGH" && f == Envoy:
+		// Istio sends PASSTHROUGH traffic to the address the caller dialled.
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}
+		c.EdsClusterConfig = nil
+		c.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED
+		// PASSTHROUGH means nothing without a proxy; proxyless keeps the default.
 	}
 	if h := lb.ConsistentHash; h != nil {
-		{
+		if h.Maglev && f == Envoy {
+			c.LbPolicy = clusterv3.Cluster_MAGLEV
+			if h.MaglevTableSize > 0 {
+				c.LbConfig = &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{
+					TableSize: wrapperspb.UInt64(h.MaglevTableSize)}}
+			}
+		} else {
+			// grpc-go has no Maglev: a ring hash is the nearest policy it has.
 			c.LbPolicy = clusterv3.Cluster_RING_HASH
 			ring := &clusterv3.Cluster_RingHashLbConfig{}
 			if h.MinRingSize > 0 {
@@ -61,7 +93,6 @@ func loadBalancer(c *clusterv3.Cluster, lb *ir.LoadBalancer) {
 		}
 	}
 	if lb.Warmup != nil {
-		c.LbConfig = nil
 		switch c.LbPolicy {
 		case clusterv3.Cluster_ROUND_ROBIN:
 			c.LbConfig = &clusterv3.Cluster_RoundRobinLbConfig_{RoundRobinLbConfig: &clusterv3.Cluster_RoundRobinLbConfig{
@@ -73,7 +104,7 @@ func loadBalancer(c *clusterv3.Cluster, lb *ir.LoadBalancer) {
 	}
 }
 
-func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool) {
+func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool, f Flavor) {
 	if cp == nil {
 		return
 	}
@@ -99,16 +130,25 @@ func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool) {
 	if set {
 		c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{th}}
 	}
-	if cp.MaxRequestsPerConnection != nil || cp.IdleTimeout != nil {
-		opts := &corev3.HttpProtocolOptions{}
-		if cp.MaxRequestsPerConnection != nil {
-			opts.MaxRequestsPerConnection = wrapperspb.UInt32(*cp.MaxRequestsPerConnection)
-		}
-		if cp.IdleTimeout != nil {
-			opts.IdleTimeout = durationpb.New(*cp.IdleTimeout)
-		}
-		c.CommonHttpProtocolOptions = opts
+	// Envoy reads these from the cluster's typed protocol options (upstreamProtocol).
+	if f == Proxyless {
+		c.CommonHttpProtocolOptions = commonHTTPOptions(cp)
 	}
+}
+
+// commonHTTPOptions are the pool's per-connection limits, or nil when it sets none.
+func commonHTTPOptions(cp *ir.ConnectionPool) *corev3.HttpProtocolOptions {
+	if cp == nil || (cp.MaxRequestsPerConnection == nil && cp.IdleTimeout == nil) {
+		return nil
+	}
+	opts := &corev3.HttpProtocolOptions{}
+	if cp.MaxRequestsPerConnection != nil {
+		opts.MaxRequestsPerConnection = wrapperspb.UInt32(*cp.MaxRequestsPerConnection)
+	}
+	if cp.IdleTimeout != nil {
+		opts.IdleTimeout = durationpb.New(*cp.IdleTimeout)
+	}
+	return opts
 }
 
 // outlierDetection renders Istio's settings; Istio enforces only the failure kinds the
@@ -117,7 +157,7 @@ func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool) {
 // success-rate ejection, so the consecutive error count is also expressed as a
 // failure-percentage rule: an endpoint that failed at least that many of its requests in
 // an interval, and more than half of them, is ejected; one host is enough to judge.
-func outlierDetection(od *ir.OutlierDetection) *clusterv3.OutlierDetection {
+func outlierDetection(od *ir.OutlierDetection, f Flavor) *clusterv3.OutlierDetection {
 	if od == nil {
 		return nil
 	}
@@ -144,7 +184,7 @@ func outlierDetection(od *ir.OutlierDetection) *clusterv3.OutlierDetection {
 		out.ConsecutiveLocalOriginFailure = wrapperspb.UInt32(*od.ConsecutiveLocalOriginFails)
 		out.EnforcingConsecutiveLocalOriginFailure = wrapperspb.UInt32(100)
 	}
-	if volume := consecutiveErrors(od); volume > 0 {
+	if volume := consecutiveErrors(od); volume > 0 && f == Proxyless {
 		out.EnforcingFailurePercentage = wrapperspb.UInt32(100)
 		out.FailurePercentageThreshold = wrapperspb.UInt32(50)
 		out.FailurePercentageRequestVolume = wrapperspb.UInt32(volume)
@@ -171,4 +211,23 @@ func consecutiveErrors(od *ir.OutlierDetection) uint32 {
 		}
 	}
 	return n
+}
+
+// ServiceClusters renders a service port's cluster and one cluster per subset of the
+// DestinationRule the client uses, with the EDS input for each.
+func ServiceClusters(svc *ir.Service, port *ir.Port, policy *ir.DestinationPolicy, f Flavor) ([]*clusterv3.Cluster, []EDSCluster) {
+	spec := ClusterSpec{Name: ir.ClusterName(port.Number, "", svc.Hostname), Hostname: svc.Hostname, Port: port.Number,
+		Protocol: port.Protocol, Policy: policy.EffectivePolicy(port.Number, "")}
+	clusters := []*clusterv3.Cluster{Cluster(spec, f)}
+	eds := []EDSCluster{{Name: spec.Name, Hostname: svc.Hostname, Port: port.Number}}
+	if policy == nil {
+		return clusters, eds
+	}
+	for _, ss := range policy.Subsets {
+		spec := spec
+		spec.Name, spec.Subset, spec.Policy = ir.ClusterName(port.Number, ss.Name, svc.Hostname), ss.Name, policy.EffectivePolicy(port.Number, ss.Name)
+		clusters = append(clusters, Cluster(spec, f))
+		eds = append(eds, EDSCluster{Name: spec.Name, Hostname: svc.Hostname, Port: port.Number, Labels: ss.Labels})
+	}
+	return clusters, eds
 }

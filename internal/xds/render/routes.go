@@ -1,4 +1,4 @@
-package grpcgen
+package render
 
 import (
 	"time"
@@ -17,25 +17,18 @@ import (
 	"github.com/meshd-io/meshd/internal/ir"
 )
 
-// lookup finds a service and the DestinationRule the scope uses for it.
-type lookup func(host string) (*ir.Service, *ir.DestinationPolicy)
-
-// routeConfig renders one service port's route table. The virtual host answers to the
-// FQDN and FQDN:port, which is what a gRPC client's xds:/// target carries.
-func routeConfig(name string, svc *ir.Service, port *ir.Port, table *ir.RouteTable, find lookup) *routev3.RouteConfiguration {
-	vh := &routev3.VirtualHost{
-		Name:    name,
-		Domains: []string{svc.Hostname, name},
+// Routes renders a route table's routes in order. A route with several matches (ORed
+// in Istio) becomes the same route once per match, since an Envoy route has a single
+// match.
+func Routes(routes []*ir.Route, find Lookup, f Flavor) []*routev3.Route {
+	var out []*routev3.Route
+	for _, r := range expandMatches(routes, f) {
+		out = append(out, route(r, find, f))
 	}
-	for _, r := range expandMatches(table.Routes) {
-		vh.Routes = append(vh.Routes, route(r, find))
-	}
-	return &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{vh}}
+	return out
 }
 
-// route renders one IR route. A route with several matches (ORed in Istio) becomes
-// the same route once per match, since an Envoy route has a single match.
-func route(r *ir.Route, find lookup) *routev3.Route {
+func route(r *ir.Route, find Lookup, f Flavor) *routev3.Route {
 	out := &routev3.Route{Name: r.Name, Match: routeMatch(r.Matches)}
 	switch {
 	case r.Redirect != nil:
@@ -52,21 +45,29 @@ func route(r *ir.Route, find lookup) *routev3.Route {
 	out.RequestHeadersToRemove = r.Headers.RequestRemove
 	out.ResponseHeadersToAdd = headersToAdd(r.Headers.ResponseSet, r.Headers.ResponseAdd)
 	out.ResponseHeadersToRemove = r.Headers.ResponseRemove
-	if f := faultConfig(r.Fault); f != nil {
-		out.TypedPerFilterConfig = map[string]*anypb.Any{FaultFilter: mustAny(f)}
+	perFilter := map[string]*anypb.Any{}
+	if fc := faultConfig(r.Fault); fc != nil {
+		perFilter[FaultFilter] = MustAny(fc)
+	}
+	// grpc-go has no CORS filter; gRPC calls carry no browser origin.
+	if c := corsPolicy(r.CORS); c != nil && f == Envoy {
+		perFilter[CORSFilter] = MustAny(c)
+	}
+	if len(perFilter) > 0 {
+		out.TypedPerFilterConfig = perFilter
 	}
 	return out
 }
 
-// expandMatches turns routes with several matches into one Envoy route per match.
-// Matches on query parameters are left out: gRPC requests have no query string, and
-// grpc-go drops any route that has them (xdsresource/unmarshal_rds.go).
-func expandMatches(routes []*ir.Route) []*ir.Route {
+// expandMatches turns routes with several matches into one route per match. For
+// proxyless clients, matches on query parameters are left out: gRPC requests have no
+// query string, and grpc-go drops any route that has them (xdsresource/unmarshal_rds.go).
+func expandMatches(routes []*ir.Route, f Flavor) []*ir.Route {
 	var out []*ir.Route
 	for _, r := range routes {
 		var ms []*ir.Match
 		for _, m := range r.Matches {
-			if len(m.QueryParams) == 0 {
+			if f == Envoy || len(m.QueryParams) == 0 {
 				ms = append(ms, m)
 			}
 		}
@@ -139,7 +140,7 @@ func stringMatcher(m ir.StringMatch) *matcherv3.StringMatcher {
 	}
 }
 
-func routeAction(r *ir.Route, find lookup) *routev3.RouteAction {
+func routeAction(r *ir.Route, find Lookup) *routev3.RouteAction {
 	out := &routev3.RouteAction{}
 	dests := r.Forward.Destinations
 	if len(dests) == 1 && dests[0].Headers.IsEmpty() {
@@ -193,7 +194,7 @@ func routeAction(r *ir.Route, find lookup) *routev3.RouteAction {
 
 // hashPolicy comes from the consistentHash of the first destination's cluster policy,
 // as Istio does.
-func hashPolicy(d *ir.Destination, find lookup) []*routev3.RouteAction_HashPolicy {
+func hashPolicy(d *ir.Destination, find Lookup) []*routev3.RouteAction_HashPolicy {
 	svc, policy := find(d.Hostname)
 	if svc == nil {
 		return nil
@@ -244,7 +245,7 @@ func retryPolicy(r *ir.Retry) *routev3.RetryPolicy {
 	if r.AvoidPreviousHosts {
 		out.RetryHostPredicate = []*routev3.RetryPolicy_RetryHostPredicate{{
 			Name:       "envoy.retry_host_predicates.previous_hosts",
-			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: mustAny(&previoushostsv3.PreviousHostsPredicate{})},
+			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: MustAny(&previoushostsv3.PreviousHostsPredicate{})},
 		}}
 		out.HostSelectionRetryMaxAttempts = 5
 	}

@@ -1,0 +1,81 @@
+// Package render turns pieces of the IR into Envoy resources: routes, clusters and
+// endpoints. The per-class generators (grpcgen for proxyless gRPC, sidecargen for Envoy
+// sidecars) assemble them into listeners and route configurations. A Flavor says which
+// client reads the result, since grpc-go implements a subset of Envoy's API and NACKs
+// or ignores some of it. Everything here is pure.
+package render
+
+import (
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/meshd-io/meshd/internal/ir"
+)
+
+// Flavor is the kind of xDS client a resource is rendered for.
+type Flavor int
+
+const (
+	// Proxyless is grpc-go's xDS client: no query strings, no RANDOM or MAGLEV, no
+	// consecutive-error ejection, no CORS or TLS contexts from meshd.
+	Proxyless Flavor = iota
+	// Envoy is an Envoy proxy (sidecar, gateway, waypoint): all of it.
+	Envoy
+)
+
+// Filter names, as Envoy and grpc-go know them.
+const (
+	FaultFilter  = "envoy.filters.http.fault"
+	CORSFilter   = "envoy.filters.http.cors"
+	RouterFilter = "envoy.filters.http.router"
+)
+
+// Lookup finds a service and the DestinationRule the client's scope uses for it.
+type Lookup func(host string) (*ir.Service, *ir.DestinationPolicy)
+
+// Resources are the config of one proxy class and scope, each list sorted by name.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	// EDS are the clusters whose endpoints the client asks for: the input to the EDS
+	// fast path, which renders ClusterLoadAssignments without re-translating.
+	EDS []EDSCluster
+}
+
+// EDSCluster says which endpoints a cluster's ClusterLoadAssignment holds.
+type EDSCluster struct {
+	Name     string
+	Hostname string
+	Port     uint32
+	// Labels filter endpoints for a subset cluster.
+	Labels map[string]string
+}
+
+// ADSSource tells the client to fetch a resource over the same ADS stream.
+func ADSSource() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	}
+}
+
+// MustAny wraps a message; marshalling a well-formed generated message cannot fail.
+func MustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// SocketAddress is a TCP address.
+func SocketAddress(ip string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address: ip, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
+	}}}
+}

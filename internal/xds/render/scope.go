@@ -1,0 +1,78 @@
+package render
+
+import "github.com/meshd-io/meshd/internal/ir"
+
+// Scope is what makes one client's config differ from another's: its namespace
+// (exportTo, DestinationRule selection).
+type Scope struct {
+	Namespace string
+}
+
+// LookupFor finds services by hostname with the DestinationRule the scope uses.
+func LookupFor(in *ir.IR, scope Scope) Lookup {
+	byHost := make(map[string]*ir.Service, len(in.Services))
+	for _, svc := range in.Services {
+		byHost[svc.Hostname] = svc
+	}
+	return func(host string) (*ir.Service, *ir.DestinationPolicy) {
+		svc := byHost[host]
+		if svc == nil {
+			return nil, nil
+		}
+		return svc, svc.SelectPolicy(scope.Namespace, in.RootNamespace)
+	}
+}
+
+// VisibleServices are the services a client in scope may reach (exportTo), in the
+// IR's order.
+func VisibleServices(in *ir.IR, scope Scope) []*ir.Service {
+	var out []*ir.Service
+	for _, svc := range in.Services {
+		if svc.ExportTo.VisibleTo(scope.Namespace) || svc.Namespace == scope.Namespace {
+			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+// ClientTable is the route table a client in scope uses for a service port.
+func ClientTable(port *ir.Port, scope Scope) *ir.RouteTable {
+	return scopedTable(selectTable(port, scope.Namespace), scope)
+}
+
+// selectTable picks the first route table visible to the client's namespace, or the
+// port's default route.
+func selectTable(port *ir.Port, ns string) *ir.RouteTable {
+	for _, t := range port.RouteTables {
+		if t.ExportTo.VisibleTo(ns) {
+			return t
+		}
+	}
+	return port.Default
+}
+
+// scopedTable drops the matches a client in scope can never satisfy (sourceNamespace of
+// another namespace; sourceLabels, which need the client's labels and are not yet
+// part of the scope) and the routes left with no match.
+func scopedTable(t *ir.RouteTable, scope Scope) *ir.RouteTable {
+	out := &ir.RouteTable{Source: t.Source, ExportTo: t.ExportTo}
+	for _, r := range t.Routes {
+		if len(r.Matches) == 0 {
+			out.Routes = append(out.Routes, r)
+			continue
+		}
+		var kept []*ir.Match
+		for _, m := range r.Matches {
+			if (m.SourceNamespace == "" || m.SourceNamespace == scope.Namespace) && len(m.SourceLabels) == 0 {
+				kept = append(kept, m)
+			}
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		c := *r
+		c.Matches = kept
+		out.Routes = append(out.Routes, &c)
+	}
+	return out
+}

@@ -1,0 +1,206 @@
+package render
+
+import (
+	"fmt"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	rawbufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshd-io/meshd/internal/ir"
+)
+
+// Names Envoy and Istio's sidecar bootstrap agree on.
+const (
+	httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+	tlsTransportSocket     = "envoy.transport_sockets.tls"
+	rawTransportSocket     = "envoy.transport_sockets.raw_buffer"
+	// SDSCluster is the istio-agent's SDS server, defined in Istio's Envoy bootstrap.
+	SDSCluster = "sds-grpc"
+	// Istio's SDS names for the workload's certificate and the mesh's roots.
+	sdsWorkloadCert = "default"
+	sdsRootCA       = "ROOTCA"
+	// TLSModeKey is the endpoint metadata key auto-mTLS matches on.
+	TLSModeKey = "tlsMode"
+	// TransportSocketMatchFilter is the endpoint metadata namespace Envoy reads for
+	// transport_socket_matches.
+	TransportSocketMatchFilter = "envoy.transport_socket_match"
+)
+
+// Istio's ALPN for mesh mTLS: peers recognise each other's sidecars by it.
+var istioALPN = []string{"istio-peer-exchange", "istio"}
+
+// upstreamProtocol sets how Envoy speaks HTTP to the cluster: HTTP/2 for HTTP2 and gRPC
+// ports and when the pool asks to upgrade, the caller's protocol on sniffed ports,
+// HTTP/1.1 otherwise; with the pool's per-connection limits.
+func upstreamProtocol(c *clusterv3.Cluster, protocol string, p *ir.TrafficPolicy) {
+	var cp *ir.ConnectionPool
+	if p != nil {
+		cp = p.ConnectionPool
+	}
+	opts := &httpv3.HttpProtocolOptions{CommonHttpProtocolOptions: commonHTTPOptions(cp)}
+	h2 := &corev3.Http2ProtocolOptions{}
+	if cp != nil && cp.MaxConcurrentStreams != nil {
+		h2.MaxConcurrentStreams = wrapperspb.UInt32(*cp.MaxConcurrentStreams)
+	}
+	upgrade := cp != nil && cp.H2Upgrade == "UPGRADE"
+	switch {
+	case protocol == "HTTP2" || protocol == "GRPC" || (protocol == "HTTP" && upgrade):
+		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: h2}}}
+	case protocol == "UNKNOWN":
+		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{UseDownstreamProtocolConfig: &httpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
+			Http2ProtocolOptions: h2}}
+	case protocol == "HTTP":
+		if opts.CommonHttpProtocolOptions == nil {
+			return // Envoy's default, HTTP/1.1, with no limits: nothing to say
+		}
+		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}}}}
+	default:
+		return // TCP and TLS ports carry no HTTP
+	}
+	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsKey: MustAny(opts)}
+}
+
+// upstreamTLS sets the cluster's transport socket from the DestinationRule's tls, as
+// Istio does: DISABLE is plaintext; SIMPLE and MUTUAL originate TLS with the given
+// files or credentialName; ISTIO_MUTUAL uses the workload's mesh certificate; unset
+// means auto-mTLS: mesh mTLS to endpoints labelled tlsMode=istio, plaintext to others.
+func upstreamTLS(c *clusterv3.Cluster, spec ClusterSpec, p *ir.TrafficPolicy) {
+	var tls *ir.ClientTLS
+	if p != nil {
+		tls = p.TLS
+	}
+	if c.GetType() == clusterv3.Cluster_ORIGINAL_DST && tls == nil {
+		return // passthrough: the caller's bytes go through as they are
+	}
+	switch {
+	case tls == nil:
+		c.TransportSocketMatches = []*clusterv3.Cluster_TransportSocketMatch{
+			{
+				Name:            "tlsMode-istio",
+				Match:           &structpb.Struct{Fields: map[string]*structpb.Value{TLSModeKey: structpb.NewStringValue("istio")}},
+				TransportSocket: tlsSocket(istioMutual(spec, nil)),
+			},
+			{
+				Name:            "tlsMode-disabled",
+				Match:           &structpb.Struct{},
+				TransportSocket: &corev3.TransportSocket{Name: rawTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: MustAny(&rawbufferv3.RawBuffer{})}},
+			},
+		}
+	case tls.Mode == "ISTIO_MUTUAL":
+		c.TransportSocket = tlsSocket(istioMutual(spec, tls))
+	case tls.Mode == "SIMPLE" || tls.Mode == "MUTUAL":
+		c.TransportSocket = tlsSocket(originateTLS(spec, tls))
+	}
+}
+
+// istioMutual is mesh mTLS: the workload certificate and the mesh roots from the
+// istio-agent's SDS, Istio's ALPN, and an SNI naming the cluster.
+func istioMutual(spec ClusterSpec, tls *ir.ClientTLS) *tlsv3.UpstreamTlsContext {
+	ctx := &tlsv3.UpstreamTlsContext{
+		Sni: fmt.Sprintf("outbound_.%d_.%s_.%s", spec.Port, spec.Subset, spec.Hostname),
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			AlpnProtocols:                  istioALPN,
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsSecret(sdsWorkloadCert)},
+			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sanMatchers(tlsSANs(tls))},
+				ValidationContextSdsSecretConfig: sdsSecret(sdsRootCA),
+			}},
+		},
+	}
+	if tls != nil && tls.SNI != "" {
+		ctx.Sni = tls.SNI
+	}
+	return ctx
+}
+
+// originateTLS is SIMPLE or MUTUAL TLS to a server outside the mesh's identity system.
+func originateTLS(spec ClusterSpec, tls *ir.ClientTLS) *tlsv3.UpstreamTlsContext {
+	common := &tlsv3.CommonTlsContext{}
+	if spec.Protocol == "HTTP2" || spec.Protocol == "GRPC" {
+		common.AlpnProtocols = []string{"h2"}
+	}
+	validation := &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sanMatchers(tls.SubjectAltNames)}
+	if tls.InsecureSkipVerify {
+		validation.TrustChainVerification = tlsv3.CertificateValidationContext_ACCEPT_UNTRUSTED
+	}
+	switch {
+	case tls.CredentialName != "":
+		// The agent serves a Kubernetes Secret as kubernetes://<name> and its CA as
+		// kubernetes://<name>-cacert.
+		name := "kubernetes://" + tls.CredentialName
+		if tls.Mode == "MUTUAL" {
+			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{sdsSecret(name)}
+		}
+		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+			DefaultValidationContext: validation, ValidationContextSdsSecretConfig: sdsSecret(name + "-cacert"),
+		}}
+	default:
+		if tls.Mode == "MUTUAL" {
+			common.TlsCertificates = []*tlsv3.TlsCertificate{{
+				CertificateChain: fileSource(tls.ClientCertificate), PrivateKey: fileSource(tls.PrivateKey),
+			}}
+		}
+		if tls.CACertificates != "" {
+			validation.TrustedCa = fileSource(tls.CACertificates)
+		}
+		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: validation}
+	}
+	sni := tls.SNI
+	if sni == "" {
+		sni = spec.Hostname
+	}
+	return &tlsv3.UpstreamTlsContext{Sni: sni, CommonTlsContext: common}
+}
+
+func tlsSANs(tls *ir.ClientTLS) []string {
+	if tls == nil {
+		return nil
+	}
+	return tls.SubjectAltNames
+}
+
+func sanMatchers(sans []string) []*tlsv3.SubjectAltNameMatcher {
+	var out []*tlsv3.SubjectAltNameMatcher
+	for _, san := range sans {
+		kind := tlsv3.SubjectAltNameMatcher_DNS
+		if len(san) > 9 && san[:9] == "spiffe://" {
+			kind = tlsv3.SubjectAltNameMatcher_URI
+		}
+		out = append(out, &tlsv3.SubjectAltNameMatcher{SanType: kind,
+			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: san}}})
+	}
+	return out
+}
+
+func tlsSocket(ctx *tlsv3.UpstreamTlsContext) *corev3.TransportSocket {
+	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: MustAny(ctx)}}
+}
+
+// sdsSecret fetches a secret from the istio-agent's SDS server, as Istio's sidecars do.
+func sdsSecret(name string) *tlsv3.SdsSecretConfig {
+	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: &corev3.ConfigSource{
+		ResourceApiVersion:  corev3.ApiVersion_V3,
+		InitialFetchTimeout: durationpb.New(0),
+		ConfigSourceSpecifier: &corev3.ConfigSource_ApiConfigSource{ApiConfigSource: &corev3.ApiConfigSource{
+			ApiType: corev3.ApiConfigSource_GRPC, TransportApiVersion: corev3.ApiVersion_V3, SetNodeOnFirstMessageOnly: true,
+			GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: SDSCluster}}}},
+		}},
+	}}
+}
+
+func fileSource(path string) *corev3.DataSource {
+	if path == "" {
+		return nil
+	}
+	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+}
