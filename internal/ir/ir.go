@@ -23,6 +23,8 @@ type Service struct {
 	Namespace string `json:"namespace,omitempty"`
 	// ExportTo is where the service itself is visible.
 	ExportTo Visibility `json:"exportTo,omitempty"`
+	// Addresses are the service's virtual IPs (none for a headless service).
+	Addresses []string `json:"addresses,omitempty"`
 	Ports    []*Port    `json:"ports,omitempty"`
 	// Policies are candidate DestinationRules for this host, oldest first; Select picks
 	// one per client namespace.
@@ -40,6 +42,9 @@ type Port struct {
 	// Default sends all traffic to the port's cluster, as Istio does without a
 	// VirtualService.
 	Default *RouteTable `json:"default,omitempty"`
+	// L4Tables are the tcp and tls routes of VirtualServices naming this host, oldest
+	// first, for ports that do not carry HTTP routes.
+	L4Tables []*L4Table `json:"l4Tables,omitempty"`
 }
 
 // Visibility is an exportTo list: "*" (everyone), "." resolved to the owning

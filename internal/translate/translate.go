@@ -41,6 +41,9 @@ type translator struct {
 func (t *translator) addServices() {
 	for _, svc := range t.snap.SortedServices() {
 		s := &ir.Service{Hostname: svc.Hostname, Namespace: svc.Namespace, ExportTo: ir.Visibility(svc.ExportTo)}
+		if svc.ClusterIP != "" && svc.ClusterIP != "None" {
+			s.Addresses = []string{svc.ClusterIP}
+		}
 		for _, p := range svc.Ports {
 			s.Ports = append(s.Ports, &ir.Port{
 				Number: p.Port, Name: p.Name, Protocol: string(p.Protocol),

@@ -61,6 +61,9 @@ func (t *translator) virtualServices() {
 				claimed[svc.Hostname] = ref
 				for _, port := range svc.Ports {
 					if !model.Protocol(port.Protocol).CarriesHTTPRoutes() {
+						if len(vs.Spec.TCP)+len(vs.Spec.TLS) > 0 {
+							port.L4Tables = append(port.L4Tables, t.l4Table(vs, ref, vis, port.Number, rep))
+						}
 						continue
 					}
 					table := &ir.RouteTable{Source: ref, ExportTo: vis}
@@ -70,9 +73,6 @@ func (t *translator) virtualServices() {
 					port.RouteTables = append(port.RouteTables, table)
 				}
 			}
-		}
-		if len(vs.Spec.TCP) > 0 || len(vs.Spec.TLS) > 0 {
-			rep.Unsupported = append(rep.Unsupported, "tcp and tls routes")
 		}
 	}
 }
@@ -240,7 +240,7 @@ func httpMatches(ms []networkingv1.HTTPMatchRequest, port uint32) ([]*ir.Match, 
 	var out []*ir.Match
 	for i := range ms {
 		m := &ms[i]
-		if m.Port != 0 && m.Port != port {
+		if (m.Port != 0 && m.Port != port) || !matchAppliesToMesh(m.Gateways) {
 			continue
 		}
 		im := &ir.Match{Name: m.Name, Path: stringMatch(m.URI), CaseInsensitive: m.IgnoreURICase,

@@ -1,88 +1,14 @@
 package grpcgen
 
 import (
-	"sort"
-	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
-	"sigs.k8s.io/yaml"
-
-	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/testutil"
-	"github.com/meshd-io/meshd/internal/translate"
 	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
-// validator is what protoc-gen-validate generates on every Envoy message.
-type validator interface{ ValidateAll() error }
-
 // TestGolden generates the proxyless gRPC config of testdata/<case>.in.yaml for a
-// client in each namespace the input uses and compares it with <case>.out.yaml. Every
-// resource must pass its ValidateAll().
+// client in each namespace the input uses and compares it with <case>.out.yaml.
 func TestGolden(t *testing.T) {
-	testutil.GoldenCases(t, func(t *testing.T, in string) []byte {
-		snap, eps := testutil.LoadSnapshot(t, in)
-		out, _ := translate.Translate(snap)
-		var doc strings.Builder
-		for _, ns := range namespaces(snap) {
-			doc.WriteString("# ===== client namespace " + ns + "\n")
-			renderScope(t, &doc, Generate(out, Scope{Namespace: ns}), eps)
-		}
-		return []byte(doc.String())
-	})
-}
-
-// renderScope writes every resource of one scope as YAML, validating each.
-func renderScope(t *testing.T, doc *strings.Builder, res *Resources, eps model.EndpointIndex) {
-	t.Helper()
-	var msgs []proto.Message
-	for _, l := range res.Listeners {
-		msgs = append(msgs, l)
-	}
-	for _, r := range res.Routes {
-		msgs = append(msgs, r)
-	}
-	for _, c := range res.Clusters {
-		msgs = append(msgs, c)
-	}
-	for _, e := range render.Endpoints(res.EDS, eps, render.Proxyless) {
-		msgs = append(msgs, e)
-	}
-	for _, m := range msgs {
-		if err := m.(validator).ValidateAll(); err != nil {
-			t.Errorf("%T fails validation: %v", m, err)
-		}
-		j, err := protojson.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		y, err := yaml.JSONToYAML(j)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc.WriteString("--- # " + string(m.ProtoReflect().Descriptor().Name()) + "\n")
-		doc.Write(y)
-	}
-}
-
-// namespaces lists, sorted, the namespaces of the input's objects.
-func namespaces(snap *model.Snapshot) []string {
-	set := map[string]bool{}
-	for _, s := range snap.Services {
-		set[s.Namespace] = true
-	}
-	for _, v := range snap.VirtualServices {
-		set[v.Namespace] = true
-	}
-	for _, d := range snap.DestinationRules {
-		set[d.Namespace] = true
-	}
-	out := make([]string, 0, len(set))
-	for ns := range set {
-		out = append(out, ns)
-	}
-	sort.Strings(out)
-	return out
+	testutil.XDSGolden(t, Generate, render.Proxyless)
 }

@@ -37,21 +37,19 @@ func Cluster(spec ClusterSpec, f Flavor) *clusterv3.Cluster {
 		// Istio's default balancer.
 		LbPolicy: clusterv3.Cluster_LEAST_REQUEST,
 	}
-	p := spec.Policy
+	if p := spec.Policy; p != nil {
+		loadBalancer(out, p.LoadBalancer, f)
+		connectionPool(out, p.ConnectionPool, f)
+		out.OutlierDetection = outlierDetection(p.OutlierDetection, f)
+		if od := p.OutlierDetection; od != nil && od.MinHealthPercent != nil {
+			// Istio maps minHealthPercent to the panic threshold: below it, ejection stops.
+			out.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{
+				HealthyPanicThreshold: &typev3.Percent{Value: float64(*od.MinHealthPercent)}}
+		}
+	}
 	if f == Envoy {
-		upstreamProtocol(out, spec.Protocol, p)
-		upstreamTLS(out, spec, p)
-	}
-	if p == nil {
-		return out
-	}
-	loadBalancer(out, p.LoadBalancer, f)
-	connectionPool(out, p.ConnectionPool, f)
-	out.OutlierDetection = outlierDetection(p.OutlierDetection, f)
-	if od := p.OutlierDetection; od != nil && od.MinHealthPercent != nil {
-		// Istio maps minHealthPercent to the panic threshold: below it, ejection stops.
-		out.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{
-			HealthyPanicThreshold: &typev3.Percent{Value: float64(*od.MinHealthPercent)}}
+		upstreamProtocol(out, spec.Protocol, spec.Policy)
+		upstreamTLS(out, spec, spec.Policy) // after the balancer: passthrough changes it
 	}
 	return out
 }

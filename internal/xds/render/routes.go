@@ -39,7 +39,7 @@ func route(r *ir.Route, find Lookup, f Flavor) *routev3.Route {
 			Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: r.DirectResponse.Body}},
 		}}
 	default:
-		out.Action = &routev3.Route_Route{Route: routeAction(r, find)}
+		out.Action = &routev3.Route_Route{Route: routeAction(r, find, f)}
 	}
 	out.RequestHeadersToAdd = headersToAdd(r.Headers.RequestSet, r.Headers.RequestAdd)
 	out.RequestHeadersToRemove = r.Headers.RequestRemove
@@ -140,7 +140,7 @@ func stringMatcher(m ir.StringMatch) *matcherv3.StringMatcher {
 	}
 }
 
-func routeAction(r *ir.Route, find Lookup) *routev3.RouteAction {
+func routeAction(r *ir.Route, find Lookup, f Flavor) *routev3.RouteAction {
 	out := &routev3.RouteAction{}
 	dests := r.Forward.Destinations
 	if len(dests) == 1 && dests[0].Headers.IsEmpty() {
@@ -158,15 +158,17 @@ func routeAction(r *ir.Route, find Lookup) *routev3.RouteAction {
 		}
 		out.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
 	}
-	// No timeout is Istio's default; Envoy's own default would be 15s. gRPC clients
-	// read the stream duration rather than the route timeout.
+	// No timeout is Istio's default; Envoy's own default would be 15s. grpc-go reads
+	// the stream duration rather than the route timeout.
 	timeout := time.Duration(0)
 	if r.Timeout != nil {
 		timeout = *r.Timeout
 	}
 	out.Timeout = durationpb.New(timeout)
-	out.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{
-		MaxStreamDuration: durationpb.New(timeout), GrpcTimeoutHeaderMax: durationpb.New(timeout),
+	if f == Proxyless {
+		out.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{
+			MaxStreamDuration: durationpb.New(timeout), GrpcTimeoutHeaderMax: durationpb.New(timeout),
+		}
 	}
 	out.RetryPolicy = retryPolicy(r.Retry)
 	if rw := r.Rewrite; rw != nil {

@@ -34,9 +34,6 @@ const (
 	TransportSocketMatchFilter = "envoy.transport_socket_match"
 )
 
-// Istio's ALPN for mesh mTLS: peers recognise each other's sidecars by it.
-var istioALPN = []string{"istio-peer-exchange", "istio"}
-
 // upstreamProtocol sets how Envoy speaks HTTP to the cluster: HTTP/2 for HTTP2 and gRPC
 // ports and when the pool asks to upgrade, the caller's protocol on sniffed ports,
 // HTTP/1.1 otherwise; with the pool's per-connection limits.
@@ -103,19 +100,28 @@ func upstreamTLS(c *clusterv3.Cluster, spec ClusterSpec, p *ir.TrafficPolicy) {
 	}
 }
 
-// istioMutual is mesh mTLS: the workload certificate and the mesh roots from the
-// istio-agent's SDS, Istio's ALPN, and an SNI naming the cluster.
+// IstioALPN is the ALPN of mesh mTLS: sidecars recognise each other's connections by it.
+func IstioALPN() []string { return []string{"istio-peer-exchange", "istio"} }
+
+// MeshTLSContext is the TLS context of mesh mTLS, either side: the workload certificate
+// and the mesh roots from the istio-agent's SDS, Istio's ALPN, and the peer's identity
+// checked against sans when any are given.
+func MeshTLSContext(sans []string) *tlsv3.CommonTlsContext {
+	return &tlsv3.CommonTlsContext{
+		AlpnProtocols:                  IstioALPN(),
+		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsSecret(sdsWorkloadCert)},
+		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+			DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sanMatchers(sans)},
+			ValidationContextSdsSecretConfig: sdsSecret(sdsRootCA),
+		}},
+	}
+}
+
+// istioMutual is mesh mTLS to a cluster, with an SNI naming it as Istio's does.
 func istioMutual(spec ClusterSpec, tls *ir.ClientTLS) *tlsv3.UpstreamTlsContext {
 	ctx := &tlsv3.UpstreamTlsContext{
-		Sni: fmt.Sprintf("outbound_.%d_.%s_.%s", spec.Port, spec.Subset, spec.Hostname),
-		CommonTlsContext: &tlsv3.CommonTlsContext{
-			AlpnProtocols:                  istioALPN,
-			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsSecret(sdsWorkloadCert)},
-			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
-				DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sanMatchers(tlsSANs(tls))},
-				ValidationContextSdsSecretConfig: sdsSecret(sdsRootCA),
-			}},
-		},
+		Sni:              fmt.Sprintf("outbound_.%d_.%s_.%s", spec.Port, spec.Subset, spec.Hostname),
+		CommonTlsContext: MeshTLSContext(tlsSANs(tls)),
 	}
 	if tls != nil && tls.SNI != "" {
 		ctx.Sni = tls.SNI

@@ -1,0 +1,152 @@
+package sidecargen
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/xds/render"
+)
+
+// allowAny is the virtual host that sends unknown HTTP destinations out as they are:
+// Istio's default outboundTrafficPolicy ALLOW_ANY.
+const allowAny = "allow_any"
+
+// virtualOutbound receives every intercepted outbound connection and hands it to the
+// listener of its original destination; what no listener claims passes through.
+func virtualOutbound() *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:             VirtualOutbound,
+		Address:          render.SocketAddress("0.0.0.0", OutboundPort),
+		UseOriginalDst:   wrapperspb.Bool(true),
+		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
+		DefaultFilterChain: &listenerv3.FilterChain{
+			Name:    PassthroughCluster,
+			Filters: []*listenerv3.Filter{tcpTo(PassthroughCluster, PassthroughCluster)},
+		},
+	}
+}
+
+// outboundListener is a listener virtualOutbound hands connections to; it binds no
+// socket of its own.
+func outboundListener(ip string, port uint32) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:             fmt.Sprintf("%s_%d", ip, port),
+		Address:          render.SocketAddress(ip, port),
+		BindToPort:       wrapperspb.Bool(false),
+		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
+	}
+}
+
+// httpListeners renders one 0.0.0.0_<port> listener per HTTP port, routing by RDS. On a
+// sniffed port, connections that do not speak HTTP go to the service whose address
+// they dialled, or pass through.
+func (g *generator) httpListeners() []*listenerv3.Listener {
+	var out []*listenerv3.Listener
+	for _, n := range slices.Sorted(maps.Keys(g.httpPorts)) {
+		hp := g.httpPorts[n]
+		l := outboundListener("0.0.0.0", n)
+		rds := strconv.FormatUint(uint64(n), 10)
+		hcm := &listenerv3.FilterChain{
+			Name:    "http",
+			Filters: []*listenerv3.Filter{connectionManager(fmt.Sprintf("outbound_0.0.0.0_%d", n), rds, nil, corev3.TrafficDirection_OUTBOUND)},
+		}
+		if !hp.sniffed {
+			l.FilterChains = []*listenerv3.FilterChain{hcm}
+			out = append(out, l)
+			continue
+		}
+		hcm.FilterChainMatch = &listenerv3.FilterChainMatch{ApplicationProtocols: plaintextHTTP}
+		l.ListenerFilters = []*listenerv3.ListenerFilter{httpInspector()}
+		l.FilterChains = []*listenerv3.FilterChain{hcm}
+		for _, h := range hp.hosts {
+			for _, ip := range h.svc.Addresses {
+				l.FilterChains = append(l.FilterChains, &listenerv3.FilterChain{
+					Name:             ir.ClusterName(n, "", h.svc.Hostname),
+					FilterChainMatch: &listenerv3.FilterChainMatch{PrefixRanges: []*corev3.CidrRange{hostRange(ip)}},
+					Filters:          []*listenerv3.Filter{tcpTo(ir.ClusterName(n, "", h.svc.Hostname), ir.ClusterName(n, "", h.svc.Hostname))},
+				})
+			}
+		}
+		l.DefaultFilterChain = &listenerv3.FilterChain{Name: PassthroughCluster, Filters: []*listenerv3.Filter{tcpTo(PassthroughCluster, PassthroughCluster)}}
+		out = append(out, l)
+	}
+	return out
+}
+
+// routeConfigs renders the route configuration "<port>" of each HTTP port: one virtual
+// host per service, answering to every name a client in scope can dial it by, and
+// allow_any for the rest.
+func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
+	var out []*routev3.RouteConfiguration
+	for _, n := range slices.Sorted(maps.Keys(g.httpPorts)) {
+		rc := &routev3.RouteConfiguration{
+			Name: strconv.FormatUint(uint64(n), 10),
+			// Routes may name clusters of hosts this scope cannot see; Envoy answers
+			// those with 503 rather than rejecting the whole configuration.
+			ValidateClusters: wrapperspb.Bool(false),
+		}
+		hosts := g.httpPorts[n].hosts
+		slices.SortFunc(hosts, func(a, b httpHost) int { return cmp.Compare(a.svc.Hostname, b.svc.Hostname) })
+		for _, h := range hosts {
+			rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
+				Name:    fmt.Sprintf("%s:%d", h.svc.Hostname, n),
+				Domains: domains(h.svc, n, g.scope.Namespace),
+				Routes:  render.Routes(render.ClientTable(h.port, g.scope).Routes, g.find, render.Envoy),
+			})
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
+			Name: allowAny, Domains: []string{"*"},
+			Routes: []*routev3.Route{{
+				Name:  allowAny,
+				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: PassthroughCluster},
+					Timeout:          durationpb.New(0),
+				}},
+			}},
+		})
+		out = append(out, rc)
+	}
+	return out
+}
+
+// domains are the names a client in namespace ns reaches a service by: the FQDN, the
+// shorter names its DNS search path completes (name.namespace, name.namespace.svc, and
+// the bare name from the service's own namespace), and the service's addresses; each
+// with and without the port.
+func domains(svc *ir.Service, port uint32, ns string) []string {
+	names := []string{svc.Hostname}
+	if parts := strings.SplitN(svc.Hostname, ".", 4); len(parts) == 4 && parts[2] == "svc" {
+		name, svcNS := parts[0], parts[1]
+		names = append(names, name+"."+svcNS, name+"."+svcNS+".svc")
+		if svcNS == ns {
+			names = append(names, name)
+		}
+	}
+	names = append(names, svc.Addresses...)
+	out := make([]string, 0, 2*len(names))
+	for _, n := range names {
+		out = append(out, n, fmt.Sprintf("%s:%d", n, port))
+	}
+	return out
+}
+
+// hostRange is a /32 (or /128) range for one address.
+func hostRange(ip string) *corev3.CidrRange {
+	bits := uint32(32)
+	if strings.Contains(ip, ":") {
+		bits = 128
+	}
+	return &corev3.CidrRange{AddressPrefix: ip, PrefixLen: wrapperspb.UInt32(bits)}
+}

@@ -1,0 +1,112 @@
+// Package sidecargen renders the IR as xDS for Envoy sidecars, with Istio's names so
+// Istio's sidecar bootstrap and tooling work unchanged:
+//
+//   - virtualOutbound (15001) hands each intercepted connection to the listener of its
+//     original destination: 0.0.0.0_<port> for HTTP ports (routes from RDS "<port>",
+//     one virtual host per service), <vip>_<port> for TCP and TLS ports (filter chains
+//     from tcp and tls routes), else the PassthroughCluster;
+//   - virtualInbound (15006) takes mesh mTLS (Istio's ALPN, the workload certificate
+//     from the agent's SDS), plaintext HTTP and plaintext TCP and passes them to the
+//     application;
+//   - clusters outbound|<port>|<subset>|<fqdn> with the DestinationRule's policy and
+//     auto-mTLS, plus PassthroughCluster, BlackHoleCluster and InboundPassthroughCluster.
+//
+// Config depends only on the client's scope, so every sidecar of a scope shares it. It
+// is pure, and output is sorted by name.
+package sidecargen
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
+	"github.com/meshd-io/meshd/internal/xds/render"
+)
+
+// Istio's listener and cluster names and ports.
+const (
+	VirtualOutbound           = "virtualOutbound"
+	VirtualInbound            = "virtualInbound"
+	OutboundPort              = 15001
+	InboundPort               = 15006
+	PassthroughCluster        = "PassthroughCluster"
+	BlackHoleCluster          = "BlackHoleCluster"
+	InboundPassthroughCluster = "InboundPassthroughCluster"
+	// inboundPassthroughSource is the address Istio binds inbound passthrough
+	// connections to, so iptables does not capture them again.
+	inboundPassthroughSource = "127.0.0.6"
+)
+
+// Generate renders the config a sidecar in scope sees.
+func Generate(in *ir.IR, scope render.Scope) *render.Resources {
+	g := &generator{in: in, scope: scope, find: render.LookupFor(in, scope), httpPorts: map[uint32]*httpPort{}}
+	out := &render.Resources{}
+	for _, svc := range render.VisibleServices(in, scope) {
+		policy := svc.SelectPolicy(scope.Namespace, in.RootNamespace)
+		for _, port := range svc.Ports {
+			clusters, eds := render.ServiceClusters(svc, port, policy, render.Envoy)
+			out.Clusters = append(out.Clusters, clusters...)
+			out.EDS = append(out.EDS, eds...)
+			if model.Protocol(port.Protocol).CarriesHTTPRoutes() {
+				g.addHTTP(svc, port)
+			} else {
+				g.addTCP(svc, port)
+			}
+		}
+	}
+	out.Listeners = append(out.Listeners, g.httpListeners()...)
+	out.Listeners = append(out.Listeners, g.tcpListeners()...)
+	out.Listeners = append(out.Listeners, virtualOutbound(), virtualInbound())
+	out.Routes = g.routeConfigs()
+	out.Clusters = append(out.Clusters, passthroughCluster(PassthroughCluster, ""), passthroughCluster(InboundPassthroughCluster, inboundPassthroughSource), blackHoleCluster())
+	slices.SortFunc(out.Listeners, func(a, b *listenerT) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Routes, func(a, b *routeConfigT) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Clusters, func(a, b *clusterT) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.EDS, func(a, b render.EDSCluster) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// generator collects, while walking the visible services, what each listener needs.
+type generator struct {
+	in    *ir.IR
+	scope render.Scope
+	find  render.Lookup
+	// httpPorts are the service ports that carry HTTP, by port number: they share a
+	// 0.0.0.0_<port> listener and the route configuration "<port>".
+	httpPorts map[uint32]*httpPort
+	// tcp are the non-HTTP service ports, each with its own listener.
+	tcp []tcpPort
+}
+
+type httpPort struct {
+	number uint32
+	// sniffed is true when some service's port has no declared protocol: the listener
+	// then also takes raw TCP, as Istio's protocol sniffing does.
+	sniffed bool
+	hosts   []httpHost
+}
+
+type httpHost struct {
+	svc  *ir.Service
+	port *ir.Port
+}
+
+type tcpPort struct {
+	svc  *ir.Service
+	port *ir.Port
+}
+
+func (g *generator) addHTTP(svc *ir.Service, port *ir.Port) {
+	hp := g.httpPorts[port.Number]
+	if hp == nil {
+		hp = &httpPort{number: port.Number}
+		g.httpPorts[port.Number] = hp
+	}
+	hp.sniffed = hp.sniffed || port.Protocol == string(model.ProtocolUnknown)
+	hp.hosts = append(hp.hosts, httpHost{svc: svc, port: port})
+}
+
+func (g *generator) addTCP(svc *ir.Service, port *ir.Port) {
+	g.tcp = append(g.tcp, tcpPort{svc: svc, port: port})
+}
