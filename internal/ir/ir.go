@@ -25,7 +25,7 @@ type Service struct {
 	ExportTo Visibility `json:"exportTo,omitempty"`
 	// Addresses are the service's virtual IPs (none for a headless service).
 	Addresses []string `json:"addresses,omitempty"`
-	Ports    []*Port    `json:"ports,omitempty"`
+	Ports     []*Port  `json:"ports,omitempty"`
 	// Policies are candidate DestinationRules for this host, oldest first; Select picks
 	// one per client namespace.
 	Policies []*DestinationPolicy `json:"policies,omitempty"`

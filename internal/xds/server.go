@@ -28,10 +28,20 @@ import (
 	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/xds/grpcgen"
 	"github.com/meshd-io/meshd/internal/xds/render"
+	"github.com/meshd-io/meshd/internal/xds/sidecargen"
 )
 
 // typeURLs are the resource types meshd serves, in the order xDS clients need them.
 var typeURLs = []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType}
+
+// generators render each proxy class's config.
+var generators = map[string]struct {
+	generate func(*ir.IR, render.Scope) *render.Resources
+	flavor   render.Flavor
+}{
+	ClassGRPC:    {grpcgen.Generate, render.Proxyless},
+	ClassSidecar: {sidecargen.Generate, render.Envoy},
+}
 
 // Server holds the current IR and endpoints and one set of caches per scope.
 type Server struct {
@@ -86,13 +96,13 @@ func (s *Server) UpdateEndpoints(idx model.EndpointIndex) {
 	defer s.mu.Unlock()
 	s.endpoints = idx
 	for info, sc := range s.scopes {
-		s.publish(info, sc, resourcev3.EndpointType, endpointResources(sc.eds, idx))
+		s.publish(info, sc, resourcev3.EndpointType, endpointResources(info.Class, sc.eds, idx))
 	}
 }
 
-func endpointResources(eds []render.EDSCluster, idx model.EndpointIndex) map[string]types.Resource {
+func endpointResources(class string, eds []render.EDSCluster, idx model.EndpointIndex) map[string]types.Resource {
 	out := map[string]types.Resource{}
-	for _, cla := range render.Endpoints(eds, idx, render.Proxyless) {
+	for _, cla := range render.Endpoints(eds, idx, generators[class].flavor) {
 		out[cla.ClusterName] = cla
 	}
 	return out
@@ -103,7 +113,7 @@ func (s *Server) regenerate(info nodeInfo, sc *scope) {
 	if s.ir == nil {
 		return
 	}
-	res := grpcgen.Generate(s.ir, grpcgen.Scope{Namespace: info.Namespace})
+	res := generators[info.Class].generate(s.ir, render.Scope{Namespace: info.Namespace})
 	sc.eds = res.EDS
 	byType := map[string]map[string]types.Resource{
 		resourcev3.ListenerType: {}, resourcev3.RouteType: {}, resourcev3.ClusterType: {},
@@ -117,7 +127,7 @@ func (s *Server) regenerate(info nodeInfo, sc *scope) {
 	for _, c := range res.Clusters {
 		byType[resourcev3.ClusterType][c.Name] = c
 	}
-	byType[resourcev3.EndpointType] = endpointResources(res.EDS, s.endpoints)
+	byType[resourcev3.EndpointType] = endpointResources(info.Class, res.EDS, s.endpoints)
 	for _, t := range typeURLs {
 		s.publish(info, sc, t, byType[t])
 	}
@@ -207,7 +217,7 @@ func (s *Server) Progress() []ProxyProgress {
 	for _, p := range proxies {
 		info := p.info
 		sc := s.scopes[info]
-		if sc == nil || info.Class != ClassGRPC {
+		if sc == nil {
 			continue
 		}
 		pp := ProxyProgress{NodeID: p.NodeID, Namespace: info.Namespace, UpToDate: true}
@@ -235,8 +245,8 @@ func (s *Server) WarmScope(class, namespace string) {
 }
 
 func (s *Server) cacheFor(info nodeInfo, typeURL string) (cachev3.Cache, error) {
-	if info.Class != ClassGRPC {
-		return nil, fmt.Errorf("proxy class %q is not served yet: meshd serves proxyless gRPC clients (node metadata GENERATOR=grpc)", info.Class)
+	if _, ok := generators[info.Class]; !ok {
+		return nil, fmt.Errorf("proxy class %q is not served", info.Class)
 	}
 	c := s.scopeFor(info).caches[typeURL]
 	if c == nil {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshd-io/meshd/internal/testutil"
+	"github.com/meshd-io/meshd/internal/testutil/adsclient"
 	"github.com/meshd-io/meshd/internal/translate"
 )
 
@@ -26,6 +27,12 @@ const (
 )
 
 func startServer(t *testing.T) (*Server, discoveryv3.AggregatedDiscoveryServiceClient) {
+	t.Helper()
+	s, conn := startServerConn(t)
+	return s, discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+}
+
+func startServerConn(t *testing.T) (*Server, *grpc.ClientConn) {
 	t.Helper()
 	snap, eps := testutil.LoadSnapshot(t, testData)
 	out, _ := translate.Translate(snap)
@@ -44,7 +51,7 @@ func startServer(t *testing.T) (*Server, discoveryv3.AggregatedDiscoveryServiceC
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return s, discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+	return s, conn
 }
 
 func grpcNode(id string) *corev3.Node {
@@ -145,5 +152,54 @@ func TestNackIsNotResent(t *testing.T) {
 	}
 	if !nacked {
 		t.Errorf("tracker did not record the NACK: %+v", s.Tracker().Proxies())
+	}
+}
+
+// TestSidecarADS: an Envoy sidecar (no GENERATOR metadata; namespace from its node ID)
+// subscribing as Envoy does gets valid listeners, the route configuration its HTTP
+// listener names, clusters and endpoints; a change reaches it on the same stream.
+func TestSidecarADS(t *testing.T) {
+	s, conn := startServerConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := adsclient.Dial(ctx, conn, &corev3.Node{Id: "sidecar~10.1.0.5~productpage-1.default~default.svc.cluster.local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := func(want uint32) func(adsclient.State) bool {
+		return func(st adsclient.State) bool {
+			rc := st.Routes["9080"]
+			if rc == nil || len(st.Endpoints) == 0 || st.Listeners["virtualOutbound"] == nil {
+				return false
+			}
+			for _, vh := range rc.VirtualHosts {
+				for _, r := range vh.Routes {
+					if w := r.GetRoute().GetWeightedClusters().GetClusters(); len(w) == 2 && w[0].Weight.GetValue() == want {
+						return true
+					}
+				}
+			}
+			return false
+		}
+	}
+	if err := c.Wait(ctx, split(80)); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Snapshot()
+	if len(st.Nacks) > 0 {
+		t.Fatalf("sidecar rejected config: %v", st.Nacks)
+	}
+	cla := st.Endpoints["outbound|9080|v1|reviews.default.svc.cluster.local"]
+	if n := len(cla.GetEndpoints()); n != 1 {
+		t.Errorf("v1 subset endpoints: %d localities, want 1: %v", n, cla)
+	}
+
+	snap, _ := testutil.LoadSnapshot(t, testData)
+	snap.VirtualServices[0].Spec.HTTP[1].Route[0].Weight = 50
+	snap.VirtualServices[0].Spec.HTTP[1].Route[1].Weight = 50
+	out, _ := translate.Translate(snap)
+	s.Update(out)
+	if err := c.Wait(ctx, split(50)); err != nil {
+		t.Fatal(err)
 	}
 }

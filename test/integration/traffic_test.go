@@ -241,7 +241,9 @@ spec:
 `)
 	c := f.client("client-hash")
 	ctx := context.Background()
-	waitFor(t, c, nil, func(m map[string]int) bool { return len(m) > 0 && m["Unavailable"] == 0 })
+	// The client may connect before the DestinationRule is in its config: wait until
+	// one key sticks to one backend.
+	waitFor(t, c, map[string]string{"x-user": "probe"}, func(m map[string]int) bool { return len(m) == 1 && m["Unavailable"] == 0 })
 
 	seen := map[string]bool{}
 	for i := 0; i < 20; i++ {

@@ -3,12 +3,12 @@ package sidecargen
 import (
 	"testing"
 
-	"github.com/meshd-io/meshd/internal/testutil"
+	"github.com/meshd-io/meshd/internal/testutil/xdsgolden"
 	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
 // TestGolden generates the Envoy sidecar config of testdata/<case>.in.yaml for a
 // client in each namespace the input uses and compares it with <case>.out.yaml.
 func TestGolden(t *testing.T) {
-	testutil.XDSGolden(t, Generate, render.Envoy)
+	xdsgolden.Run(t, Generate, render.Envoy)
 }

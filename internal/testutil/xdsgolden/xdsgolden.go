@@ -1,4 +1,5 @@
-package testutil
+// Package xdsgolden runs golden tests of the per-proxy-class xDS generators.
+package xdsgolden
 
 import (
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
+	"github.com/meshd-io/meshd/internal/testutil"
 	"github.com/meshd-io/meshd/internal/translate"
 	"github.com/meshd-io/meshd/internal/xds/render"
 )
@@ -18,13 +20,13 @@ import (
 // Generator is a per-proxy-class xDS generator.
 type Generator func(*ir.IR, render.Scope) *render.Resources
 
-// XDSGolden runs the golden cases of a generator: testdata/<case>.in.yaml is translated
+// Run runs the golden cases of a generator: testdata/<case>.in.yaml is translated
 // and generated for a client in each namespace the input uses, and the resources
 // (endpoints rendered in flavor f) are compared with <case>.out.yaml. Every resource
 // must pass its ValidateAll().
-func XDSGolden(t *testing.T, gen Generator, f render.Flavor) {
-	GoldenCases(t, func(t *testing.T, in string) []byte {
-		snap, eps := LoadSnapshot(t, in)
+func Run(t *testing.T, gen Generator, f render.Flavor) {
+	testutil.GoldenCases(t, func(t *testing.T, in string) []byte {
+		snap, eps := testutil.LoadSnapshot(t, in)
 		out, _ := translate.Translate(snap)
 		var doc strings.Builder
 		for _, ns := range namespaces(snap) {
