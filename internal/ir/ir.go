@@ -15,6 +15,9 @@ type IR struct {
 	Services []*Service `json:"services,omitempty"`
 	// RootNamespace holds mesh-wide config (Istio's root namespace).
 	RootNamespace string `json:"rootNamespace,omitempty"`
+	// ClientSelectors are the label selectors that make one client's config differ
+	// from another's in the same namespace, sorted by SelectorKey (see ClientSignature).
+	ClientSelectors []map[string]string `json:"clientSelectors,omitempty"`
 }
 
 // Service is one mesh service and everything that routes to it or shapes traffic to it.

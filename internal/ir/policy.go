@@ -136,10 +136,17 @@ func ClusterName(port uint32, subset, host string) string {
 	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, host)
 }
 
-// SelectPolicy picks the DestinationRule a client in clientNS uses for this service,
-// as Istio does: one in the client's namespace, else one in the service's namespace,
-// else one in the root namespace; among equals the oldest. Nil when none applies.
-func (s *Service) SelectPolicy(clientNS, rootNS string) *DestinationPolicy {
+// SelectPolicy picks the DestinationRule a client in clientNS with the given labels uses
+// for this service, as Istio does: in the client's namespace, a rule whose
+// workloadSelector selects the client, else one without a selector; else one in the
+// service's namespace, else one in the root namespace (rules with a workloadSelector
+// apply only inside their own namespace); among equals the oldest. Nil when none applies.
+func (s *Service) SelectPolicy(clientNS, rootNS string, labels map[string]string) *DestinationPolicy {
+	for _, p := range s.Policies {
+		if p.Namespace == clientNS && p.WorkloadSelector != nil && Selects(p.WorkloadSelector, labels) && p.ExportTo.VisibleTo(clientNS) {
+			return p
+		}
+	}
 	for _, ns := range []string{clientNS, s.Namespace, rootNS} {
 		for _, p := range s.Policies {
 			if p.Namespace == ns && p.WorkloadSelector == nil && p.ExportTo.VisibleTo(clientNS) {

@@ -34,7 +34,6 @@ func (t *translator) destinationRules() {
 		}
 		if ws := dr.Spec.WorkloadSelector; ws != nil && len(ws.MatchLabels) > 0 {
 			policy.WorkloadSelector = ws.MatchLabels
-			rep.Unsupported = append(rep.Unsupported, "workloadSelector (the rule applies to no client yet)")
 		}
 		for _, s := range dr.Spec.Subsets {
 			policy.Subsets = append(policy.Subsets, &ir.Subset{Name: s.Name, Labels: s.Labels, Policy: trafficPolicy(s.TrafficPolicy)})

@@ -27,6 +27,7 @@ func Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 	for _, h := range slices.Sorted(maps.Keys(t.services)) {
 		out.Services = append(out.Services, t.services[h])
 	}
+	out.Finish()
 	return out, t.report
 }
 

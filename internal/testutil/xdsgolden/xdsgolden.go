@@ -31,7 +31,16 @@ func Run(t *testing.T, gen Generator, f render.Flavor) {
 		var doc strings.Builder
 		for _, ns := range namespaces(snap) {
 			doc.WriteString("# ===== client namespace " + ns + "\n")
-			writeResources(t, &doc, gen(out, render.Scope{Namespace: ns}), eps, f)
+			plain := writeResources(t, &doc, gen(out, render.Scope{Namespace: ns}), eps, f)
+			// A client whose labels satisfy a selector of the input: written only
+			// where its config differs from an unlabelled client's.
+			for _, sel := range out.ClientSelectors {
+				var labelled strings.Builder
+				if writeResources(t, &labelled, gen(out, render.Scope{Namespace: ns, Labels: sel}), eps, f) != plain {
+					doc.WriteString("# ===== client namespace " + ns + " labels " + ir.SelectorKey(sel) + "\n")
+					doc.WriteString(labelled.String())
+				}
+			}
 		}
 		return []byte(doc.String())
 	})
@@ -40,9 +49,11 @@ func Run(t *testing.T, gen Generator, f render.Flavor) {
 // validator is what protoc-gen-validate generates on every Envoy message.
 type validator interface{ ValidateAll() error }
 
-// writeResources writes every resource of one scope as YAML, validating each.
-func writeResources(t *testing.T, doc *strings.Builder, res *render.Resources, eps model.EndpointIndex, f render.Flavor) {
+// writeResources writes every resource of one scope as YAML, validating each, and
+// returns what it wrote.
+func writeResources(t *testing.T, doc *strings.Builder, res *render.Resources, eps model.EndpointIndex, f render.Flavor) string {
 	t.Helper()
+	start := doc.Len()
 	var msgs []proto.Message
 	for _, l := range res.Listeners {
 		msgs = append(msgs, l)
@@ -71,6 +82,7 @@ func writeResources(t *testing.T, doc *strings.Builder, res *render.Resources, e
 		doc.WriteString("--- # " + string(m.ProtoReflect().Descriptor().Name()) + "\n")
 		doc.Write(y)
 	}
+	return doc.String()[start:]
 }
 
 // namespaces lists, sorted, the namespaces of the input's objects.

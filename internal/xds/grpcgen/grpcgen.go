@@ -28,7 +28,7 @@ func Generate(in *ir.IR, scope Scope) *Resources {
 	out := &Resources{}
 	find := render.LookupFor(in, scope)
 	for _, svc := range render.VisibleServices(in, scope) {
-		policy := svc.SelectPolicy(scope.Namespace, in.RootNamespace)
+		policy := scope.Policy(in, svc)
 		for _, port := range svc.Ports {
 			name := ListenerName(svc.Hostname, port.Number)
 			out.Listeners = append(out.Listeners, apiListener(name))

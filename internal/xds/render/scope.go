@@ -3,9 +3,22 @@ package render
 import "github.com/meshd-io/meshd/internal/ir"
 
 // Scope is what makes one client's config differ from another's: its namespace
-// (exportTo, DestinationRule selection).
+// (exportTo, DestinationRule selection, sourceNamespace) and its labels
+// (sourceLabels, workloadSelector). Generators read labels only through the IR's
+// client selectors, so clients with equal ir.ClientSignature get equal config.
 type Scope struct {
 	Namespace string
+	Labels    map[string]string
+}
+
+// Policy is the DestinationRule the scope uses for a service.
+func (s Scope) Policy(in *ir.IR, svc *ir.Service) *ir.DestinationPolicy {
+	return svc.SelectPolicy(s.Namespace, in.RootNamespace, s.Labels)
+}
+
+// SelectsClient reports whether a match's client conditions hold for the scope.
+func (s Scope) SelectsClient(sourceNamespace string, sourceLabels map[string]string) bool {
+	return (sourceNamespace == "" || sourceNamespace == s.Namespace) && ir.Selects(sourceLabels, s.Labels)
 }
 
 // LookupFor finds services by hostname with the DestinationRule the scope uses.
@@ -19,7 +32,7 @@ func LookupFor(in *ir.IR, scope Scope) Lookup {
 		if svc == nil {
 			return nil, nil
 		}
-		return svc, svc.SelectPolicy(scope.Namespace, in.RootNamespace)
+		return svc, scope.Policy(in, svc)
 	}
 }
 
@@ -51,9 +64,8 @@ func selectTable(port *ir.Port, ns string) *ir.RouteTable {
 	return port.Default
 }
 
-// scopedTable drops the matches a client in scope can never satisfy (sourceNamespace of
-// another namespace; sourceLabels, which need the client's labels and are not yet
-// part of the scope) and the routes left with no match.
+// scopedTable drops the matches a client in scope does not satisfy (sourceNamespace,
+// sourceLabels) and the routes left with no match.
 func scopedTable(t *ir.RouteTable, scope Scope) *ir.RouteTable {
 	out := &ir.RouteTable{Source: t.Source, ExportTo: t.ExportTo}
 	for _, r := range t.Routes {
@@ -63,7 +75,7 @@ func scopedTable(t *ir.RouteTable, scope Scope) *ir.RouteTable {
 		}
 		var kept []*ir.Match
 		for _, m := range r.Matches {
-			if (m.SourceNamespace == "" || m.SourceNamespace == scope.Namespace) && len(m.SourceLabels) == 0 {
+			if scope.SelectsClient(m.SourceNamespace, m.SourceLabels) {
 				kept = append(kept, m)
 			}
 		}

@@ -116,12 +116,12 @@ func (g *generator) l4Table(port *ir.Port) *ir.L4Table {
 	return nil
 }
 
-// clientMatches keeps the matches a client in scope can satisfy (sourceNamespace;
-// sourceLabels are not part of the scope yet, so such matches are left out).
+// clientMatches keeps the matches a client in scope satisfies (sourceNamespace,
+// sourceLabels).
 func (g *generator) clientMatches(ms []*ir.L4Match) []*ir.L4Match {
 	var out []*ir.L4Match
 	for _, m := range ms {
-		if (m.SourceNamespace == "" || m.SourceNamespace == g.scope.Namespace) && len(m.SourceLabels) == 0 {
+		if g.scope.SelectsClient(m.SourceNamespace, m.SourceLabels) {
 			out = append(out, m)
 		}
 	}

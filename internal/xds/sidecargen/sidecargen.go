@@ -43,7 +43,7 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 	g := &generator{in: in, scope: scope, find: render.LookupFor(in, scope), httpPorts: map[uint32]*httpPort{}}
 	out := &render.Resources{}
 	for _, svc := range render.VisibleServices(in, scope) {
-		policy := svc.SelectPolicy(scope.Namespace, in.RootNamespace)
+		policy := scope.Policy(in, svc)
 		for _, port := range svc.Ports {
 			clusters, eds := render.ServiceClusters(svc, port, policy, render.Envoy)
 			out.Clusters = append(out.Clusters, clusters...)

@@ -1,0 +1,82 @@
+package ir
+
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Selects reports whether labels satisfy selector: every key present with the same
+// value. An empty selector selects everything.
+func Selects(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// SelectorKey is a selector's canonical form, "k1=v1,k2=v2" with keys sorted.
+func SelectorKey(selector map[string]string) string {
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(selector)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k + "=" + selector[k])
+	}
+	return b.String()
+}
+
+// ClientSignature names the part of the IR's client selectors that labels satisfy.
+// Two clients of one class and namespace with equal signatures get equal config, so
+// they share a scope: config is generated per signature, not per workload.
+func (in *IR) ClientSignature(labels map[string]string) string {
+	var matched []string
+	for _, sel := range in.ClientSelectors {
+		if Selects(sel, labels) {
+			matched = append(matched, SelectorKey(sel))
+		}
+	}
+	return strings.Join(matched, ";")
+}
+
+// collectClientSelectors gathers every selector that narrows clients (sourceLabels of
+// route matches, DestinationRule workloadSelectors), deduplicated and sorted.
+func (in *IR) collectClientSelectors() {
+	set := map[string]map[string]string{}
+	add := func(sel map[string]string) {
+		if len(sel) > 0 {
+			set[SelectorKey(sel)] = sel
+		}
+	}
+	for _, svc := range in.Services {
+		for _, p := range svc.Policies {
+			add(p.WorkloadSelector)
+		}
+		for _, port := range svc.Ports {
+			for _, t := range port.RouteTables {
+				for _, r := range t.Routes {
+					for _, m := range r.Matches {
+						add(m.SourceLabels)
+					}
+				}
+			}
+			for _, t := range port.L4Tables {
+				for _, r := range append(slices.Clone(t.TLS), t.TCP...) {
+					for _, m := range r.Matches {
+						add(m.SourceLabels)
+					}
+				}
+			}
+		}
+	}
+	in.ClientSelectors = nil
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		in.ClientSelectors = append(in.ClientSelectors, set[k])
+	}
+}
+
+// Finish computes what is derived from the IR's content; translation calls it last.
+func (in *IR) Finish() { in.collectClientSelectors() }
