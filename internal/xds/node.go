@@ -12,15 +12,18 @@ const (
 	ClassSidecar = "sidecar"
 )
 
-// nodeInfo is what meshd reads from an xDS node: its class and namespace.
+// nodeInfo is what meshd reads from an xDS node: its class, namespace and workload
+// labels.
 type nodeInfo struct {
 	Class     string
 	Namespace string
+	Labels    map[string]string
 }
 
 // parseNode reads Istio's node conventions: metadata GENERATOR=grpc marks a proxyless
 // client; the namespace comes from metadata NAMESPACE, else from the node ID
-// sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>.
+// sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>; the pod's labels from metadata LABELS (a
+// struct of strings, as Istio's agent sends it).
 func parseNode(n *corev3.Node) nodeInfo {
 	info := nodeInfo{Class: ClassSidecar}
 	if n == nil {
@@ -31,6 +34,12 @@ func parseNode(n *corev3.Node) nodeInfo {
 			info.Class = ClassGRPC
 		}
 		info.Namespace = md["NAMESPACE"].GetStringValue()
+		if labels := md["LABELS"].GetStructValue().GetFields(); len(labels) > 0 {
+			info.Labels = make(map[string]string, len(labels))
+			for k, v := range labels {
+				info.Labels[k] = v.GetStringValue()
+			}
+		}
 	}
 	if info.Namespace == "" {
 		parts := strings.Split(n.GetId(), "~")

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/testutil"
 	"github.com/meshd-io/meshd/internal/testutil/adsclient"
 	"github.com/meshd-io/meshd/internal/translate"
@@ -39,6 +41,12 @@ func startServerConn(t *testing.T) (*Server, *grpc.ClientConn) {
 	s := NewServer(logr.Discard())
 	s.Update(out)
 	s.UpdateEndpoints(eps)
+	return s, serve(t, s)
+}
+
+// serve runs s on a loopback port and returns a client connection to it.
+func serve(t *testing.T, s *Server) *grpc.ClientConn {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +59,7 @@ func startServerConn(t *testing.T) (*Server, *grpc.ClientConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return s, conn
+	return conn
 }
 
 func grpcNode(id string) *corev3.Node {
@@ -201,5 +209,71 @@ func TestSidecarADS(t *testing.T) {
 	s.Update(out)
 	if err := c.Wait(ctx, split(50)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestScopeFollowsLabels: a sidecar's config depends on which client selectors its
+// labels (node metadata LABELS) satisfy. When a VirtualService starts or stops
+// selecting it by sourceLabels, its open stream moves to the new scope and gets the
+// new config without reconnecting.
+func TestScopeFollowsLabels(t *testing.T) {
+	const input = "sidecargen/testdata/tcp-tls-routes.in.yaml"
+	snap, eps := testutil.LoadSnapshot(t, input)
+	byLabels := func(app string) *ir.IR {
+		for _, vs := range snap.VirtualServices {
+			if vs.Name == "mongo" {
+				vs.Spec.TCP[1].Match[0].SourceLabels = map[string]string{"app": app}
+			}
+		}
+		out, _ := translate.Translate(snap)
+		return out
+	}
+	s := NewServer(logr.Discard())
+	s.Update(byLabels("someone-else"))
+	s.UpdateEndpoints(eps)
+	conn := serve(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	node := &corev3.Node{Id: "sidecar~10.1.0.9~job-1.db~db.svc.cluster.local", Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+		"LABELS": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"app": structpb.NewStringValue("batch-job")}}),
+	}}}
+	c, err := adsclient.Dial(ctx, conn, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := func(want string) func(adsclient.State) bool {
+		return func(st adsclient.State) bool {
+			l := st.Listeners["10.96.0.20_27017"]
+			if l == nil {
+				return false
+			}
+			// The catch-all chain: the default, or the only chain when there is no other.
+			chain := l.GetDefaultFilterChain()
+			if chain == nil && len(l.GetFilterChains()) == 1 {
+				chain = l.GetFilterChains()[0]
+			}
+			var tp tcpproxyv3.TcpProxy
+			_ = chain.GetFilters()[0].GetTypedConfig().UnmarshalTo(&tp)
+			return tp.GetCluster() == want
+		}
+	}
+	const primary, backup = "outbound|27017|primary|mongo.db.svc.cluster.local", "outbound|27017||mongo-backup.db.svc.cluster.local"
+	for i, step := range []struct{ app, want string }{{"someone-else", primary}, {"batch-job", backup}, {"someone-else", primary}} {
+		if i > 0 {
+			s.Update(byLabels(step.app))
+		}
+		if err := c.Wait(ctx, target(step.want)); err != nil {
+			t.Fatalf("step %d (sourceLabels app=%s): %v", i, step.app, err)
+		}
+	}
+	if st := c.Snapshot(); len(st.Nacks) > 0 {
+		t.Errorf("NACKs: %v", st.Nacks)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.scopes {
+		if k.Signature != "" {
+			t.Errorf("scope %s outlived its proxies", k)
+		}
 	}
 }

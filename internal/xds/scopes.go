@@ -1,0 +1,126 @@
+package xds
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/xds/grpcgen"
+	"github.com/meshd-io/meshd/internal/xds/render"
+	"github.com/meshd-io/meshd/internal/xds/sidecargen"
+)
+
+// generators render each proxy class's config.
+var generators = map[string]struct {
+	generate func(*ir.IR, render.Scope) *render.Resources
+	flavor   render.Flavor
+}{
+	ClassGRPC:    {grpcgen.Generate, render.Proxyless},
+	ClassSidecar: {sidecargen.Generate, render.Envoy},
+}
+
+// scopeKey names a scope: proxies of one class, in one namespace, whose labels
+// satisfy the same client selectors of the IR (ir.ClientSignature). They all get the
+// same config, generated and marshalled once.
+type scopeKey struct {
+	Class, Namespace, Signature string
+}
+
+func (k scopeKey) String() string {
+	if k.Signature == "" {
+		return k.Class + "/" + k.Namespace
+	}
+	return k.Class + "/" + k.Namespace + "/" + k.Signature
+}
+
+// versionPrefix starts every version a scope's caches give out: proxies' ACKs say
+// which scope's config they hold. Signatures can be long, so they are hashed.
+func (k scopeKey) versionPrefix() string {
+	if k.Signature == "" {
+		return k.Class + "/" + k.Namespace + "/"
+	}
+	h := sha256.Sum256([]byte(k.Signature))
+	return k.Class + "/" + k.Namespace + "/" + hex.EncodeToString(h[:6]) + "/"
+}
+
+// scope is the config of one scopeKey: a LinearCache per type, the hash of each
+// resource's bytes (to send only what changed), and the EDS clusters it uses.
+type scope struct {
+	key scopeKey
+	// labels are those of the first proxy of the scope; any proxy's would give the same
+	// config, since only the selectors they satisfy matter.
+	labels map[string]string
+	caches map[string]*cachev3.LinearCache
+	// version mirrors each LinearCache's version counter: one step per update.
+	version map[string]uint64
+	hashes  map[string]map[string][32]byte
+	eds     []render.EDSCluster
+}
+
+// keyFor is the scope of a proxy under the current IR. Callers hold s.mu.
+func (s *Server) keyFor(info nodeInfo) scopeKey {
+	k := scopeKey{Class: info.Class, Namespace: info.Namespace}
+	if s.ir != nil {
+		k.Signature = s.ir.ClientSignature(info.Labels)
+	}
+	return k
+}
+
+// scopeFor returns (creating and filling on first use) the scope of a proxy.
+func (s *Server) scopeFor(info nodeInfo) (*scope, error) {
+	if _, ok := generators[info.Class]; !ok {
+		return nil, fmt.Errorf("proxy class %q is not served", info.Class)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := s.keyFor(info)
+	if sc := s.scopes[key]; sc != nil {
+		return sc, nil
+	}
+	sc := &scope{key: key, labels: info.Labels, caches: map[string]*cachev3.LinearCache{},
+		hashes: map[string]map[string][32]byte{}, version: map[string]uint64{}}
+	for _, t := range typeURLs {
+		sc.caches[t] = cachev3.NewLinearCache(t, cachev3.WithVersionPrefix(key.versionPrefix()))
+	}
+	s.scopes[key] = sc
+	s.regenerate(sc)
+	return sc, nil
+}
+
+// WarmScope creates a scope's caches before any proxy of it connects (benchmarks and
+// tests use it; proxies create their scope on first request).
+func (s *Server) WarmScope(class, namespace string) {
+	_, _ = s.scopeFor(nodeInfo{Class: class, Namespace: namespace})
+}
+
+// regenerate renders a scope's config from the current IR and publishes it. Callers
+// hold s.mu.
+func (s *Server) regenerate(sc *scope) {
+	if s.ir == nil {
+		return
+	}
+	gen := generators[sc.key.Class]
+	res := gen.generate(s.ir, render.Scope{Namespace: sc.key.Namespace, Labels: sc.labels})
+	sc.eds = res.EDS
+	byType := map[string]map[string]types.Resource{
+		resourcev3.ListenerType: {}, resourcev3.RouteType: {}, resourcev3.ClusterType: {},
+	}
+	for _, l := range res.Listeners {
+		byType[resourcev3.ListenerType][l.Name] = l
+	}
+	for _, r := range res.Routes {
+		byType[resourcev3.RouteType][r.Name] = r
+	}
+	for _, c := range res.Clusters {
+		byType[resourcev3.ClusterType][c.Name] = c
+	}
+	byType[resourcev3.EndpointType] = endpointResources(sc.key.Class, res.EDS, s.endpoints)
+	for _, t := range typeURLs {
+		s.publish(sc, t, byType[t])
+	}
+}

@@ -1,0 +1,172 @@
+package xds
+
+import (
+	"context"
+	"errors"
+
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// watchEntry is one open watch of a stream on its scope's cache. go-control-plane keeps
+// one per stream and type and cancels it when the next request of that type arrives, so
+// the registry holds exactly the watches a push or a move can answer.
+type watchEntry struct {
+	info nodeInfo
+	key  scopeKey
+	// Exactly one of the state-of-the-world and delta halves is set.
+	req   *cachev3.Request
+	ch    chan cachev3.Response
+	dreq  *cachev3.DeltaRequest
+	dch   chan cachev3.DeltaResponse
+	sub   cachev3.Subscription
+	typ   string
+	inner func() // cancels the watch on the cache that holds it now
+	// closed is set when go-control-plane cancels the watch.
+	closed bool
+}
+
+// CreateWatch implements go-control-plane's cache for state-of-the-world streams.
+//
+// A NACK carries the last version the proxy accepted, which is empty when it rejected
+// its very first config; the LinearCache answers such a request with everything at
+// once, which the proxy rejects again, in a tight loop. The proxy keeps its last good
+// config, so a NACK is turned into a watch for the next change instead.
+func (s *Server) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
+	info := parseNode(req.GetNode())
+	if req.GetErrorDetail() != nil {
+		req = proto.Clone(req).(*cachev3.Request)
+		req.VersionInfo = "nacked"
+	}
+	return s.watch(&watchEntry{info: info, req: req, ch: ch, sub: sub, typ: req.GetTypeUrl()})
+}
+
+// CreateDeltaWatch implements go-control-plane's cache for incremental streams.
+func (s *Server) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
+	return s.watch(&watchEntry{info: parseNode(req.GetNode()), dreq: req, dch: ch, sub: sub, typ: req.GetTypeUrl()})
+}
+
+// watch opens e on its scope's cache and registers it. If the IR changed the proxy's
+// scope meanwhile, the watch moves at once.
+func (s *Server) watch(e *watchEntry) (func(), error) {
+	sc, err := s.scopeFor(e.info)
+	if err != nil {
+		return nil, err
+	}
+	inner, err := open(sc, e)
+	if err != nil {
+		return nil, err
+	}
+	s.watchMu.Lock()
+	e.key, e.inner = sc.key, inner
+	s.watches[e] = struct{}{}
+	s.watchMu.Unlock()
+	s.move(e)
+	return func() {
+		s.watchMu.Lock()
+		delete(s.watches, e)
+		e.closed = true
+		cancel := e.inner
+		s.watchMu.Unlock()
+		cancel()
+	}, nil
+}
+
+// open creates the watch on the scope's cache for e's type. The cancel func is never
+// nil (the LinearCache returns nil when it answered at once).
+func open(sc *scope, e *watchEntry) (func(), error) {
+	cancel, err := openOn(sc, e)
+	if cancel == nil {
+		cancel = func() {}
+	}
+	return cancel, err
+}
+
+func openOn(sc *scope, e *watchEntry) (func(), error) {
+	c := sc.caches[e.typ]
+	if c == nil {
+		return nil, errors.New("resource type " + e.typ + " is not served")
+	}
+	if e.req != nil {
+		req := e.req
+		if req.GetVersionInfo() == "nacked" {
+			req = proto.Clone(req).(*cachev3.Request)
+			req.VersionInfo = sc.key.versionPrefix() + "nacked"
+		}
+		return c.CreateWatch(req, e.sub, e.ch)
+	}
+	return c.CreateDeltaWatch(e.dreq, e.sub, e.dch)
+}
+
+// rescope moves every watch whose proxy's scope the current IR changed.
+func (s *Server) rescope() {
+	s.watchMu.Lock()
+	entries := make([]*watchEntry, 0, len(s.watches))
+	for e := range s.watches {
+		entries = append(entries, e)
+	}
+	s.watchMu.Unlock()
+	for _, e := range entries {
+		s.move(e)
+	}
+	s.dropIdleScopes()
+}
+
+// move re-opens a watch on the cache of its proxy's current scope. The new cache has
+// other versions, so it answers at once with the whole new config; the proxy may also
+// get the old scope's answer first, and ends on the new one.
+func (s *Server) move(e *watchEntry) {
+	s.rescopeMu.Lock()
+	defer s.rescopeMu.Unlock()
+	s.mu.Lock()
+	key := s.keyFor(e.info)
+	s.mu.Unlock()
+	s.watchMu.Lock()
+	if e.closed || e.key == key {
+		s.watchMu.Unlock()
+		return
+	}
+	old := e.inner
+	s.watchMu.Unlock()
+	old()
+	sc, err := s.scopeFor(e.info)
+	if err != nil {
+		return
+	}
+	inner, err := open(sc, e)
+	if err != nil {
+		s.log.Error(err, "moving a watch to its new scope", "scope", sc.key.String())
+		return
+	}
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if e.closed {
+		inner()
+		return
+	}
+	e.key, e.inner = sc.key, inner
+}
+
+// dropIdleScopes forgets label-specific scopes no watch uses any more, so scopes do not
+// pile up as selectors change. Namespace scopes stay: there are few, and proxies come
+// back to them.
+func (s *Server) dropIdleScopes() {
+	s.watchMu.Lock()
+	used := map[scopeKey]bool{}
+	for e := range s.watches {
+		used[e.key] = true
+	}
+	s.watchMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.scopes {
+		if k.Signature != "" && !used[k] {
+			delete(s.scopes, k)
+		}
+	}
+}
+
+// Fetch (REST xDS) is not served.
+func (s *Server) Fetch(context.Context, *cachev3.Request) (cachev3.Response, error) {
+	return nil, errors.New("fetch is not supported; use ADS")
+}
