@@ -18,6 +18,10 @@ type IR struct {
 	// ClientSelectors are the label selectors that make one client's config differ
 	// from another's in the same namespace, sorted by SelectorKey (see ClientSignature).
 	ClientSelectors []map[string]string `json:"clientSelectors,omitempty"`
+	// LocalityAware is true when some cluster's endpoints depend on the client's
+	// locality; PriorityLabels are the failoverPriority labels whose client values matter.
+	LocalityAware  bool     `json:"localityAware,omitempty"`
+	PriorityLabels []string `json:"priorityLabels,omitempty"`
 }
 
 // Service is one mesh service and everything that routes to it or shapes traffic to it.

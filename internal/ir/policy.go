@@ -232,3 +232,20 @@ func Merge(base, over *TrafficPolicy) *TrafficPolicy {
 	}
 	return &out
 }
+
+// LocalityAware reports whether the endpoints of a cluster with this policy depend on
+// where the client is: locality distribution, or failover, which Istio applies when
+// outlier detection is on and localityLbSetting does not turn it off.
+func (t *TrafficPolicy) LocalityAware() bool {
+	if t == nil {
+		return false
+	}
+	var lb *LocalityLB
+	if t.LoadBalancer != nil {
+		lb = t.LoadBalancer.Locality
+	}
+	if lb != nil && lb.Enabled != nil && !*lb.Enabled {
+		return false
+	}
+	return t.OutlierDetection != nil || (lb != nil && len(lb.Distribute) > 0)
+}

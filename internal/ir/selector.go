@@ -29,21 +29,33 @@ func SelectorKey(selector map[string]string) string {
 	return b.String()
 }
 
-// ClientSignature names the part of the IR's client selectors that labels satisfy.
-// Two clients of one class and namespace with equal signatures get equal config, so
-// they share a scope: config is generated per signature, not per workload.
-func (in *IR) ClientSignature(labels map[string]string) string {
-	var matched []string
+// ClientSignature names what of a client's labels and locality ("region/zone/subzone")
+// its config depends on: the client selectors its labels satisfy, its locality when
+// some cluster is locality-aware, and the values of failoverPriority labels. Two
+// clients of one class and namespace with equal signatures get equal config, so they
+// share a scope: config is generated per signature, not per workload.
+func (in *IR) ClientSignature(labels map[string]string, locality string) string {
+	var b strings.Builder
 	for _, sel := range in.ClientSelectors {
 		if Selects(sel, labels) {
-			matched = append(matched, SelectorKey(sel))
+			if b.Len() > 0 {
+				b.WriteByte(';')
+			}
+			b.WriteString(SelectorKey(sel))
 		}
 	}
-	return strings.Join(matched, ";")
+	if in.LocalityAware {
+		b.WriteString("@" + locality)
+	}
+	for _, k := range in.PriorityLabels {
+		b.WriteString("|" + k + "=" + labels[k])
+	}
+	return b.String()
 }
 
 // collectClientSelectors gathers every selector that narrows clients (sourceLabels of
-// route matches, DestinationRule workloadSelectors), deduplicated and sorted.
+// route matches, DestinationRule workloadSelectors), deduplicated and sorted, and what
+// makes endpoints depend on the client (locality-aware policies, failoverPriority).
 func (in *IR) collectClientSelectors() {
 	set := map[string]map[string]string{}
 	add := func(sel map[string]string) {
@@ -51,9 +63,30 @@ func (in *IR) collectClientSelectors() {
 			set[SelectorKey(sel)] = sel
 		}
 	}
+	priorityLabels := map[string]bool{}
+	in.LocalityAware = false
+	policy := func(t *TrafficPolicy) {
+		if t == nil {
+			return
+		}
+		for _, tp := range append([]*TrafficPolicy{t}, portPolicies(t)...) {
+			if tp.LocalityAware() {
+				in.LocalityAware = true
+				if lb := tp.LoadBalancer; lb != nil && lb.Locality != nil {
+					for _, k := range lb.Locality.FailoverPriority {
+						priorityLabels[k] = true
+					}
+				}
+			}
+		}
+	}
 	for _, svc := range in.Services {
 		for _, p := range svc.Policies {
 			add(p.WorkloadSelector)
+			policy(p.Policy)
+			for _, ss := range p.Subsets {
+				policy(ss.Policy)
+			}
 		}
 		for _, port := range svc.Ports {
 			for _, t := range port.RouteTables {
@@ -76,6 +109,17 @@ func (in *IR) collectClientSelectors() {
 	for _, k := range slices.Sorted(maps.Keys(set)) {
 		in.ClientSelectors = append(in.ClientSelectors, set[k])
 	}
+	in.PriorityLabels = slices.Sorted(maps.Keys(priorityLabels))
+}
+
+func portPolicies(t *TrafficPolicy) []*TrafficPolicy {
+	var out []*TrafficPolicy
+	for _, pl := range t.PortLevel {
+		if pl.Policy != nil {
+			out = append(out, t.ForPort(pl.Port))
+		}
+	}
+	return out
 }
 
 // Finish computes what is derived from the IR's content; translation calls it last.

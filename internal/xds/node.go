@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/meshd-io/meshd/internal/model"
 )
 
 // Proxy classes meshd generates for.
@@ -12,12 +14,13 @@ const (
 	ClassSidecar = "sidecar"
 )
 
-// nodeInfo is what meshd reads from an xDS node: its class, namespace and workload
-// labels.
+// nodeInfo is what meshd reads from an xDS node: its class, namespace, workload labels
+// and locality.
 type nodeInfo struct {
 	Class     string
 	Namespace string
 	Labels    map[string]string
+	Locality  model.Locality
 }
 
 // parseNode reads Istio's node conventions: metadata GENERATOR=grpc marks a proxyless
@@ -28,6 +31,9 @@ func parseNode(n *corev3.Node) nodeInfo {
 	info := nodeInfo{Class: ClassSidecar}
 	if n == nil {
 		return info
+	}
+	if l := n.GetLocality(); l != nil {
+		info.Locality = model.Locality{Region: l.GetRegion(), Zone: l.GetZone(), Subzone: l.GetSubZone()}
 	}
 	if md := n.GetMetadata().GetFields(); md != nil {
 		if md["GENERATOR"].GetStringValue() == "grpc" {

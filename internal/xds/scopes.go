@@ -52,9 +52,9 @@ func (k scopeKey) versionPrefix() string {
 // resource's bytes (to send only what changed), and the EDS clusters it uses.
 type scope struct {
 	key scopeKey
-	// labels are those of the first proxy of the scope; any proxy's would give the same
-	// config, since only the selectors they satisfy matter.
-	labels map[string]string
+	// client is the namespace, labels and locality of the first proxy of the scope; any
+	// of its proxies would give the same config, since only the signature matters.
+	client render.Scope
 	caches map[string]*cachev3.LinearCache
 	// version mirrors each LinearCache's version counter: one step per update.
 	version map[string]uint64
@@ -66,7 +66,7 @@ type scope struct {
 func (s *Server) keyFor(info nodeInfo) scopeKey {
 	k := scopeKey{Class: info.Class, Namespace: info.Namespace}
 	if s.ir != nil {
-		k.Signature = s.ir.ClientSignature(info.Labels)
+		k.Signature = s.ir.ClientSignature(info.Labels, info.Locality.String())
 	}
 	return k
 }
@@ -82,7 +82,8 @@ func (s *Server) scopeFor(info nodeInfo) (*scope, error) {
 	if sc := s.scopes[key]; sc != nil {
 		return sc, nil
 	}
-	sc := &scope{key: key, labels: info.Labels, caches: map[string]*cachev3.LinearCache{},
+	client := render.Scope{Namespace: info.Namespace, Labels: info.Labels, Locality: info.Locality}
+	sc := &scope{key: key, client: client, caches: map[string]*cachev3.LinearCache{},
 		hashes: map[string]map[string][32]byte{}, version: map[string]uint64{}}
 	for _, t := range typeURLs {
 		sc.caches[t] = cachev3.NewLinearCache(t, cachev3.WithVersionPrefix(key.versionPrefix()))
@@ -105,7 +106,7 @@ func (s *Server) regenerate(sc *scope) {
 		return
 	}
 	gen := generators[sc.key.Class]
-	res := gen.generate(s.ir, render.Scope{Namespace: sc.key.Namespace, Labels: sc.labels})
+	res := gen.generate(s.ir, sc.client)
 	sc.eds = res.EDS
 	byType := map[string]map[string]types.Resource{
 		resourcev3.ListenerType: {}, resourcev3.RouteType: {}, resourcev3.ClusterType: {},
@@ -119,7 +120,7 @@ func (s *Server) regenerate(sc *scope) {
 	for _, c := range res.Clusters {
 		byType[resourcev3.ClusterType][c.Name] = c
 	}
-	byType[resourcev3.EndpointType] = endpointResources(sc.key.Class, res.EDS, s.endpoints)
+	byType[resourcev3.EndpointType] = endpointResources(sc, s.endpoints)
 	for _, t := range typeURLs {
 		s.publish(sc, t, byType[t])
 	}

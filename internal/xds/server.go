@@ -82,13 +82,13 @@ func (s *Server) UpdateEndpoints(idx model.EndpointIndex) {
 	defer s.mu.Unlock()
 	s.endpoints = idx
 	for _, sc := range s.scopes {
-		s.publish(sc, resourcev3.EndpointType, endpointResources(sc.key.Class, sc.eds, idx))
+		s.publish(sc, resourcev3.EndpointType, endpointResources(sc, idx))
 	}
 }
 
-func endpointResources(class string, eds []render.EDSCluster, idx model.EndpointIndex) map[string]types.Resource {
+func endpointResources(sc *scope, idx model.EndpointIndex) map[string]types.Resource {
 	out := map[string]types.Resource{}
-	for _, cla := range render.Endpoints(eds, idx, generators[class].flavor) {
+	for _, cla := range render.Endpoints(sc.eds, idx, generators[sc.key.Class].flavor, sc.client) {
 		out[cla.ClusterName] = cla
 	}
 	return out

@@ -81,7 +81,7 @@ func BenchmarkGenerateGRPC(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				res := grpcgen.Generate(out, grpcgen.Scope{Namespace: "ns-0"})
-				render.Endpoints(res.EDS, idx, render.Proxyless)
+				render.Endpoints(res.EDS, idx, render.Proxyless, render.Scope{Namespace: "ns-0"})
 			}
 		})
 	}

@@ -52,6 +52,12 @@ func newMeshFixture(t *testing.T, versions ...string) *meshFixture {
 // addBackend starts a backend and publishes it as a pod of the given version.
 func (f *meshFixture) addBackend(name, version string) *grpcxds.Backend {
 	f.t.Helper()
+	return f.addBackendOn(name, version, "")
+}
+
+// addBackendOn is addBackend with the endpoint on a node (for its locality).
+func (f *meshFixture) addBackendOn(name, version, node string) *grpcxds.Backend {
+	f.t.Helper()
 	ctx := context.Background()
 	lis, err := testHost.Listen()
 	if err != nil {
@@ -76,6 +82,9 @@ func (f *meshFixture) addBackend(name, version string) *grpcxds.Backend {
 			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
 			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Name: name, Namespace: f.ns},
 		}},
+	}
+	if node != "" {
+		slice.Endpoints[0].NodeName = ptr.To(node)
 	}
 	if err := env.Client.Create(ctx, slice); err != nil {
 		f.t.Fatal(err)
@@ -120,10 +129,17 @@ func (f *meshFixture) host() string {
 // client connects a proxyless gRPC client in the fixture's namespace to meshd.
 func (f *meshFixture) client(name string) *grpcxds.Client {
 	f.t.Helper()
+	return f.clientIn(name, nil)
+}
+
+// clientIn is client with the proxy's locality in its bootstrap.
+func (f *meshFixture) clientIn(name string, locality *grpcxds.Locality) *grpcxds.Client {
+	f.t.Helper()
 	return grpcxds.NewClient(f.t, grpcxds.XDSConfig{
 		ServerAddr: env.XDSAddr,
 		NodeID:     grpcxds.NodeID("127.0.0.1", name, f.ns),
 		Metadata:   map[string]string{"GENERATOR": "grpc", "NAMESPACE": f.ns},
+		Locality:   locality,
 		Target:     fmt.Sprintf("xds:///%s:%d", f.host(), servicePort),
 	})
 }

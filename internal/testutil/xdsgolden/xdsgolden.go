@@ -2,6 +2,8 @@
 package xdsgolden
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -31,14 +33,28 @@ func Run(t *testing.T, gen Generator, f render.Flavor) {
 		var doc strings.Builder
 		for _, ns := range namespaces(snap) {
 			doc.WriteString("# ===== client namespace " + ns + "\n")
-			plain := writeResources(t, &doc, gen(out, render.Scope{Namespace: ns}), eps, f)
-			// A client whose labels satisfy a selector of the input: written only
-			// where its config differs from an unlabelled client's.
+			plain := writeResources(t, &doc, render.Scope{Namespace: ns}, gen, out, eps, f)
+			// Clients whose labels satisfy a selector of the input, or that run in
+			// one of the endpoints' localities: written only where their config
+			// differs from a plain client's.
+			var variants []render.Scope
 			for _, sel := range out.ClientSelectors {
-				var labelled strings.Builder
-				if writeResources(t, &labelled, gen(out, render.Scope{Namespace: ns, Labels: sel}), eps, f) != plain {
-					doc.WriteString("# ===== client namespace " + ns + " labels " + ir.SelectorKey(sel) + "\n")
-					doc.WriteString(labelled.String())
+				variants = append(variants, render.Scope{Namespace: ns, Labels: sel})
+			}
+			for _, l := range localities(eps) {
+				variants = append(variants, render.Scope{Namespace: ns, Locality: l})
+			}
+			for _, v := range variants {
+				var other strings.Builder
+				if writeResources(t, &other, v, gen, out, eps, f) != plain {
+					header := "# ===== client namespace " + ns
+					if len(v.Labels) > 0 {
+						header += " labels " + ir.SelectorKey(v.Labels)
+					} else {
+						header += " locality " + v.Locality.String()
+					}
+					doc.WriteString(header + "\n")
+					doc.WriteString(other.String())
 				}
 			}
 		}
@@ -51,8 +67,9 @@ type validator interface{ ValidateAll() error }
 
 // writeResources writes every resource of one scope as YAML, validating each, and
 // returns what it wrote.
-func writeResources(t *testing.T, doc *strings.Builder, res *render.Resources, eps model.EndpointIndex, f render.Flavor) string {
+func writeResources(t *testing.T, doc *strings.Builder, scope render.Scope, gen Generator, in *ir.IR, eps model.EndpointIndex, f render.Flavor) string {
 	t.Helper()
+	res := gen(in, scope)
 	start := doc.Len()
 	var msgs []proto.Message
 	for _, l := range res.Listeners {
@@ -64,7 +81,7 @@ func writeResources(t *testing.T, doc *strings.Builder, res *render.Resources, e
 	for _, c := range res.Clusters {
 		msgs = append(msgs, c)
 	}
-	for _, e := range render.Endpoints(res.EDS, eps, f) {
+	for _, e := range render.Endpoints(res.EDS, eps, f, scope) {
 		msgs = append(msgs, e)
 	}
 	for _, m := range msgs {
@@ -102,5 +119,20 @@ func namespaces(snap *model.Snapshot) []string {
 		out = append(out, ns)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// localities lists, sorted, the localities of the input's endpoints.
+func localities(eps model.EndpointIndex) []model.Locality {
+	set := map[string]model.Locality{}
+	for _, list := range eps {
+		for _, ep := range list {
+			set[ep.Locality.String()] = ep.Locality
+		}
+	}
+	var out []model.Locality
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		out = append(out, set[k])
+	}
 	return out
 }

@@ -47,6 +47,14 @@ func Cluster(spec ClusterSpec, f Flavor) *clusterv3.Cluster {
 				HealthyPanicThreshold: &typev3.Percent{Value: float64(*od.MinHealthPercent)}}
 		}
 	}
+	if f == Envoy && edsCluster(spec, nil).Distribute {
+		// Envoy weighs localities only when told to (grpc-go always does).
+		if out.CommonLbConfig == nil {
+			out.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{}
+		}
+		out.CommonLbConfig.LocalityConfigSpecifier = &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig_{
+			LocalityWeightedLbConfig: &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig{}}
+	}
 	if f == Envoy {
 		upstreamProtocol(out, spec.Protocol, spec.Policy)
 		upstreamTLS(out, spec, spec.Policy) // after the balancer: passthrough changes it
@@ -217,7 +225,7 @@ func ServiceClusters(svc *ir.Service, port *ir.Port, policy *ir.DestinationPolic
 	spec := ClusterSpec{Name: ir.ClusterName(port.Number, "", svc.Hostname), Hostname: svc.Hostname, Port: port.Number,
 		Protocol: port.Protocol, Policy: policy.EffectivePolicy(port.Number, "")}
 	clusters := []*clusterv3.Cluster{Cluster(spec, f)}
-	eds := []EDSCluster{{Name: spec.Name, Hostname: svc.Hostname, Port: port.Number}}
+	eds := []EDSCluster{edsCluster(spec, nil)}
 	if policy == nil {
 		return clusters, eds
 	}
@@ -225,7 +233,19 @@ func ServiceClusters(svc *ir.Service, port *ir.Port, policy *ir.DestinationPolic
 		spec := spec
 		spec.Name, spec.Subset, spec.Policy = ir.ClusterName(port.Number, ss.Name, svc.Hostname), ss.Name, policy.EffectivePolicy(port.Number, ss.Name)
 		clusters = append(clusters, Cluster(spec, f))
-		eds = append(eds, EDSCluster{Name: spec.Name, Hostname: svc.Hostname, Port: port.Number, Labels: ss.Labels})
+		eds = append(eds, edsCluster(spec, ss.Labels))
 	}
 	return clusters, eds
+}
+
+func edsCluster(spec ClusterSpec, labels map[string]string) EDSCluster {
+	c := EDSCluster{Name: spec.Name, Hostname: spec.Hostname, Port: spec.Port, Labels: labels}
+	if LocalityAware(spec.Policy) {
+		if lb := spec.Policy.LoadBalancer; lb != nil {
+			c.Locality = lb.Locality
+			c.Distribute = lb.Locality != nil && len(lb.Locality.Distribute) > 0
+		}
+		c.Failover = !c.Distribute && spec.Policy.OutlierDetection != nil
+	}
+	return c
 }

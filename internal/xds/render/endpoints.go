@@ -13,20 +13,27 @@ import (
 
 // Endpoints renders the ClusterLoadAssignment of each EDS cluster from the endpoint
 // index: the EDS fast path, run on endpoint changes without re-translating. Endpoints
-// are grouped by locality; every group carries its Locality and a non-zero weight
-// (grpc-go ignores groups without them). Envoy endpoints carry their tlsMode for
-// auto-mTLS.
-func Endpoints(clusters []EDSCluster, idx model.EndpointIndex, f Flavor) []*endpointv3.ClusterLoadAssignment {
+// are grouped by priority and locality; every group carries its Locality and a
+// non-zero weight (grpc-go ignores groups without them). Priorities and weights follow
+// the cluster's locality settings for the scope's client. Envoy endpoints carry their
+// tlsMode for auto-mTLS.
+func Endpoints(clusters []EDSCluster, idx model.EndpointIndex, f Flavor, client Scope) []*endpointv3.ClusterLoadAssignment {
 	out := make([]*endpointv3.ClusterLoadAssignment, 0, len(clusters))
 	for _, c := range clusters {
-		out = append(out, loadAssignment(c, idx[model.EndpointKey{Hostname: c.Hostname, Port: c.Port}], f))
+		out = append(out, loadAssignment(c, idx[model.EndpointKey{Hostname: c.Hostname, Port: c.Port}], f, client))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ClusterName < out[j].ClusterName })
 	return out
 }
 
-func loadAssignment(c EDSCluster, eps []model.Endpoint, f Flavor) *endpointv3.ClusterLoadAssignment {
-	byLocality := map[model.Locality][]*endpointv3.LbEndpoint{}
+type endpointGroup struct {
+	priority uint32
+	locality model.Locality
+}
+
+func loadAssignment(c EDSCluster, eps []model.Endpoint, f Flavor, client Scope) *endpointv3.ClusterLoadAssignment {
+	groups := map[endpointGroup][]*endpointv3.LbEndpoint{}
+	var localities []model.Locality
 	for _, ep := range eps {
 		if !selects(c.Labels, ep.Labels) {
 			continue
@@ -47,20 +54,48 @@ func loadAssignment(c EDSCluster, eps []model.Endpoint, f Flavor) *endpointv3.Cl
 				TransportSocketMatchFilter: {Fields: map[string]*structpb.Value{TLSModeKey: structpb.NewStringValue(ep.TLSMode)}},
 			}}
 		}
-		byLocality[ep.Locality] = append(byLocality[ep.Locality], lb)
+		g := endpointGroup{locality: ep.Locality}
+		if c.Failover {
+			g.priority = priority(c.Locality, ep, client)
+		}
+		if _, seen := groups[g]; !seen {
+			localities = append(localities, ep.Locality)
+		}
+		groups[g] = append(groups[g], lb)
 	}
-	localities := make([]model.Locality, 0, len(byLocality))
-	for l := range byLocality {
-		localities = append(localities, l)
+	var weights map[model.Locality]uint32
+	if c.Distribute {
+		weights = distribution(c.Locality, client.Locality, localities)
 	}
-	sort.Slice(localities, func(i, j int) bool { return localities[i].String() < localities[j].String() })
+	keys := make([]endpointGroup, 0, len(groups))
+	for g := range groups {
+		if weights == nil || weights[g.locality] > 0 {
+			keys = append(keys, g)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].priority != keys[j].priority {
+			return keys[i].priority < keys[j].priority
+		}
+		return keys[i].locality.String() < keys[j].locality.String()
+	})
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: c.Name}
-	for _, l := range localities {
-		lbs := byLocality[l]
+	// Envoy needs priorities numbered from 0 without gaps.
+	var prio uint32
+	for i, g := range keys {
+		if i > 0 && g.priority != keys[i-1].priority {
+			prio++
+		}
+		lbs := groups[g]
+		weight := uint32(len(lbs))
+		if weights != nil {
+			weight = weights[g.locality]
+		}
 		cla.Endpoints = append(cla.Endpoints, &endpointv3.LocalityLbEndpoints{
-			Locality:            &corev3.Locality{Region: l.Region, Zone: l.Zone, SubZone: l.Subzone},
+			Locality:            &corev3.Locality{Region: g.locality.Region, Zone: g.locality.Zone, SubZone: g.locality.Subzone},
 			LbEndpoints:         lbs,
-			LoadBalancingWeight: wrapperspb.UInt32(uint32(len(lbs))),
+			LoadBalancingWeight: wrapperspb.UInt32(weight),
+			Priority:            prio,
 		})
 	}
 	return cla

@@ -54,6 +54,11 @@ type EDSCluster struct {
 	Port     uint32
 	// Labels filter endpoints for a subset cluster.
 	Labels map[string]string
+	// Locality is the cluster's localityLbSetting; Failover orders endpoints into
+	// priorities from the client's locality, Distribute weights localities.
+	Locality   *ir.LocalityLB
+	Failover   bool
+	Distribute bool
 }
 
 // ADSSource tells the client to fetch a resource over the same ADS stream.

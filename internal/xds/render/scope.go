@@ -1,6 +1,9 @@
 package render
 
-import "github.com/meshd-io/meshd/internal/ir"
+import (
+	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
+)
 
 // Scope is what makes one client's config differ from another's: its namespace
 // (exportTo, DestinationRule selection, sourceNamespace) and its labels
@@ -9,6 +12,9 @@ import "github.com/meshd-io/meshd/internal/ir"
 type Scope struct {
 	Namespace string
 	Labels    map[string]string
+	// Locality is where the client runs; it matters only for locality-aware clusters
+	// (ir.IR.LocalityAware), and is part of the scope only then.
+	Locality model.Locality
 }
 
 // Policy is the DestinationRule the scope uses for a service.
