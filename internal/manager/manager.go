@@ -10,11 +10,14 @@ import (
 	"net/http"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -22,6 +25,7 @@ import (
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
 	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	"github.com/meshd-io/meshd/controllers"
+	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/xds"
 )
 
@@ -89,6 +93,12 @@ func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &timeout,
+		Cache: cache.Options{
+			// Managed fields are never read, and pods are trimmed to what discovery
+			// reads: most of an informer cache's memory otherwise.
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject:         map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: model.TrimPod}},
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)

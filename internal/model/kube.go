@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // ExportToAnnotation is Istio's per-Service exportTo.
@@ -63,4 +64,24 @@ func protocolName(s string) Protocol {
 		return ProtocolTCP
 	}
 	return ProtocolUnknown
+}
+
+// TrimPod is the informer transform for Pods: it keeps only what discovery reads
+// (identity, labels, service account, node, phase), so the cache does not hold every
+// pod's full spec and status. A mesh of thousands of pods otherwise spends most of the
+// control plane's memory on fields it never reads.
+func TrimPod(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil // tombstones pass through
+	}
+	return &corev1.Pod{
+		TypeMeta: pod.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+			Labels: pod.Labels, CreationTimestamp: pod.CreationTimestamp, DeletionTimestamp: pod.DeletionTimestamp,
+		},
+		Spec:   corev1.PodSpec{ServiceAccountName: pod.Spec.ServiceAccountName, NodeName: pod.Spec.NodeName, HostNetwork: pod.Spec.HostNetwork},
+		Status: corev1.PodStatus{Phase: pod.Status.Phase, PodIP: pod.Status.PodIP, PodIPs: pod.Status.PodIPs},
+	}, nil
 }
