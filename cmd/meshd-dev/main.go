@@ -1,7 +1,8 @@
 // Command meshd-dev is `make dev`: it starts an embedded kube-apiserver and etcd from the
 // binaries the Makefile built, with etcd's data under --dir so objects survive a
-// restart, installs meshd's, Gateway API's and cert-manager's CRDs, writes
-// <dir>/kubeconfig and runs the meshd manager against it until interrupted.
+// restart, installs meshd's, Gateway API's and cert-manager's CRDs and meshd's webhook
+// configurations (served by this process on 127.0.0.1 with a certificate made at start),
+// writes <dir>/kubeconfig and runs the meshd manager against it until interrupted.
 package main
 
 import (
@@ -25,6 +26,7 @@ func main() {
 	crds := flag.String("crds", "config/crd/bases", "Comma-separated CRD files or folders to install.")
 	kubectl := flag.String("kubectl", "kubectl", "The kubectl to suggest in the printed instructions.")
 	thirdParty := flag.Bool("third-party-crds", true, "Also install Gateway API's and cert-manager's CRDs from the Go modules in go.mod.")
+	webhooks := flag.String("webhooks", "config/webhook/manifests.yaml,config/webhook/injection.yaml", "Webhook configurations to install, served by this process on 127.0.0.1 (empty: none).")
 	opts := manager.DefaultOptions()
 	opts.LeaderElection = false
 	opts.BindFlags(flag.CommandLine)
@@ -41,21 +43,32 @@ func main() {
 		}
 		paths = append(paths, tp...)
 	}
-	if err := run(*dir, *assets, *kubectl, paths, opts); err != nil {
+	var webhookPaths []string
+	if *webhooks != "" && opts.WebhookPort != 0 {
+		webhookPaths = strings.Split(*webhooks, ",")
+	}
+	if err := run(*dir, *assets, *kubectl, paths, webhookPaths, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "meshd-dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, assets, kubectl string, crdPaths []string, opts manager.Options) error {
+func run(dir, assets, kubectl string, crdPaths, webhookPaths []string, opts manager.Options) error {
 	ctx := ctrl.SetupSignalHandler()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
 	}
-	cluster, err := devcluster.Start(ctx, devcluster.Config{Dir: abs, AssetsDir: assets, CRDPaths: crdPaths})
+	cluster, err := devcluster.Start(ctx, devcluster.Config{Dir: abs, AssetsDir: assets, CRDPaths: crdPaths,
+		WebhookPaths: webhookPaths, WebhookPort: opts.WebhookPort})
 	if err != nil {
 		return err
+	}
+	if len(webhookPaths) > 0 {
+		// The API server calls the webhooks on loopback with the certificate made for them.
+		opts.WebhookHost, opts.WebhookPort, opts.WebhookCertDir = cluster.WebhookHost, cluster.WebhookPort, cluster.WebhookCertDir
+	} else {
+		opts.WebhookPort = 0
 	}
 	defer func() {
 		fmt.Fprintln(os.Stderr, "meshd-dev: stopping kube-apiserver and etcd (data kept in", filepath.Join(abs, "etcd")+")")

@@ -27,6 +27,10 @@ type Config struct {
 	CRDPaths []string
 	// StartTimeout bounds the start of each process; envtest's default when zero.
 	StartTimeout time.Duration
+	// WebhookPaths are webhook configuration manifests to install, pointed at
+	// 127.0.0.1:WebhookPort with a CA made at start (in Dir/webhook-certs).
+	WebhookPaths []string
+	WebhookPort  int
 }
 
 // Cluster is a running embedded control plane.
@@ -36,6 +40,11 @@ type Cluster struct {
 	RESTConfig *rest.Config
 	// KubeconfigPath is the admin kubeconfig written for kubectl.
 	KubeconfigPath string
+	// WebhookHost, WebhookPort and WebhookCertDir are where the API server expects
+	// the webhooks and the serving certificate they must present.
+	WebhookHost    string
+	WebhookPort    int
+	WebhookCertDir string
 }
 
 // Start stops whatever an earlier, crashed run left behind in cfg.Dir, then starts etcd
@@ -76,6 +85,16 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		ErrorIfCRDPathMissing:    true,
 		ControlPlaneStartTimeout: cfg.StartTimeout,
 	}
+	if len(cfg.WebhookPaths) > 0 {
+		certs := filepath.Join(dir, "webhook-certs")
+		if err := os.RemoveAll(certs); err != nil {
+			return nil, err
+		}
+		env.WebhookInstallOptions = envtest.WebhookInstallOptions{
+			Paths: cfg.WebhookPaths, LocalServingHost: "127.0.0.1", LocalServingPort: cfg.WebhookPort,
+			LocalServingCertDir: certs,
+		}
+	}
 	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(dir, "etcd")}
 	env.ControlPlane.APIServer = &envtest.APIServer{CertDir: pki}
 	rc, err := env.Start()
@@ -83,7 +102,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("devcluster: start control plane: %w", err)
 	}
-	c := &Cluster{env: env, RESTConfig: rc, KubeconfigPath: filepath.Join(dir, "kubeconfig")}
+	wh := env.WebhookInstallOptions
+	c := &Cluster{env: env, RESTConfig: rc, KubeconfigPath: filepath.Join(dir, "kubeconfig"),
+		WebhookHost: wh.LocalServingHost, WebhookPort: wh.LocalServingPort, WebhookCertDir: wh.LocalServingCertDir}
 	if err := os.WriteFile(c.KubeconfigPath, env.KubeConfig, 0o600); err != nil {
 		_ = env.Stop()
 		return nil, err

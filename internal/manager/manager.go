@@ -5,6 +5,7 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,13 +21,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
 	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	"github.com/meshd-io/meshd/controllers"
+	"github.com/meshd-io/meshd/internal/inject"
 	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/xds"
+	"github.com/meshd-io/meshd/webhooks/injection"
+	"github.com/meshd-io/meshd/webhooks/validation"
 )
 
 // Options are the manager's settings; the defaults follow Istio's ports.
@@ -44,6 +49,14 @@ type Options struct {
 	GracefulShutdownTimeout time.Duration
 	// XDSAddr serves xDS (ADS) in plaintext: Istio's 15010.
 	XDSAddr string
+	// WebhookHost and WebhookPort serve the admission webhooks over TLS (Istio's 15017;
+	// 0 turns them off) with tls.crt and tls.key from WebhookCertDir.
+	WebhookHost    string
+	WebhookPort    int
+	WebhookCertDir string
+	// Injection is the deployment's part of sidecar injection: revision, the address
+	// injected proxies dial for xDS and certificates, CNI, native sidecars.
+	Injection inject.Config
 }
 
 // DefaultOptions are the flags' defaults.
@@ -54,6 +67,15 @@ func DefaultOptions() Options {
 		LeaderElectionNamespace: "istio-system",
 		GracefulShutdownTimeout: 30 * time.Second,
 		XDSAddr:                 ":15010",
+		WebhookPort:             15017,
+		// Where cert-manager's Secret is mounted in the deployed configuration.
+		WebhookCertDir: "/etc/meshd/webhook-certs",
+		Injection: inject.Config{
+			// The Service in config/manager in front of every replica's 15012.
+			DiscoveryAddress: "meshd-xds.istio-system.svc:15012",
+			ClusterDomain:    "cluster.local",
+			ClusterID:        "Kubernetes",
+		},
 	}
 }
 
@@ -93,6 +115,10 @@ func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &timeout,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir,
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
+		}),
 		Cache: cache.Options{
 			// Managed fields are never read, and pods are trimmed to what discovery
 			// reads: most of an informer cache's memory otherwise.
@@ -102,6 +128,10 @@ func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if opts.WebhookPort != 0 {
+		mgr.GetWebhookServer().Register(validation.Path, &webhook.Admission{Handler: validation.Handler{}})
+		mgr.GetWebhookServer().Register(injection.Path, &webhook.Admission{Handler: &injection.Handler{Client: mgr.GetClient(), Base: opts.Injection}})
 	}
 	xdsServer := xds.NewServer(ctrl.Log.WithName("xds"))
 	if err := controllers.SetupAll(mgr, xdsServer); err != nil {
@@ -117,6 +147,11 @@ func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
+	}
+	if opts.WebhookPort != 0 {
+		if err := mgr.AddReadyzCheck("webhooks", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return nil, err
+		}
 	}
 	// Ready once the informer caches have synced: nothing is decided on a partial view.
 	if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {

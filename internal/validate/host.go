@@ -98,3 +98,16 @@ func HostsOverlap(a, b string) bool {
 		return a == b
 	}
 }
+
+// hostSubsetOf reports whether every name a matches is also matched by b, as Istio's
+// host.Name.SubsetOf does: "a.foo.com" and "*.foo.com" are within "*.foo.com", and
+// everything is within "*".
+func hostSubsetOf(a, b string) bool {
+	if strings.HasPrefix(b, "*") {
+		if strings.HasPrefix(a, "*") {
+			return strings.HasSuffix(a[1:], b[1:])
+		}
+		return strings.HasSuffix(a, b[1:])
+	}
+	return !strings.HasPrefix(a, "*") && a == b
+}

@@ -137,10 +137,17 @@ subsets: [{name: v1}, {name: v1}, {name: ""}, {name: "v_2"}]`,
 host: web
 trafficPolicy:
   portLevelSettings:
-  - {port: {number: 80}}
-  - {port: {number: 80}}
-  - {}`,
-			want: []string{"spec.trafficPolicy.portLevelSettings[1].port.number: Duplicate value: 80", "spec.trafficPolicy.portLevelSettings[2].port: Required value"}},
+  - {port: {number: 80}, tls: {mode: SIMPLE}}
+  - {port: {number: 80}, tls: {mode: SIMPLE}}
+  - {tls: {mode: SIMPLE}}
+  - {port: {number: 70000}, tls: {mode: SIMPLE}}
+  - {port: {number: 81}}`,
+			want: []string{
+				"spec.trafficPolicy.portLevelSettings[1].port.number: Duplicate value: 80",
+				"spec.trafficPolicy.portLevelSettings[2].port: Required value",
+				"spec.trafficPolicy.portLevelSettings[3].port.number: Invalid value: 70000",
+				"spec.trafficPolicy.portLevelSettings[4]: Required value: a port traffic policy must set at least one of",
+			}},
 	}, func(s *networkingv1.DestinationRuleSpec) field.ErrorList { return DestinationRule(s) })
 }
 

@@ -12,13 +12,24 @@ import (
 // MeshGateway is the reserved gateway name meaning "every sidecar in the mesh".
 const MeshGateway = "mesh"
 
+// vsContext is what a rule's checks need to know about the VirtualService around it.
+type vsContext struct {
+	hosts []string
+	// delegate: the VirtualService has no hosts, so it can only be the target of a
+	// delegate; its rules cannot delegate again.
+	delegate bool
+	// gatewayOnly: gateways are listed and "mesh" is not among them, so no sidecar
+	// applies these rules (JWT claim routing needs this: only gateways see the claims).
+	gatewayOnly bool
+}
+
 // VirtualService checks a VirtualService spec the way Istio's validation does: hosts,
-// gateways, that some route exists, each HTTP rule's action, and destination weights.
+// gateways, that some route exists, each HTTP, TLS and TCP rule, and exportTo.
 func VirtualService(spec *networkingv1.VirtualServiceSpec) field.ErrorList {
 	var errs field.ErrorList
 	p := field.NewPath("spec")
-	delegate := len(spec.Hosts) == 0
-	if delegate {
+	ctx := vsContext{hosts: spec.Hosts, delegate: len(spec.Hosts) == 0, gatewayOnly: len(spec.Gateways) > 0}
+	if ctx.delegate {
 		// A VirtualService without hosts can only be the target of a delegate.
 		if len(spec.Gateways) > 0 {
 			errs = append(errs, field.Invalid(p.Child("gateways"), spec.Gateways, "a delegate VirtualService (one without hosts) must not set gateways"))
@@ -34,6 +45,7 @@ func VirtualService(spec *networkingv1.VirtualServiceSpec) field.ErrorList {
 	for i, gw := range spec.Gateways {
 		if gw == MeshGateway {
 			appliesToMesh = true
+			ctx.gatewayOnly = false
 			continue
 		}
 		errs = append(errs, gatewayName(p.Child("gateways").Index(i), gw)...)
@@ -43,29 +55,15 @@ func VirtualService(spec *networkingv1.VirtualServiceSpec) field.ErrorList {
 		errs = append(errs, field.Required(p.Child("http"), "http, tcp or tls must be provided in virtual service"))
 	}
 	for i := range spec.HTTP {
-		errs = append(errs, httpRoute(p.Child("http").Index(i), &spec.HTTP[i], delegate)...)
+		errs = append(errs, httpRoute(p.Child("http").Index(i), &spec.HTTP[i], ctx)...)
 	}
 	for i := range spec.TLS {
-		r := &spec.TLS[i]
-		rp := p.Child("tls").Index(i)
-		if len(r.Match) == 0 {
-			errs = append(errs, field.Required(rp.Child("match"), "a tls route needs at least one match"))
-		}
-		for j, m := range r.Match {
-			if len(m.SniHosts) == 0 {
-				errs = append(errs, field.Required(rp.Child("match").Index(j).Child("sniHosts"), "a tls match needs at least one SNI host"))
-			}
-			for k, h := range m.SniHosts {
-				if err := WildcardDomain(h); err != nil {
-					errs = append(errs, field.Invalid(rp.Child("match").Index(j).Child("sniHosts").Index(k), h, err.Error()))
-				}
-			}
-		}
-		errs = append(errs, l4Destinations(rp.Child("route"), r.Route)...)
+		errs = append(errs, tlsRoute(p.Child("tls").Index(i), &spec.TLS[i], ctx)...)
 	}
 	for i := range spec.TCP {
-		errs = append(errs, l4Destinations(p.Child("tcp").Index(i).Child("route"), spec.TCP[i].Route)...)
+		errs = append(errs, tcpRoute(p.Child("tcp").Index(i), &spec.TCP[i])...)
 	}
+	errs = append(errs, exportTo(p.Child("exportTo"), spec.ExportTo, false)...)
 	return errs
 }
 
@@ -121,50 +119,29 @@ func gatewayName(p *field.Path, gw string) field.ErrorList {
 	return errs
 }
 
-func httpRoute(p *field.Path, r *networkingv1.HTTPRoute, inDelegate bool) field.ErrorList {
+// gatewayNames checks match.gateways: the same forms as spec.gateways, plus "mesh".
+func gatewayNames(p *field.Path, gws []string) field.ErrorList {
 	var errs field.ErrorList
-	actions := 0
-	for _, set := range []bool{len(r.Route) > 0, r.Redirect != nil, r.DirectResponse != nil, r.Delegate != nil} {
-		if set {
-			actions++
+	for i, gw := range gws {
+		if gw != MeshGateway {
+			errs = append(errs, gatewayName(p.Index(i), gw)...)
 		}
-	}
-	switch {
-	case actions == 0:
-		errs = append(errs, field.Required(p.Child("route"), "an HTTP rule needs one of route, redirect, directResponse or delegate"))
-	case actions > 1:
-		errs = append(errs, field.Invalid(p, "", "an HTTP rule may set only one of route, redirect, directResponse and delegate"))
-	}
-	if r.Delegate != nil && inDelegate {
-		errs = append(errs, field.Forbidden(p.Child("delegate"), "a delegate VirtualService cannot delegate again (one level only)"))
-	}
-	var total int64
-	for i := range r.Route {
-		d := &r.Route[i]
-		dp := p.Child("route").Index(i)
-		errs = append(errs, destination(dp.Child("destination"), &d.Destination)...)
-		if d.Weight < 0 {
-			errs = append(errs, field.Invalid(dp.Child("weight"), d.Weight, "weight must not be negative"))
-		}
-		total += int64(d.Weight)
-	}
-	if len(r.Route) > 1 && total == 0 {
-		errs = append(errs, field.Invalid(p.Child("route"), total, "total destination weight = 0: give at least one destination a weight"))
 	}
 	return errs
 }
 
-func l4Destinations(p *field.Path, ds []networkingv1.RouteDestination) field.ErrorList {
+// routeWeights checks destination weights: none negative, and when there are several
+// destinations some weight must be positive or no traffic could be sent anywhere.
+func routeWeights(p *field.Path, weights []int32) field.ErrorList {
 	var errs field.ErrorList
 	var total int64
-	for i := range ds {
-		errs = append(errs, destination(p.Index(i).Child("destination"), &ds[i].Destination)...)
-		if ds[i].Weight < 0 {
-			errs = append(errs, field.Invalid(p.Index(i).Child("weight"), ds[i].Weight, "weight must not be negative"))
+	for i, w := range weights {
+		if w < 0 {
+			errs = append(errs, field.Invalid(p.Index(i).Child("weight"), w, "weight must not be negative"))
 		}
-		total += int64(ds[i].Weight)
+		total += int64(w)
 	}
-	if len(ds) > 1 && total == 0 {
+	if len(weights) > 1 && total == 0 {
 		errs = append(errs, field.Invalid(p, total, "total destination weight = 0: give at least one destination a weight"))
 	}
 	return errs
@@ -185,8 +162,8 @@ func destination(p *field.Path, d *networkingv1.Destination) field.ErrorList {
 	if d.Subset != "" && !IsDNS1123Label(d.Subset) {
 		errs = append(errs, field.Invalid(p.Child("subset"), d.Subset, "subset name must be a DNS label"))
 	}
-	if d.Port != nil && (d.Port.Number == 0 || d.Port.Number > 65535) {
-		errs = append(errs, field.Invalid(p.Child("port", "number"), d.Port.Number, "port number must be in 1-65535"))
+	if d.Port != nil {
+		errs = append(errs, port1To65535(p.Child("port", "number"), d.Port.Number)...)
 	}
 	return errs
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/meshd-io/meshd/internal/xds"
 	"github.com/meshd-io/meshd/internal/xds/grpcgen"
 	"github.com/meshd-io/meshd/internal/xds/render"
+	"github.com/meshd-io/meshd/internal/xds/sidecargen"
 )
 
 var sizes = []int{100, 1000, 10000}
@@ -82,6 +83,22 @@ func BenchmarkGenerateGRPC(b *testing.B) {
 			for b.Loop() {
 				res := grpcgen.Generate(out, grpcgen.Scope{Namespace: "ns-0"})
 				render.Endpoints(res.EDS, idx, render.Proxyless, render.Scope{Namespace: "ns-0"})
+			}
+		})
+	}
+}
+
+// BenchmarkGenerateSidecar: the IR to every Envoy sidecar resource of one scope.
+func BenchmarkGenerateSidecar(b *testing.B) {
+	for _, n := range sizes {
+		in, idx := mesh(n, 80)
+		out, _ := translate.Translate(model.NewSnapshot(in))
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			scope := render.Scope{Namespace: "ns-0"}
+			for b.Loop() {
+				res := sidecargen.Generate(out, scope)
+				render.Endpoints(res.EDS, idx, render.Envoy, scope)
 			}
 		})
 	}

@@ -3,6 +3,8 @@ package integration
 import (
 	"encoding/json"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func normalize(t *testing.T, v any) any {
@@ -17,3 +19,5 @@ func normalize(t *testing.T, v any) any {
 	}
 	return out
 }
+
+func intstrFromInt(n int) intstr.IntOrString { return intstr.FromInt32(int32(n)) }

@@ -40,7 +40,8 @@ func TestDeployManifestsAccepted(t *testing.T) {
 	for _, o := range objs {
 		kinds[o.GetKind()]++
 	}
-	for _, k := range []string{"CustomResourceDefinition", "Deployment", "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Role", "RoleBinding"} {
+	for _, k := range []string{"CustomResourceDefinition", "Deployment", "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Role", "RoleBinding",
+		"ValidatingWebhookConfiguration", "Service", "Issuer", "Certificate"} {
 		if kinds[k] == 0 {
 			t.Errorf("config/default renders no %s (got %v)", k, kinds)
 		}
@@ -55,6 +56,7 @@ func TestDeployManifestsAccepted(t *testing.T) {
 	}
 }
 
+// run runs a command and returns its stdout followed by its stderr.
 func run(t *testing.T, bin string, stdin []byte, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -69,7 +71,8 @@ func run(t *testing.T, bin string, stdin []byte, args ...string) string {
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, out, stderr.String())
 	}
-	return string(out)
+	// stderr carries kubectl's warnings.
+	return string(out) + stderr.String()
 }
 
 // writeKubeconfig writes an admin kubeconfig for the test API server.

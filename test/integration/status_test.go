@@ -82,16 +82,55 @@ func TestStatusAcceptedFollowsGeneration(t *testing.T) {
 }
 
 // TestStatusRejectsSemanticErrors: config the schema lets through but Istio's
-// validation refuses gets Accepted=False, with a message naming each field; fixing it
-// turns the condition back to True.
+// validation refuses, stored while the validation webhook is off, gets Accepted=False,
+// with a message naming each field; fixing it turns the condition back to True.
 func TestStatusRejectsSemanticErrors(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	cases := []struct {
-		name, group, kind, spec string
-		wantFields              []string
-		fix                     func(spec map[string]any)
-	}{
+	for _, tc := range semanticErrorCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			gvk := schema.GroupVersionKind{Group: tc.group, Version: "v1", Kind: tc.kind}
+			obj := newObject(t, gvk, ns, tc.name, tc.spec)
+			// The validation webhook would refuse it; with the webhook off (or
+			// failing open) it reaches storage and must still be kept from proxies.
+			withoutValidationWebhook(t, func() {
+				testutil.Eventually(t, 10*time.Second, func() error { return env.Client.Create(ctx, obj.DeepCopy()) })
+			})
+			c := accepted(t, gvk, ns, tc.name, 1)
+			if c.Status != metav1.ConditionFalse || c.Reason != typev1beta1.ReasonInvalid {
+				t.Fatalf("Accepted = %s/%s, want False/Invalid", c.Status, c.Reason)
+			}
+			for _, f := range tc.wantFields {
+				if !strings.Contains(c.Message, f) {
+					t.Errorf("message %q does not mention %q", c.Message, f)
+				}
+			}
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				cur := get(t, gvk, ns, tc.name)
+				tc.fix(cur.Object["spec"].(map[string]any))
+				return env.Client.Update(ctx, cur)
+			})
+			if err != nil {
+				t.Fatalf("update: %v", err)
+			}
+			c = accepted(t, gvk, ns, tc.name, 2)
+			if c.Status != metav1.ConditionTrue {
+				t.Fatalf("after the fix Accepted = %s (%s), want True", c.Status, c.Message)
+			}
+		})
+	}
+}
+
+// semanticErrorCase is an object the schema accepts and Istio's validation refuses, the
+// fields the refusal must name, and a fix.
+type semanticErrorCase struct {
+	name, group, kind, spec string
+	wantFields              []string
+	fix                     func(spec map[string]any)
+}
+
+func semanticErrorCases() []semanticErrorCase {
+	return []semanticErrorCase{
 		{
 			name: "vs-bad-host-and-weights", group: "networking.istio.io", kind: "VirtualService",
 			spec: `
@@ -150,35 +189,5 @@ rules:
 				spec["rules"] = []any{map[string]any{"when": []any{map[string]any{"key": "source.ip", "values": []any{"10.0.0.0/8"}}}}}
 			},
 		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			gvk := schema.GroupVersionKind{Group: tc.group, Version: "v1", Kind: tc.kind}
-			obj := newObject(t, gvk, ns, tc.name, tc.spec)
-			if err := env.Client.Create(ctx, obj); err != nil {
-				t.Fatalf("create: %v", err)
-			}
-			c := accepted(t, gvk, ns, tc.name, 1)
-			if c.Status != metav1.ConditionFalse || c.Reason != typev1beta1.ReasonInvalid {
-				t.Fatalf("Accepted = %s/%s, want False/Invalid", c.Status, c.Reason)
-			}
-			for _, f := range tc.wantFields {
-				if !strings.Contains(c.Message, f) {
-					t.Errorf("message %q does not mention %q", c.Message, f)
-				}
-			}
-			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				cur := get(t, gvk, ns, tc.name)
-				tc.fix(cur.Object["spec"].(map[string]any))
-				return env.Client.Update(ctx, cur)
-			})
-			if err != nil {
-				t.Fatalf("update: %v", err)
-			}
-			c = accepted(t, gvk, ns, tc.name, 2)
-			if c.Status != metav1.ConditionTrue {
-				t.Fatalf("after the fix Accepted = %s (%s), want True", c.Status, c.Message)
-			}
-		})
 	}
 }

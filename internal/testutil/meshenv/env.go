@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/meshd-io/meshd/internal/devcluster"
 	"github.com/meshd-io/meshd/internal/manager"
 	"github.com/meshd-io/meshd/internal/testutil"
 	"github.com/meshd-io/meshd/internal/xds"
@@ -38,11 +39,24 @@ func StartEnv() (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Gateway API's and cert-manager's CRDs too, as a cluster running meshd has them.
+	thirdParty, err := devcluster.ThirdPartyCRDPaths(context.Background(), testutil.RepoRoot())
+	if err != nil {
+		return nil, err
+	}
 	te := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(testutil.RepoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     append([]string{filepath.Join(testutil.RepoRoot(), "config", "crd", "bases")}, thirdParty...),
 		ErrorIfCRDPathMissing: true,
 		Scheme:                manager.NewScheme(),
+		// meshd's webhook configurations, pointed by envtest at the manager's webhook
+		// server on loopback with a CA of its own: the API server calls them for real.
+		WebhookInstallOptions: envtest.WebhookInstallOptions{
+			Paths: []string{
+				filepath.Join(testutil.RepoRoot(), "config", "webhook", "manifests.yaml"),
+				filepath.Join(testutil.RepoRoot(), "config", "webhook", "injection.yaml"),
+			},
+		},
 	}
 	cfg, err := te.Start()
 	if err != nil {
@@ -51,6 +65,8 @@ func StartEnv() (*Env, error) {
 	e := &Env{envtest: te, Config: cfg, done: make(chan error, 1)}
 	opts := manager.DefaultOptions()
 	opts.MetricsAddr, opts.ProbeAddr, opts.XDSAddr = "0", "0", "127.0.0.1:0"
+	wh := te.WebhookInstallOptions
+	opts.WebhookHost, opts.WebhookPort, opts.WebhookCertDir = wh.LocalServingHost, wh.LocalServingPort, wh.LocalServingCertDir
 	opts.GracefulShutdownTimeout = 5 * time.Second
 	mgr, err := manager.New(cfg, opts)
 	if err != nil {

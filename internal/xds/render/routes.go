@@ -1,6 +1,7 @@
 package render
 
 import (
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -41,7 +42,13 @@ func route(r *ir.Route, find Lookup, f Flavor) *routev3.Route {
 	default:
 		out.Action = &routev3.Route_Route{Route: routeAction(r, find, f)}
 	}
-	out.RequestHeadersToAdd = headersToAdd(r.Headers.RequestSet, r.Headers.RequestAdd)
+	set, authority := splitAuthority(r.Headers.RequestSet)
+	if ra := out.GetRoute(); ra != nil && authority != "" {
+		// Envoy refuses to add the Host header; Istio turns setting it into a host
+		// rewrite.
+		ra.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: authority}
+	}
+	out.RequestHeadersToAdd = headersToAdd(set, r.Headers.RequestAdd)
 	out.RequestHeadersToRemove = r.Headers.RequestRemove
 	out.ResponseHeadersToAdd = headersToAdd(r.Headers.ResponseSet, r.Headers.ResponseAdd)
 	out.ResponseHeadersToRemove = r.Headers.ResponseRemove
@@ -323,4 +330,19 @@ func headersToAdd(set, add []ir.KeyValue) []*corev3.HeaderValueOption {
 			AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD})
 	}
 	return out
+}
+
+// splitAuthority takes a set of the Host header (":authority" or "host") out of a
+// header set list.
+func splitAuthority(set []ir.KeyValue) ([]ir.KeyValue, string) {
+	var rest []ir.KeyValue
+	authority := ""
+	for _, kv := range set {
+		if k := strings.ToLower(kv.Key); k == ":authority" || k == "host" {
+			authority = kv.Value
+			continue
+		}
+		rest = append(rest, kv)
+	}
+	return rest, authority
 }

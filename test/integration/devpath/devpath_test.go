@@ -34,6 +34,8 @@ type devEnv struct {
 	dir        string // --dir: etcd data, certificates, kubeconfig
 	assets     string
 	kubectlBin string
+	// webhookPort is where this run's webhooks listen (not 15017: tests run in parallel).
+	webhookPort string
 }
 
 func TestDevControlPlane(t *testing.T) {
@@ -50,6 +52,7 @@ func TestDevControlPlane(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	e := &devEnv{t: t, bin: filepath.Join(tmp, "meshd-dev"), dir: filepath.Join(tmp, "dev"), assets: assets, kubectlBin: kubectl}
+	_, e.webhookPort, _ = strings.Cut(freeAddr(t), ":")
 	build := exec.Command("go", "build", "-o", e.bin, "./cmd/meshd-dev")
 	build.Dir = testutil.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
@@ -90,6 +93,20 @@ func TestDevControlPlane(t *testing.T) {
 	if delay != "networking.istio.io/v1 7s jason" {
 		t.Errorf("ratings read back as %q", delay)
 	}
+	// The validation webhook refuses what Istio would, naming the field.
+	refused := e.kubectlFails([]byte(`
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: ratings-dup, namespace: bookinfo}
+spec:
+  host: ratings
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v1, labels: {version: v2}}
+`), "apply", "--server-side", "-f", "-")
+	if !strings.Contains(refused, `admission webhook "validation.istio.io" denied the request`) || !strings.Contains(refused, "spec.subsets[1].name") {
+		t.Errorf("invalid DestinationRule not refused by the webhook: %s", refused)
+	}
 	// Gateway API's and cert-manager's CRDs are there too.
 	e.kubectl("get", "crd", "gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io",
 		"tlsroutes.gateway.networking.k8s.io", "certificates.cert-manager.io", "issuers.cert-manager.io")
@@ -126,7 +143,10 @@ func (e *devEnv) start() *devProcess {
 	p := &devProcess{probeAddr: freeAddr(e.t), out: &bytes.Buffer{}}
 	p.cmd = exec.Command(e.bin, "--dir="+e.dir, "--assets="+e.assets,
 		"--crds="+filepath.Join(testutil.RepoRoot(), "config", "crd", "bases"),
-		"--metrics-bind-address=0", "--health-probe-bind-address="+p.probeAddr, "--xds-address=127.0.0.1:0")
+		"--metrics-bind-address=0", "--health-probe-bind-address="+p.probeAddr, "--xds-address=127.0.0.1:0",
+		"--webhooks="+filepath.Join(testutil.RepoRoot(), "config", "webhook", "manifests.yaml")+","+
+			filepath.Join(testutil.RepoRoot(), "config", "webhook", "injection.yaml"),
+		"--webhook-port="+e.webhookPort)
 	p.cmd.Dir = testutil.RepoRoot()
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -225,6 +245,20 @@ func (e *devEnv) killLeftovers() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// kubectlFails runs kubectl with stdin, expects it to fail and returns its output.
+func (e *devEnv) kubectlFails(stdin []byte, args ...string) string {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.kubectlBin, append([]string{"--kubeconfig", filepath.Join(e.dir, "kubeconfig")}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		e.t.Fatalf("kubectl %s succeeded, want a refusal:\n%s", strings.Join(args, " "), out)
+	}
+	return string(out)
 }
 
 func freeAddr(t *testing.T) string {
