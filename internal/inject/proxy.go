@@ -24,8 +24,14 @@ func proxyContainer(pod *corev1.Pod, s settings, cfg Config, w workload) *corev1
 			"--proxyComponentLogLevel=" + s.componentLog,
 			"--log_output_level=" + s.agentLogLevel,
 		},
+		// Istio's template declares only Envoy's stats port; the agent's status port and
+		// Envoy's health port are declared too so they show up for tooling and
+		// NetworkPolicies. Names stay short and istio-prefixed to avoid clashes with the
+		// application's port names.
 		Ports: []corev1.ContainerPort{
 			{Name: "http-envoy-prom", ContainerPort: envoyPromPort, Protocol: corev1.ProtocolTCP},
+			{Name: "istio-health", ContainerPort: healthPort, Protocol: corev1.ProtocolTCP},
+			{Name: "istio-status", ContainerPort: statusPort, Protocol: corev1.ProtocolTCP},
 		},
 		Env:       proxyEnv(pod, s, cfg, w),
 		Resources: *s.resources.DeepCopy(),
