@@ -25,6 +25,7 @@ import (
 
 	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
@@ -79,6 +80,9 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&networkingv1.VirtualService{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&networkingv1.DestinationRule{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&meshv1alpha1.Mesh{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Annotations count too: istio.io/dry-run turns enforcement off.
+		Watches(&securityv1.AuthorizationPolicy{}, config, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&securityv1.PeerAuthentication{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&discoveryv1.EndpointSlice{}, endpoints).
 		Watches(&corev1.Pod{}, endpoints).
 		Watches(&corev1.Node{}, endpoints).
@@ -132,7 +136,9 @@ func (p *Pipeline) translate(ctx context.Context) error {
 	var vss networkingv1.VirtualServiceList
 	var drs networkingv1.DestinationRuleList
 	var meshes meshv1alpha1.MeshList
-	for _, l := range []client.ObjectList{&svcs, &vss, &drs, &meshes} {
+	var aps securityv1.AuthorizationPolicyList
+	var pas securityv1.PeerAuthenticationList
+	for _, l := range []client.ObjectList{&svcs, &vss, &drs, &meshes, &aps, &pas} {
 		if err := p.Client.List(ctx, l); err != nil {
 			return err
 		}
@@ -146,6 +152,12 @@ func (p *Pipeline) translate(ctx context.Context) error {
 	}
 	for i := range drs.Items {
 		in.DestinationRules = append(in.DestinationRules, &drs.Items[i])
+	}
+	for i := range aps.Items {
+		in.AuthorizationPolicies = append(in.AuthorizationPolicies, &aps.Items[i])
+	}
+	for i := range pas.Items {
+		in.PeerAuthentications = append(in.PeerAuthentications, &pas.Items[i])
 	}
 	for i := range meshes.Items {
 		if meshes.Items[i].Name == meshv1alpha1.MeshName {

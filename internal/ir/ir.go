@@ -15,6 +15,11 @@ type IR struct {
 	Services []*Service `json:"services,omitempty"`
 	// RootNamespace holds mesh-wide config (Istio's root namespace).
 	RootNamespace string `json:"rootNamespace,omitempty"`
+	// TrustDomain is the SPIFFE trust domain of workload identities.
+	TrustDomain string `json:"trustDomain,omitempty"`
+	// PeerAuthentications and AuthorizationPolicies, oldest first.
+	PeerAuthentications   []*PeerAuthn   `json:"peerAuthentications,omitempty"`
+	AuthorizationPolicies []*AuthzPolicy `json:"authorizationPolicies,omitempty"`
 	// ClientSelectors are the label selectors that make one client's config differ
 	// from another's in the same namespace, sorted by SelectorKey (see ClientSignature).
 	ClientSelectors []map[string]string `json:"clientSelectors,omitempty"`

@@ -80,6 +80,12 @@ func (in *IR) collectClientSelectors() {
 			}
 		}
 	}
+	for _, pa := range in.PeerAuthentications {
+		add(pa.Selector)
+	}
+	for _, ap := range in.AuthorizationPolicies {
+		add(ap.Selector)
+	}
 	for _, svc := range in.Services {
 		for _, p := range svc.Policies {
 			add(p.WorkloadSelector)

@@ -9,6 +9,7 @@ import (
 
 	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 )
 
 // Snapshot is one consistent view of the mesh's configuration.
@@ -23,6 +24,10 @@ type Snapshot struct {
 	// namespace/name): the order in which Istio resolves conflicts.
 	VirtualServices  []*networkingv1.VirtualService
 	DestinationRules []*networkingv1.DestinationRule
+	// AuthorizationPolicies and PeerAuthentications, oldest first too (the oldest
+	// wins between equally specific PeerAuthentications).
+	AuthorizationPolicies []*securityv1.AuthorizationPolicy
+	PeerAuthentications   []*securityv1.PeerAuthentication
 }
 
 // Service is a Kubernetes Service as the mesh sees it.

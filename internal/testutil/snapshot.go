@@ -10,6 +10,7 @@ import (
 
 	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	"github.com/meshd-io/meshd/internal/model"
 )
 
@@ -56,6 +57,10 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 			target = &networkingv1.DestinationRule{}
 		case "Mesh":
 			target = &meshv1alpha1.Mesh{}
+		case "AuthorizationPolicy":
+			target = &securityv1.AuthorizationPolicy{}
+		case "PeerAuthentication":
+			target = &securityv1.PeerAuthentication{}
 		default:
 			t.Fatalf("%s: unexpected kind %s", path, u.GetKind())
 		}
@@ -77,6 +82,10 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 			in.DestinationRules = append(in.DestinationRules, o)
 		case *meshv1alpha1.Mesh:
 			in.Mesh = &o.Spec
+		case *securityv1.AuthorizationPolicy:
+			in.AuthorizationPolicies = append(in.AuthorizationPolicies, o)
+		case *securityv1.PeerAuthentication:
+			in.PeerAuthentications = append(in.PeerAuthentications, o)
 		}
 	}
 	idx := model.IndexEndpoints(slices, model.NewDiscoveryInputs(in.Services, pods, nodes))

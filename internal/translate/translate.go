@@ -23,10 +23,11 @@ func Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 	t.addServices()
 	t.destinationRules()
 	t.virtualServices()
-	out := &ir.IR{RootNamespace: snap.Mesh.RootNamespace}
+	out := &ir.IR{RootNamespace: snap.Mesh.RootNamespace, TrustDomain: snap.Mesh.TrustDomain}
 	for _, h := range slices.Sorted(maps.Keys(t.services)) {
 		out.Services = append(out.Services, t.services[h])
 	}
+	t.security(out)
 	out.Finish()
 	return out, t.report
 }

@@ -3,14 +3,18 @@ package integration
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -28,12 +32,26 @@ import (
 // sidecar connects an Envoy-style ADS client with an Istio sidecar node ID in ns.
 func sidecar(t *testing.T, ctx context.Context, ns string) *adsclient.Client {
 	t.Helper()
+	return sidecarWithLabels(t, ctx, ns, nil)
+}
+
+// sidecarWithLabels is sidecar for a pod with labels (node metadata LABELS, as
+// Istio's agent sends them).
+func sidecarWithLabels(t *testing.T, ctx context.Context, ns string, labels map[string]string) *adsclient.Client {
+	t.Helper()
 	conn, err := grpc.NewClient(env.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	node := &corev3.Node{Id: fmt.Sprintf("sidecar~10.1.0.5~productpage-1.%s~%s.svc.cluster.local", ns, ns)}
+	if len(labels) > 0 {
+		fields := map[string]*structpb.Value{}
+		for k, v := range labels {
+			fields[k] = structpb.NewStringValue(v)
+		}
+		node.Metadata = &structpb.Struct{Fields: map[string]*structpb.Value{"LABELS": structpb.NewStructValue(&structpb.Struct{Fields: fields})}}
+	}
 	c, err := adsclient.Dial(ctx, conn, node)
 	if err != nil {
 		t.Fatal(err)
@@ -140,4 +158,85 @@ spec:
 		}
 		return nil
 	})
+}
+
+// inboundChains lists the names of virtualInbound's filter chains and the RBAC policy
+// names its HTTP chains carry.
+func inboundChains(st adsclient.State) (chains []string, policies []string) {
+	l := st.Listeners["virtualInbound"]
+	for _, fc := range l.GetFilterChains() {
+		chains = append(chains, fc.GetName())
+		for _, f := range fc.GetFilters() {
+			var hcm hcmv3.HttpConnectionManager
+			if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
+				continue
+			}
+			for _, hf := range hcm.GetHttpFilters() {
+				var rbac rbachttpv3.RBAC
+				if hf.GetTypedConfig().UnmarshalTo(&rbac) == nil {
+					for name := range rbac.GetRules().GetPolicies() {
+						policies = append(policies, name)
+					}
+				}
+			}
+		}
+	}
+	return chains, policies
+}
+
+// TestSidecarInboundSecurity: a namespace's PeerAuthentication STRICT leaves the
+// sidecar's inbound listener only mTLS chains; an AuthorizationPolicy selecting the
+// workload by its labels becomes RBAC on them; PERMISSIVE brings plaintext back, on
+// the same stream.
+func TestSidecarInboundSecurity(t *testing.T) {
+	ns := newNamespace(t)
+	f := &meshFixture{t: t, ns: ns}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	peerAuth := func(mode string) string {
+		return fmt.Sprintf(`
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default}
+spec:
+  mtls: {mode: %s}
+`, mode)
+	}
+	f.apply(peerAuth("STRICT"))
+	f.apply(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: productpage-viewers}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  rules:
+  - from: [{source: {namespaces: [frontend]}}]
+    to: [{operation: {methods: [GET]}}]
+`)
+	c := sidecarWithLabels(t, ctx, ns, map[string]string{"app": "productpage"})
+	wantPolicy := fmt.Sprintf("ns[%s]-policy[productpage-viewers]-rule[0]", ns)
+	plaintext := func(chains []string) bool {
+		for _, ch := range chains {
+			if strings.Contains(ch, "plaintext") {
+				return true
+			}
+		}
+		return false
+	}
+	if err := c.Wait(ctx, func(st adsclient.State) bool {
+		chains, policies := inboundChains(st)
+		return len(chains) > 0 && !plaintext(chains) && slices.Contains(policies, wantPolicy)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.apply(peerAuth("PERMISSIVE"))
+	if err := c.Wait(ctx, func(st adsclient.State) bool {
+		chains, _ := inboundChains(st)
+		return plaintext(chains)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Snapshot(); len(st.Nacks) > 0 {
+		t.Errorf("the sidecar rejected meshd's config: %v", st.Nacks)
+	}
 }

@@ -114,6 +114,12 @@ func namespaces(snap *model.Snapshot) []string {
 	for _, d := range snap.DestinationRules {
 		set[d.Namespace] = true
 	}
+	for _, a := range snap.AuthorizationPolicies {
+		set[a.Namespace] = true
+	}
+	for _, p := range snap.PeerAuthentications {
+		set[p.Namespace] = true
+	}
 	out := make([]string, 0, len(set))
 	for ns := range set {
 		out = append(out, ns)

@@ -123,6 +123,14 @@ func istioMutual(spec ClusterSpec, tls *ir.ClientTLS) *tlsv3.UpstreamTlsContext 
 		Sni:              fmt.Sprintf("outbound_.%d_.%s_.%s", spec.Port, spec.Subset, spec.Hostname),
 		CommonTlsContext: MeshTLSContext(tlsSANs(tls)),
 	}
+	// The peer's sidecar picks its inbound chain by ALPN: HTTP ports say which HTTP
+	// they carry (so the peer applies HTTP authorization), others plain "istio".
+	switch spec.Protocol {
+	case "HTTP":
+		ctx.CommonTlsContext.AlpnProtocols = []string{"istio-http/1.1", "istio"}
+	case "HTTP2", "GRPC":
+		ctx.CommonTlsContext.AlpnProtocols = []string{"istio-h2", "istio"}
+	}
 	if tls != nil && tls.SNI != "" {
 		ctx.Sni = tls.SNI
 	}

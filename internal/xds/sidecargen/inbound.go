@@ -6,53 +6,130 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
-// inboundRoute is the name of the inline route configuration of inbound HTTP.
-const inboundRoute = "inbound|http|0"
+// Inbound names.
+const (
+	inboundRoute      = "inbound|http|0"
+	rbacHTTPFilter    = "envoy.filters.http.rbac"
+	rbacNetworkFilter = "envoy.filters.network.rbac"
+)
 
-// virtualInbound receives every intercepted inbound connection. Until
-// PeerAuthentication is applied per workload it behaves as Istio's default, PERMISSIVE:
-// mesh mTLS (recognised by Istio's ALPN) is terminated with the workload's certificate
-// and the peer's verified against the mesh roots; plaintext HTTP goes through an HTTP
-// connection manager; anything else passes through as TCP. The application always gets
-// the connection from 127.0.0.6, as with Istio.
-func virtualInbound() *listenerv3.Listener {
-	stat := fmt.Sprintf("inbound_0.0.0.0_%d", InboundPort)
-	return &listenerv3.Listener{
+// istioHTTPALPN is what a sidecar offers for mesh mTLS carrying HTTP; plain "istio"
+// (or istio-peer-exchange) marks TCP.
+var istioHTTPALPN = []string{"istio-http/1.0", "istio-http/1.1", "istio-h2"}
+
+// virtualInbound receives every intercepted inbound connection and enforces the
+// workload's PeerAuthentication and AuthorizationPolicies:
+//   - mesh mTLS, recognised by Istio's ALPN, is terminated with the workload's
+//     certificate and the peer's verified against the mesh roots (STRICT and
+//     PERMISSIVE);
+//   - plaintext is accepted only in PERMISSIVE and DISABLE;
+//   - HTTP (by ALPN or inspection) goes through an HTTP connection manager with an RBAC
+//     filter per action (DENY, AUDIT, ALLOW); other traffic through network RBAC;
+//   - ports with their own mode (portLevelMtls) get their own chains.
+//
+// The application always gets the connection from 127.0.0.6, as with Istio.
+func virtualInbound(mtls render.MTLS, authz render.Authz) *listenerv3.Listener {
+	l := &listenerv3.Listener{
 		Name:             VirtualInbound,
 		Address:          render.SocketAddress("0.0.0.0", InboundPort),
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
 		ListenerFilters:  []*listenerv3.ListenerFilter{originalDst(), tlsInspector(), httpInspector()},
-		FilterChains: []*listenerv3.FilterChain{
-			{
-				Name: "inbound-mtls",
-				FilterChainMatch: &listenerv3.FilterChainMatch{
-					TransportProtocol: "tls", ApplicationProtocols: render.IstioALPN(),
-				},
-				TransportSocket: &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{
-					TypedConfig: render.MustAny(meshServerTLS()),
-				}},
-				Filters: []*listenerv3.Filter{tcpTo(stat, InboundPassthroughCluster)},
-			},
-			{
-				Name: "inbound-http",
-				FilterChainMatch: &listenerv3.FilterChainMatch{
-					TransportProtocol: "raw_buffer", ApplicationProtocols: plaintextHTTP,
-				},
-				Filters: []*listenerv3.Filter{connectionManager(stat, "", inboundRoutes(), corev3.TrafficDirection_INBOUND)},
-			},
-		},
-		DefaultFilterChain: &listenerv3.FilterChain{
-			Name:    "inbound-tcp",
-			Filters: []*listenerv3.Filter{tcpTo(stat, InboundPassthroughCluster)},
-		},
 	}
+	for _, port := range mtls.PortNumbers() {
+		l.FilterChains = append(l.FilterChains, inboundChains(mtls.Ports[port], port, authz)...)
+	}
+	l.FilterChains = append(l.FilterChains, inboundChains(mtls.Mode, 0, authz)...)
+	return l
+}
+
+// inboundChains are the filter chains of one mode, for one port (0: any).
+func inboundChains(mode string, port uint32, authz render.Authz) []*listenerv3.FilterChain {
+	stat := fmt.Sprintf("inbound_0.0.0.0_%d", InboundPort)
+	match := func(transport string, alpn []string) *listenerv3.FilterChainMatch {
+		m := &listenerv3.FilterChainMatch{TransportProtocol: transport, ApplicationProtocols: alpn}
+		if port != 0 {
+			m.DestinationPort = wrapperspb.UInt32(port)
+		}
+		return m
+	}
+	name := func(kind string) string { return fmt.Sprintf("inbound|%d|%s", port, kind) }
+	tls := &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{
+		TypedConfig: render.MustAny(meshServerTLS()),
+	}}
+	var chains []*listenerv3.FilterChain
+	if mode != ir.MTLSDisable {
+		chains = append(chains,
+			&listenerv3.FilterChain{Name: name("mtls-http"), FilterChainMatch: match("tls", istioHTTPALPN), TransportSocket: tls,
+				Filters: []*listenerv3.Filter{inboundHTTP(stat, authz)}},
+			&listenerv3.FilterChain{Name: name("mtls-tcp"), FilterChainMatch: match("tls", render.IstioALPN()), TransportSocket: tls,
+				Filters: inboundTCP(stat, authz)},
+		)
+	}
+	if mode != ir.MTLSStrict {
+		chains = append(chains,
+			&listenerv3.FilterChain{Name: name("plaintext-http"), FilterChainMatch: match("raw_buffer", plaintextHTTP),
+				Filters: []*listenerv3.Filter{inboundHTTP(stat, authz)}},
+			&listenerv3.FilterChain{Name: name("plaintext-tcp"), FilterChainMatch: match("raw_buffer", nil),
+				Filters: inboundTCP(stat, authz)},
+		)
+		if mode == ir.MTLSDisable {
+			// Without mTLS termination, TLS from a peer passes through as bytes.
+			chains = append(chains, &listenerv3.FilterChain{Name: name("passthrough-tls"), FilterChainMatch: match("tls", nil),
+				Filters: inboundTCP(stat, authz)})
+		}
+	}
+	return chains
+}
+
+// inboundHTTP is the connection manager of inbound HTTP: the RBAC filters, then the
+// router to the application.
+func inboundHTTP(stat string, authz render.Authz) *listenerv3.Filter {
+	var filters []*hcmv3.HttpFilter
+	for _, set := range authz.HTTP {
+		cfg := &rbachttpv3.RBAC{Rules: set.Rules, ShadowRules: set.Shadow}
+		if set.Shadow != nil {
+			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
+		}
+		filters = append(filters, &hcmv3.HttpFilter{Name: rbacHTTPFilter,
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(cfg)}})
+	}
+	filters = append(filters, &hcmv3.HttpFilter{Name: render.RouterFilter,
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&routerv3.Router{})}})
+	return networkFilter(hcmFilter, &hcmv3.HttpConnectionManager{
+		StatPrefix:     stat,
+		HttpFilters:    filters,
+		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
+		// The application learns the peer's identity as Istio's sidecar tells it.
+		ForwardClientCertDetails:    hcmv3.HttpConnectionManager_APPEND_FORWARD,
+		SetCurrentClientCertDetails: &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{Uri: true},
+		RouteSpecifier:              &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: inboundRoutes()},
+	})
+}
+
+// inboundTCP is network RBAC (one filter per action) and the TCP proxy to the
+// application.
+func inboundTCP(stat string, authz render.Authz) []*listenerv3.Filter {
+	var filters []*listenerv3.Filter
+	for _, set := range authz.TCP {
+		cfg := &rbacnetv3.RBAC{StatPrefix: stat, Rules: set.Rules, ShadowRules: set.Shadow}
+		if set.Shadow != nil {
+			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
+		}
+		filters = append(filters, networkFilter(rbacNetworkFilter, cfg))
+	}
+	return append(filters, tcpTo(stat, InboundPassthroughCluster))
 }
 
 // meshServerTLS terminates mesh mTLS: the workload certificate, a required client

@@ -57,7 +57,7 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 	}
 	out.Listeners = append(out.Listeners, g.httpListeners()...)
 	out.Listeners = append(out.Listeners, g.tcpListeners()...)
-	out.Listeners = append(out.Listeners, virtualOutbound(), virtualInbound())
+	out.Listeners = append(out.Listeners, virtualOutbound(), virtualInbound(render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope)))
 	out.Routes = g.routeConfigs()
 	out.Clusters = append(out.Clusters, passthroughCluster(PassthroughCluster, ""), passthroughCluster(InboundPassthroughCluster, inboundPassthroughSource), blackHoleCluster())
 	slices.SortFunc(out.Listeners, func(a, b *listenerT) int { return cmp.Compare(a.Name, b.Name) })

@@ -1,0 +1,86 @@
+package ir
+
+// Workload-side security: what the server side of a connection enforces. Policies are
+// selected per workload (namespace and labels), so their selectors join the client
+// selectors of the IR: a sidecar's inbound config is part of its scope.
+
+// Istio's mTLS modes; "" is UNSET (inherit).
+const (
+	MTLSStrict     = "STRICT"
+	MTLSPermissive = "PERMISSIVE"
+	MTLSDisable    = "DISABLE"
+)
+
+// PeerAuthn is one PeerAuthentication.
+type PeerAuthn struct {
+	Source    ConfigRef `json:"source,omitempty"`
+	Namespace string    `json:"namespace,omitempty"`
+	// Selector nil: every workload of the namespace (of the mesh in the root namespace).
+	Selector map[string]string `json:"selector,omitempty"`
+	// Mode is STRICT, PERMISSIVE, DISABLE or "" (inherit).
+	Mode string `json:"mode,omitempty"`
+	// PortModes override Mode per workload (container) port.
+	PortModes map[uint32]string `json:"portModes,omitempty"`
+}
+
+// AuthzPolicy is one AuthorizationPolicy.
+type AuthzPolicy struct {
+	Source    ConfigRef         `json:"source,omitempty"`
+	Namespace string            `json:"namespace,omitempty"`
+	Selector  map[string]string `json:"selector,omitempty"`
+	// Action is ALLOW, DENY, AUDIT or CUSTOM; Provider names CUSTOM's ext_authz.
+	Action   string `json:"action,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	// DryRun (istio.io/dry-run) makes the rules shadow rules: logged, not enforced.
+	DryRun bool `json:"dryRun,omitempty"`
+	// Rules are ORed. None at all (spec {}) matches nothing; an empty rule matches
+	// everything.
+	Rules []*AuthzRule `json:"rules,omitempty"`
+}
+
+// AuthzRule matches when any From, any To and every When hold (absent lists hold).
+type AuthzRule struct {
+	From []*AuthzSource    `json:"from,omitempty"`
+	To   []*AuthzOperation `json:"to,omitempty"`
+	When []*AuthzCondition `json:"when,omitempty"`
+}
+
+// AuthzSource is a rule's source; fields are ANDed, values within a field ORed.
+// Service accounts are already principals here (trust-domain/ns/<ns>/sa/<sa>).
+type AuthzSource struct {
+	Principals           []string `json:"principals,omitempty"`
+	NotPrincipals        []string `json:"notPrincipals,omitempty"`
+	RequestPrincipals    []string `json:"requestPrincipals,omitempty"`
+	NotRequestPrincipals []string `json:"notRequestPrincipals,omitempty"`
+	Namespaces           []string `json:"namespaces,omitempty"`
+	NotNamespaces        []string `json:"notNamespaces,omitempty"`
+	IPBlocks             []string `json:"ipBlocks,omitempty"`
+	NotIPBlocks          []string `json:"notIpBlocks,omitempty"`
+	RemoteIPBlocks       []string `json:"remoteIpBlocks,omitempty"`
+	NotRemoteIPBlocks    []string `json:"notRemoteIpBlocks,omitempty"`
+}
+
+// AuthzOperation is a rule's operation; fields ANDed, values ORed.
+type AuthzOperation struct {
+	Hosts      []string `json:"hosts,omitempty"`
+	NotHosts   []string `json:"notHosts,omitempty"`
+	Ports      []string `json:"ports,omitempty"`
+	NotPorts   []string `json:"notPorts,omitempty"`
+	Methods    []string `json:"methods,omitempty"`
+	NotMethods []string `json:"notMethods,omitempty"`
+	Paths      []string `json:"paths,omitempty"`
+	NotPaths   []string `json:"notPaths,omitempty"`
+}
+
+// AuthzCondition is a `when` condition on one of Istio's attribute keys.
+type AuthzCondition struct {
+	Key       string   `json:"key,omitempty"`
+	Values    []string `json:"values,omitempty"`
+	NotValues []string `json:"notValues,omitempty"`
+}
+
+// AppliesTo reports whether a policy of namespace ns with selector sel applies to a
+// workload of workloadNS with labels: policies in the root namespace apply mesh-wide.
+func AppliesTo(ns string, sel map[string]string, rootNS, workloadNS string, labels map[string]string) bool {
+	return (ns == workloadNS || ns == rootNS) && Selects(sel, labels)
+}

@@ -1,0 +1,462 @@
+package render
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshd-io/meshd/internal/ir"
+)
+
+// RBACSet is the Envoy RBAC of one action for a workload: enforced rules and dry-run
+// (shadow) rules, either may be nil.
+type RBACSet struct {
+	Action string // DENY, AUDIT, ALLOW (Istio's order)
+	Rules  *rbacv3.RBAC
+	Shadow *rbacv3.RBAC
+}
+
+// Authz is a workload's authorization, for HTTP and for TCP connections.
+type Authz struct {
+	HTTP, TCP []RBACSet
+}
+
+// rbacActions are Istio's actions in evaluation order (CUSTOM comes first in Istio and
+// needs an ext_authz provider; it is not rendered yet).
+var rbacActions = []struct {
+	name   string
+	action rbacv3.RBAC_Action
+}{
+	{"DENY", rbacv3.RBAC_DENY},
+	{"AUDIT", rbacv3.RBAC_LOG},
+	{"ALLOW", rbacv3.RBAC_ALLOW},
+}
+
+// WorkloadAuthz renders the AuthorizationPolicies that apply to the scope's workload:
+// those of the root namespace and of the workload's own, selected by labels. With no
+// enforced ALLOW policy there is no ALLOW filter (allowed unless denied); with one,
+// only what some ALLOW rule matches passes, and a policy without rules matches nothing.
+func WorkloadAuthz(in *ir.IR, scope Scope) Authz {
+	var out Authz
+	for _, a := range rbacActions {
+		var enforced, dryRun []*ir.AuthzPolicy
+		for _, p := range in.AuthorizationPolicies {
+			if p.Action != a.name || !ir.AppliesTo(p.Namespace, p.Selector, in.RootNamespace, scope.Namespace, scope.Labels) {
+				continue
+			}
+			if p.DryRun {
+				dryRun = append(dryRun, p)
+			} else {
+				enforced = append(enforced, p)
+			}
+		}
+		for _, tcp := range []bool{false, true} {
+			set := RBACSet{Action: a.name, Rules: rbacRules(a.action, enforced, in.TrustDomain, tcp), Shadow: rbacRules(a.action, dryRun, in.TrustDomain, tcp)}
+			if set.Rules == nil && set.Shadow == nil {
+				continue
+			}
+			if tcp {
+				out.TCP = append(out.TCP, set)
+			} else {
+				out.HTTP = append(out.HTTP, set)
+			}
+		}
+	}
+	return out
+}
+
+// rbacRules renders policies as one RBAC of an action; nil when there are none.
+func rbacRules(action rbacv3.RBAC_Action, policies []*ir.AuthzPolicy, td string, tcp bool) *rbacv3.RBAC {
+	if len(policies) == 0 {
+		return nil
+	}
+	out := &rbacv3.RBAC{Action: action, Policies: map[string]*rbacv3.Policy{}}
+	for _, p := range policies {
+		for i, r := range p.Rules {
+			rule, ok := ruleForConnection(r, action, tcp)
+			if !ok {
+				continue
+			}
+			out.Policies[fmt.Sprintf("ns[%s]-policy[%s]-rule[%d]", p.Namespace, p.Source.Name, i)] = policy(rule, td)
+		}
+	}
+	return out
+}
+
+// ruleForConnection adapts a rule to TCP connections, where HTTP attributes do not
+// exist, failing closed as Istio does: an ALLOW rule that needs them is dropped (it
+// allows nothing), a DENY or AUDIT rule loses them (it denies more).
+func ruleForConnection(r *ir.AuthzRule, action rbacv3.RBAC_Action, tcp bool) (*ir.AuthzRule, bool) {
+	if !tcp || !needsHTTP(r) {
+		return r, true
+	}
+	if action == rbacv3.RBAC_ALLOW {
+		return nil, false
+	}
+	out := &ir.AuthzRule{}
+	for _, f := range r.From {
+		c := *f
+		c.RequestPrincipals, c.NotRequestPrincipals = nil, nil
+		out.From = append(out.From, &c)
+	}
+	for _, t := range r.To {
+		c := *t
+		c.Hosts, c.NotHosts, c.Methods, c.NotMethods, c.Paths, c.NotPaths = nil, nil, nil, nil, nil, nil
+		out.To = append(out.To, &c)
+	}
+	for _, w := range r.When {
+		if !httpOnlyKey(w.Key) {
+			out.When = append(out.When, w)
+		}
+	}
+	return out, true
+}
+
+func needsHTTP(r *ir.AuthzRule) bool {
+	for _, f := range r.From {
+		if len(f.RequestPrincipals)+len(f.NotRequestPrincipals) > 0 {
+			return true
+		}
+	}
+	for _, t := range r.To {
+		if len(t.Hosts)+len(t.NotHosts)+len(t.Methods)+len(t.NotMethods)+len(t.Paths)+len(t.NotPaths) > 0 {
+			return true
+		}
+	}
+	for _, w := range r.When {
+		if httpOnlyKey(w.Key) {
+			return true
+		}
+	}
+	return false
+}
+
+func httpOnlyKey(key string) bool {
+	return strings.HasPrefix(key, "request.headers") || strings.HasPrefix(key, "request.auth.")
+}
+
+// policy is one rule: any of its operations (and every operation-side condition) by
+// any of its sources (and every source-side condition).
+func policy(r *ir.AuthzRule, td string) *rbacv3.Policy {
+	var perms []*rbacv3.Permission
+	if len(r.To) > 0 {
+		var ops []*rbacv3.Permission
+		for _, t := range r.To {
+			ops = append(ops, operation(t))
+		}
+		perms = append(perms, orPerm(ops))
+	}
+	var ids []*rbacv3.Principal
+	if len(r.From) > 0 {
+		var srcs []*rbacv3.Principal
+		for _, f := range r.From {
+			srcs = append(srcs, source(f, td))
+		}
+		ids = append(ids, orIDs(srcs))
+	}
+	for _, w := range r.When {
+		if p := conditionPrincipal(w, td); p != nil {
+			ids = append(ids, p)
+		} else {
+			perms = append(perms, conditionPermission(w))
+		}
+	}
+	return &rbacv3.Policy{Permissions: []*rbacv3.Permission{andPerm(perms)}, Principals: []*rbacv3.Principal{andIDs(ids)}}
+}
+
+func operation(o *ir.AuthzOperation) *rbacv3.Permission {
+	var all []*rbacv3.Permission
+	field := func(vals []string, not bool, f func(string) *rbacv3.Permission) {
+		if len(vals) == 0 {
+			return
+		}
+		var any []*rbacv3.Permission
+		for _, v := range vals {
+			any = append(any, f(v))
+		}
+		p := orPerm(any)
+		if not {
+			p = &rbacv3.Permission{Rule: &rbacv3.Permission_NotRule{NotRule: p}}
+		}
+		all = append(all, p)
+	}
+	host := func(v string) *rbacv3.Permission { return headerPerm(":authority", v, true) }
+	method := func(v string) *rbacv3.Permission { return headerPerm(":method", v, false) }
+	field(o.Hosts, false, host)
+	field(o.NotHosts, true, host)
+	field(o.Ports, false, portPerm)
+	field(o.NotPorts, true, portPerm)
+	field(o.Methods, false, method)
+	field(o.NotMethods, true, method)
+	field(o.Paths, false, pathPerm)
+	field(o.NotPaths, true, pathPerm)
+	return andPerm(all)
+}
+
+func source(s *ir.AuthzSource, td string) *rbacv3.Principal {
+	var all []*rbacv3.Principal
+	field := func(vals []string, not bool, f func(string) *rbacv3.Principal) {
+		if len(vals) == 0 {
+			return
+		}
+		var any []*rbacv3.Principal
+		for _, v := range vals {
+			any = append(any, f(v))
+		}
+		p := orIDs(any)
+		if not {
+			p = &rbacv3.Principal{Identifier: &rbacv3.Principal_NotId{NotId: p}}
+		}
+		all = append(all, p)
+	}
+	field(s.Principals, false, principalID)
+	field(s.NotPrincipals, true, principalID)
+	field(s.RequestPrincipals, false, requestPrincipal)
+	field(s.NotRequestPrincipals, true, requestPrincipal)
+	field(s.Namespaces, false, namespaceID)
+	field(s.NotNamespaces, true, namespaceID)
+	field(s.IPBlocks, false, directIP)
+	field(s.NotIPBlocks, true, directIP)
+	field(s.RemoteIPBlocks, false, remoteIP)
+	field(s.NotRemoteIPBlocks, true, remoteIP)
+	return andIDs(all)
+}
+
+// conditionPrincipal renders a source-side `when` condition, or nil for an
+// operation-side key.
+func conditionPrincipal(c *ir.AuthzCondition, td string) *rbacv3.Principal {
+	var f func(string) *rbacv3.Principal
+	switch {
+	case c.Key == "source.ip":
+		f = directIP
+	case c.Key == "remote.ip":
+		f = remoteIP
+	case c.Key == "source.namespace":
+		f = namespaceID
+	case c.Key == "source.principal":
+		f = principalID
+	case c.Key == "source.serviceAccount":
+		f = func(v string) *rbacv3.Principal {
+			ns, sa, _ := strings.Cut(v, "/")
+			return principalID(td + "/ns/" + ns + "/sa/" + sa)
+		}
+	case c.Key == "request.auth.principal":
+		f = requestPrincipal
+	case strings.HasPrefix(c.Key, "request.auth."):
+		f = func(v string) *rbacv3.Principal { return authnMetadata(c.Key, v) }
+	case strings.HasPrefix(c.Key, "request.headers["):
+		name := strings.TrimSuffix(strings.TrimPrefix(c.Key, "request.headers["), "]")
+		f = func(v string) *rbacv3.Principal {
+			return &rbacv3.Principal{Identifier: &rbacv3.Principal_Header{Header: headerMatcher(name, v, false)}}
+		}
+	default:
+		return nil
+	}
+	var ids []*rbacv3.Principal
+	if len(c.Values) > 0 {
+		var any []*rbacv3.Principal
+		for _, v := range c.Values {
+			any = append(any, f(v))
+		}
+		ids = append(ids, orIDs(any))
+	}
+	if len(c.NotValues) > 0 {
+		var any []*rbacv3.Principal
+		for _, v := range c.NotValues {
+			any = append(any, f(v))
+		}
+		ids = append(ids, &rbacv3.Principal{Identifier: &rbacv3.Principal_NotId{NotId: orIDs(any)}})
+	}
+	return andIDs(ids)
+}
+
+// conditionPermission renders an operation-side `when` condition. Keys meshd cannot
+// evaluate match nothing, so an ALLOW rule using them allows nothing (fail closed).
+func conditionPermission(c *ir.AuthzCondition) *rbacv3.Permission {
+	var f func(string) *rbacv3.Permission
+	switch c.Key {
+	case "destination.ip":
+		f = func(v string) *rbacv3.Permission {
+			return &rbacv3.Permission{Rule: &rbacv3.Permission_DestinationIp{DestinationIp: cidr(v)}}
+		}
+	case "destination.port":
+		f = portPerm
+	case "connection.sni":
+		f = func(v string) *rbacv3.Permission {
+			return &rbacv3.Permission{Rule: &rbacv3.Permission_RequestedServerName{RequestedServerName: wildcardMatcher(v, false)}}
+		}
+	default:
+		return &rbacv3.Permission{Rule: &rbacv3.Permission_NotRule{NotRule: anyPerm()}}
+	}
+	var perms []*rbacv3.Permission
+	if len(c.Values) > 0 {
+		var any []*rbacv3.Permission
+		for _, v := range c.Values {
+			any = append(any, f(v))
+		}
+		perms = append(perms, orPerm(any))
+	}
+	if len(c.NotValues) > 0 {
+		var any []*rbacv3.Permission
+		for _, v := range c.NotValues {
+			any = append(any, f(v))
+		}
+		perms = append(perms, &rbacv3.Permission{Rule: &rbacv3.Permission_NotRule{NotRule: orPerm(any)}})
+	}
+	return andPerm(perms)
+}
+
+// principalID matches the peer's mTLS identity: Istio's principals omit "spiffe://";
+// "*" is any authenticated peer.
+func principalID(v string) *rbacv3.Principal {
+	m := wildcardMatcher(v, false)
+	if v == "*" {
+		m = &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".+"}}}
+	} else {
+		m = prefixSPIFFE(m)
+	}
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_Authenticated_{Authenticated: &rbacv3.Principal_Authenticated{PrincipalName: m}}}
+}
+
+// prefixSPIFFE adds the scheme to exact and prefix matches of an identity.
+func prefixSPIFFE(m *matcherv3.StringMatcher) *matcherv3.StringMatcher {
+	switch p := m.MatchPattern.(type) {
+	case *matcherv3.StringMatcher_Exact:
+		p.Exact = "spiffe://" + p.Exact
+	case *matcherv3.StringMatcher_Prefix:
+		p.Prefix = "spiffe://" + p.Prefix
+	}
+	return m
+}
+
+// namespaceID matches peers whose identity is in a namespace.
+func namespaceID(ns string) *rbacv3.Principal {
+	re := ".*/ns/" + regexp.QuoteMeta(ns) + "/.*"
+	switch {
+	case ns == "*":
+		re = ".*/ns/.+/.*"
+	case strings.HasSuffix(ns, "*"):
+		re = ".*/ns/" + regexp.QuoteMeta(strings.TrimSuffix(ns, "*")) + "[^/]*/.*"
+	case strings.HasPrefix(ns, "*"):
+		re = ".*/ns/[^/]*" + regexp.QuoteMeta(strings.TrimPrefix(ns, "*")) + "/.*"
+	}
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_Authenticated_{Authenticated: &rbacv3.Principal_Authenticated{
+		PrincipalName: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}}}}}
+}
+
+// requestPrincipal matches the request's JWT principal as Istio's authn filter records
+// it; without a RequestAuthentication nothing is recorded and nothing matches.
+func requestPrincipal(v string) *rbacv3.Principal {
+	return authnMetadata("request.auth.principal", v)
+}
+
+func authnMetadata(key, v string) *rbacv3.Principal {
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_Metadata{Metadata: &matcherv3.MetadataMatcher{
+		Filter: "istio_authn",
+		Path:   []*matcherv3.MetadataMatcher_PathSegment{{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: key}}},
+		Value:  &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{StringMatch: wildcardMatcher(v, false)}},
+	}}}
+}
+
+func directIP(v string) *rbacv3.Principal {
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_DirectRemoteIp{DirectRemoteIp: cidr(v)}}
+}
+
+func remoteIP(v string) *rbacv3.Principal {
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_RemoteIp{RemoteIp: cidr(v)}}
+}
+
+// cidr parses an address or CIDR (validation has refused anything else).
+func cidr(v string) *corev3.CidrRange {
+	if !strings.Contains(v, "/") {
+		if a, err := netip.ParseAddr(v); err == nil {
+			return &corev3.CidrRange{AddressPrefix: a.String(), PrefixLen: wrapperspb.UInt32(uint32(a.BitLen()))}
+		}
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return &corev3.CidrRange{AddressPrefix: "0.0.0.0", PrefixLen: wrapperspb.UInt32(32)}
+	}
+	return &corev3.CidrRange{AddressPrefix: p.Addr().String(), PrefixLen: wrapperspb.UInt32(uint32(p.Bits()))}
+}
+
+func portPerm(v string) *rbacv3.Permission {
+	n, _ := strconv.ParseUint(v, 10, 32)
+	return &rbacv3.Permission{Rule: &rbacv3.Permission_DestinationPort{DestinationPort: uint32(n)}}
+}
+
+// pathPerm matches the request path without its query: exact, "prefix*", "*suffix",
+// or "*" for any.
+func pathPerm(v string) *rbacv3.Permission {
+	return &rbacv3.Permission{Rule: &rbacv3.Permission_UrlPath{UrlPath: &matcherv3.PathMatcher{
+		Rule: &matcherv3.PathMatcher_Path{Path: wildcardMatcher(v, false)}}}}
+}
+
+func headerPerm(name, v string, ignoreCase bool) *rbacv3.Permission {
+	return &rbacv3.Permission{Rule: &rbacv3.Permission_Header{Header: headerMatcher(name, v, ignoreCase)}}
+}
+
+func headerMatcher(name, v string, ignoreCase bool) *routev3.HeaderMatcher {
+	return &routev3.HeaderMatcher{Name: name, HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: wildcardMatcher(v, ignoreCase)}}
+}
+
+// wildcardMatcher is Istio's value syntax: "*" any non-empty, "prefix*", "*suffix",
+// otherwise exact.
+func wildcardMatcher(v string, ignoreCase bool) *matcherv3.StringMatcher {
+	m := &matcherv3.StringMatcher{IgnoreCase: ignoreCase}
+	switch {
+	case v == "*":
+		m.MatchPattern = &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".+"}}
+	case strings.HasSuffix(v, "*"):
+		m.MatchPattern = &matcherv3.StringMatcher_Prefix{Prefix: strings.TrimSuffix(v, "*")}
+	case strings.HasPrefix(v, "*"):
+		m.MatchPattern = &matcherv3.StringMatcher_Suffix{Suffix: strings.TrimPrefix(v, "*")}
+	default:
+		m.MatchPattern = &matcherv3.StringMatcher_Exact{Exact: v}
+	}
+	return m
+}
+
+func anyPerm() *rbacv3.Permission { return &rbacv3.Permission{Rule: &rbacv3.Permission_Any{Any: true}} }
+
+func andPerm(ps []*rbacv3.Permission) *rbacv3.Permission {
+	switch len(ps) {
+	case 0:
+		return anyPerm()
+	case 1:
+		return ps[0]
+	}
+	return &rbacv3.Permission{Rule: &rbacv3.Permission_AndRules{AndRules: &rbacv3.Permission_Set{Rules: ps}}}
+}
+
+func orPerm(ps []*rbacv3.Permission) *rbacv3.Permission {
+	if len(ps) == 1 {
+		return ps[0]
+	}
+	return &rbacv3.Permission{Rule: &rbacv3.Permission_OrRules{OrRules: &rbacv3.Permission_Set{Rules: ps}}}
+}
+
+func andIDs(ps []*rbacv3.Principal) *rbacv3.Principal {
+	switch len(ps) {
+	case 0:
+		return &rbacv3.Principal{Identifier: &rbacv3.Principal_Any{Any: true}}
+	case 1:
+		return ps[0]
+	}
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_AndIds{AndIds: &rbacv3.Principal_Set{Ids: ps}}}
+}
+
+func orIDs(ps []*rbacv3.Principal) *rbacv3.Principal {
+	if len(ps) == 1 {
+		return ps[0]
+	}
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_OrIds{OrIds: &rbacv3.Principal_Set{Ids: ps}}}
+}
