@@ -173,60 +173,23 @@ func policy(r *ir.AuthzRule, td string) *rbacv3.Policy {
 }
 
 func operation(o *ir.AuthzOperation) *rbacv3.Permission {
-	var all []*rbacv3.Permission
-	field := func(vals []string, not bool, f func(string) *rbacv3.Permission) {
-		if len(vals) == 0 {
-			return
-		}
-		var any []*rbacv3.Permission
-		for _, v := range vals {
-			any = append(any, f(v))
-		}
-		p := orPerm(any)
-		if not {
-			p = &rbacv3.Permission{Rule: &rbacv3.Permission_NotRule{NotRule: p}}
-		}
-		all = append(all, p)
-	}
 	host := func(v string) *rbacv3.Permission { return headerPerm(":authority", v, true) }
 	method := func(v string) *rbacv3.Permission { return headerPerm(":method", v, false) }
-	field(o.Hosts, false, host)
-	field(o.NotHosts, true, host)
-	field(o.Ports, false, portPerm)
-	field(o.NotPorts, true, portPerm)
-	field(o.Methods, false, method)
-	field(o.NotMethods, true, method)
-	field(o.Paths, false, pathPerm)
-	field(o.NotPaths, true, pathPerm)
+	var all []*rbacv3.Permission
+	all = permAlg.values(all, o.Hosts, o.NotHosts, host)
+	all = permAlg.values(all, o.Ports, o.NotPorts, portPerm)
+	all = permAlg.values(all, o.Methods, o.NotMethods, method)
+	all = permAlg.values(all, o.Paths, o.NotPaths, pathPerm)
 	return andPerm(all)
 }
 
 func source(s *ir.AuthzSource, td string) *rbacv3.Principal {
 	var all []*rbacv3.Principal
-	field := func(vals []string, not bool, f func(string) *rbacv3.Principal) {
-		if len(vals) == 0 {
-			return
-		}
-		var any []*rbacv3.Principal
-		for _, v := range vals {
-			any = append(any, f(v))
-		}
-		p := orIDs(any)
-		if not {
-			p = &rbacv3.Principal{Identifier: &rbacv3.Principal_NotId{NotId: p}}
-		}
-		all = append(all, p)
-	}
-	field(s.Principals, false, principalID)
-	field(s.NotPrincipals, true, principalID)
-	field(s.RequestPrincipals, false, requestPrincipal)
-	field(s.NotRequestPrincipals, true, requestPrincipal)
-	field(s.Namespaces, false, namespaceID)
-	field(s.NotNamespaces, true, namespaceID)
-	field(s.IPBlocks, false, directIP)
-	field(s.NotIPBlocks, true, directIP)
-	field(s.RemoteIPBlocks, false, remoteIP)
-	field(s.NotRemoteIPBlocks, true, remoteIP)
+	all = idAlg.values(all, s.Principals, s.NotPrincipals, principalID)
+	all = idAlg.values(all, s.RequestPrincipals, s.NotRequestPrincipals, requestPrincipal)
+	all = idAlg.values(all, s.Namespaces, s.NotNamespaces, namespaceID)
+	all = idAlg.values(all, s.IPBlocks, s.NotIPBlocks, directIP)
+	all = idAlg.values(all, s.RemoteIPBlocks, s.NotRemoteIPBlocks, remoteIP)
 	return andIDs(all)
 }
 
@@ -260,22 +223,7 @@ func conditionPrincipal(c *ir.AuthzCondition, td string) *rbacv3.Principal {
 	default:
 		return nil
 	}
-	var ids []*rbacv3.Principal
-	if len(c.Values) > 0 {
-		var any []*rbacv3.Principal
-		for _, v := range c.Values {
-			any = append(any, f(v))
-		}
-		ids = append(ids, orIDs(any))
-	}
-	if len(c.NotValues) > 0 {
-		var any []*rbacv3.Principal
-		for _, v := range c.NotValues {
-			any = append(any, f(v))
-		}
-		ids = append(ids, &rbacv3.Principal{Identifier: &rbacv3.Principal_NotId{NotId: orIDs(any)}})
-	}
-	return andIDs(ids)
+	return andIDs(idAlg.values(nil, c.Values, c.NotValues, f))
 }
 
 // conditionPermission renders an operation-side `when` condition. Keys meshd cannot
@@ -294,24 +242,9 @@ func conditionPermission(c *ir.AuthzCondition) *rbacv3.Permission {
 			return &rbacv3.Permission{Rule: &rbacv3.Permission_RequestedServerName{RequestedServerName: wildcardMatcher(v, false)}}
 		}
 	default:
-		return &rbacv3.Permission{Rule: &rbacv3.Permission_NotRule{NotRule: anyPerm()}}
+		return notPerm(anyPerm())
 	}
-	var perms []*rbacv3.Permission
-	if len(c.Values) > 0 {
-		var any []*rbacv3.Permission
-		for _, v := range c.Values {
-			any = append(any, f(v))
-		}
-		perms = append(perms, orPerm(any))
-	}
-	if len(c.NotValues) > 0 {
-		var any []*rbacv3.Permission
-		for _, v := range c.NotValues {
-			any = append(any, f(v))
-		}
-		perms = append(perms, &rbacv3.Permission{Rule: &rbacv3.Permission_NotRule{NotRule: orPerm(any)}})
-	}
-	return andPerm(perms)
+	return andPerm(permAlg.values(nil, c.Values, c.NotValues, f))
 }
 
 // principalID matches the peer's mTLS identity: Istio's principals omit "spiffe://";
@@ -423,6 +356,45 @@ func wildcardMatcher(v string, ignoreCase bool) *matcherv3.StringMatcher {
 		m.MatchPattern = &matcherv3.StringMatcher_Exact{Exact: v}
 	}
 	return m
+}
+
+// algebra builds matchers of one kind (permissions or principals) from Istio's value
+// lists: a field matches any of its values, a not-field none of them.
+type algebra[T any] struct {
+	or  func([]T) T
+	not func(T) T
+}
+
+var (
+	permAlg = algebra[*rbacv3.Permission]{or: orPerm, not: notPerm}
+	idAlg   = algebra[*rbacv3.Principal]{or: orIDs, not: notID}
+)
+
+// values appends to all the matcher of vals and of notVals (each when non-empty).
+func (a algebra[T]) values(all []T, vals, notVals []string, f func(string) T) []T {
+	for i, list := range [][]string{vals, notVals} {
+		if len(list) == 0 {
+			continue
+		}
+		var any []T
+		for _, v := range list {
+			any = append(any, f(v))
+		}
+		m := a.or(any)
+		if i == 1 {
+			m = a.not(m)
+		}
+		all = append(all, m)
+	}
+	return all
+}
+
+func notPerm(p *rbacv3.Permission) *rbacv3.Permission {
+	return &rbacv3.Permission{Rule: &rbacv3.Permission_NotRule{NotRule: p}}
+}
+
+func notID(p *rbacv3.Principal) *rbacv3.Principal {
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_NotId{NotId: p}}
 }
 
 func anyPerm() *rbacv3.Permission { return &rbacv3.Permission{Rule: &rbacv3.Permission_Any{Any: true}} }
