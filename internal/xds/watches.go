@@ -3,9 +3,13 @@ package xds
 import (
 	"context"
 	"errors"
+	"slices"
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshd-io/meshd/internal/xds/grpcgen"
 )
 
 // watchEntry is one open watch of a stream on its scope's cache. go-control-plane keeps
@@ -53,6 +57,7 @@ func (s *Server) watch(e *watchEntry) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	s.addServerListeners(sc, e)
 	inner, err := open(sc, e)
 	if err != nil {
 		return nil, err
@@ -70,6 +75,31 @@ func (s *Server) watch(e *watchEntry) (func(), error) {
 		s.watchMu.Unlock()
 		cancel()
 	}, nil
+}
+
+// addServerListeners renders, into the scope, the inbound listeners a proxyless gRPC
+// server asks for by name (its own address is in the name) that the scope lacks.
+func (s *Server) addServerListeners(sc *scope, e *watchEntry) {
+	if e.info.Class != ClassGRPC || e.typ != resourcev3.ListenerType {
+		return
+	}
+	names := e.req.GetResourceNames()
+	if e.dreq != nil {
+		names = e.dreq.GetResourceNamesSubscribe()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	added := false
+	for _, n := range names {
+		if grpcgen.IsServerListener(n) && !slices.Contains(sc.client.ServerListeners, n) {
+			sc.client.ServerListeners = append(sc.client.ServerListeners, n)
+			added = true
+		}
+	}
+	if added {
+		slices.Sort(sc.client.ServerListeners)
+		s.regenerate(sc)
+	}
 }
 
 // open creates the watch on the scope's cache for e's type. The cancel func is never
@@ -133,6 +163,7 @@ func (s *Server) move(e *watchEntry) {
 	if err != nil {
 		return
 	}
+	s.addServerListeners(sc, e)
 	inner, err := open(sc, e)
 	if err != nil {
 		s.log.Error(err, "moving a watch to its new scope", "scope", sc.key.String())

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,12 +60,41 @@ func (f *meshFixture) addBackend(name, version string) *grpcxds.Backend {
 // addBackendOn is addBackend with the endpoint on a node (for its locality).
 func (f *meshFixture) addBackendOn(name, version, node string) *grpcxds.Backend {
 	f.t.Helper()
-	ctx := context.Background()
 	lis, err := testHost.Listen()
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	b := grpcxds.StartBackend(f.t, name, grpcxds.WithListener(lis))
+	return f.publishBackend(grpcxds.StartBackend(f.t, name, grpcxds.WithListener(lis)), version, node)
+}
+
+// addXDSBackend starts a backend that is itself a proxyless xDS server (its inbound
+// listener, with mTLS and RBAC, comes from meshd), labelled app=reviews and version.
+func (f *meshFixture) addXDSBackend(name, version string) *grpcxds.Backend {
+	f.t.Helper()
+	lis, err := testHost.Listen()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	host := lis.Addr().(*net.TCPAddr).IP.String()
+	b := grpcxds.StartBackend(f.t, name, grpcxds.WithListener(lis), grpcxds.WithXDSServer(grpcxds.XDSConfig{
+		ServerAddr: env.XDSAddr,
+		NodeID:     grpcxds.NodeID(host, name, f.ns),
+		Metadata:   map[string]string{"GENERATOR": "grpc", "NAMESPACE": f.ns},
+		Labels:     map[string]string{"app": "reviews", "version": version},
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.WaitServing(ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	return f.publishBackend(b, version, "")
+}
+
+// publishBackend writes the Pod and EndpointSlice of a running backend.
+func (f *meshFixture) publishBackend(b *grpcxds.Backend, version, node string) *grpcxds.Backend {
+	f.t.Helper()
+	ctx := context.Background()
+	name := b.Name()
 	f.backends[name] = b
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns, Labels: map[string]string{"app": "reviews", "version": version}},
@@ -98,6 +129,18 @@ func (f *meshFixture) removeBackend(name string) {
 	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns}}
 	if err := env.Client.Delete(context.Background(), slice); err != nil {
 		f.t.Fatal(err)
+	}
+}
+
+// deleteObject deletes an object of the fixture's namespace.
+func (f *meshFixture) deleteObject(group, version, kind, name string) {
+	f.t.Helper()
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(schema.GroupVersionKind{Group: group, Version: version, Kind: kind})
+	obj.SetNamespace(f.ns)
+	obj.SetName(name)
+	if err := env.Client.Delete(context.Background(), obj); err != nil {
+		f.t.Fatalf("delete %s %s: %v", kind, name, err)
 	}
 }
 

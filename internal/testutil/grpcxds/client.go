@@ -40,6 +40,9 @@ type XDSConfig struct {
 	// Metadata is the bootstrap node.metadata, e.g.
 	// {"GENERATOR": "grpc", "NAMESPACE": "default"}.
 	Metadata map[string]string
+	// Labels are the workload's labels, sent as node.metadata.LABELS (an object), as
+	// Istio's agent does; the control plane selects policies with them.
+	Labels map[string]string
 	// Locality is the optional bootstrap node.locality.
 	Locality *Locality
 	// Target is the dial target, e.g.
@@ -98,8 +101,15 @@ func BootstrapJSON(cfg XDSConfig) ([]byte, error) {
 		tmpl = IstioServerListenerTemplate
 	}
 	node := map[string]any{"id": cfg.NodeID}
-	if len(cfg.Metadata) > 0 {
-		node["metadata"] = cfg.Metadata
+	md := map[string]any{}
+	for k, v := range cfg.Metadata {
+		md[k] = v
+	}
+	if len(cfg.Labels) > 0 {
+		md["LABELS"] = cfg.Labels
+	}
+	if len(md) > 0 {
+		node["metadata"] = md
 	}
 	if cfg.Locality != nil {
 		node["locality"] = cfg.Locality

@@ -39,5 +39,13 @@ func Generate(in *ir.IR, scope Scope) *Resources {
 			out.EDS = append(out.EDS, eds...)
 		}
 	}
+	if len(scope.ServerListeners) > 0 {
+		mtls, authz := render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope)
+		for _, name := range scope.ServerListeners {
+			if l := serverListener(name, mtls, authz); l != nil {
+				out.Listeners = append(out.Listeners, l)
+			}
+		}
+	}
 	return out
 }

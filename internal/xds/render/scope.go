@@ -15,6 +15,9 @@ type Scope struct {
 	// Locality is where the client runs; it matters only for locality-aware clusters
 	// (ir.IR.LocalityAware), and is part of the scope only then.
 	Locality model.Locality
+	// ServerListeners are the inbound listener names proxyless gRPC servers of the scope
+	// asked for (they carry each server's address, so they are rendered on demand).
+	ServerListeners []string
 }
 
 // Policy is the DestinationRule the scope uses for a service.
