@@ -12,7 +12,11 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -103,6 +107,11 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("devcluster: start control plane: %w", err)
 	}
 	wh := env.WebhookInstallOptions
+	// meshd's CA keeps its Secret in istio-system, which a real cluster has before meshd.
+	if err := EnsureNamespace(rc, "istio-system"); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
 	c := &Cluster{env: env, RESTConfig: rc, KubeconfigPath: filepath.Join(dir, "kubeconfig"),
 		WebhookHost: wh.LocalServingHost, WebhookPort: wh.LocalServingPort, WebhookCertDir: wh.LocalServingCertDir}
 	if err := os.WriteFile(c.KubeconfigPath, env.KubeConfig, 0o600); err != nil {
@@ -115,4 +124,17 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 // Stop stops kube-apiserver and etcd gracefully; etcd's data stays.
 func (c *Cluster) Stop() error {
 	return c.env.Stop()
+}
+
+// EnsureNamespace creates a namespace unless it exists.
+func EnsureNamespace(cfg *rest.Config, name string) error {
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := c.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("devcluster: create namespace %s: %w", name, err)
+	}
+	return nil
 }

@@ -14,6 +14,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"Namespace of the leader-election lease.")
 	fs.StringVar(&o.XDSAddr, "xds-address", o.XDSAddr,
 		"Address xDS (ADS, plaintext) is served on; Istio's is 15010.")
+	fs.StringVar(&o.SecureXDSAddr, "secure-xds-address", o.SecureXDSAddr,
+		"Address xDS and the CA's certificate service are served on over TLS (Istio's 15012); empty turns the CA off.")
+	fs.StringVar(&o.CANamespace, "ca-namespace", o.CANamespace,
+		"Namespace of the CA's Secret (istio-ca-secret, or a plugged-in cacerts).")
 	fs.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort,
 		"Port the admission webhooks (validation, injection) are served on over TLS; Istio's is 15017; 0 disables them.")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", o.WebhookCertDir,

@@ -54,6 +54,11 @@ type Options struct {
 	WebhookHost    string
 	WebhookPort    int
 	WebhookCertDir string
+	// SecureXDSAddr serves xDS and the CA's certificate service over TLS (Istio's 15012;
+	// "" turns the CA off). CANamespace holds the CA's Secret (istio-ca-secret or a
+	// plugged-in cacerts).
+	SecureXDSAddr string
+	CANamespace   string
 	// Injection is the deployment's part of sidecar injection: revision, the address
 	// injected proxies dial for xDS and certificates, CNI, native sidecars.
 	Injection inject.Config
@@ -67,6 +72,8 @@ func DefaultOptions() Options {
 		LeaderElectionNamespace: "istio-system",
 		GracefulShutdownTimeout: 30 * time.Second,
 		XDSAddr:                 ":15010",
+		SecureXDSAddr:           ":15012",
+		CANamespace:             "istio-system",
 		WebhookPort:             15017,
 		// Where cert-manager's Secret is mounted in the deployed configuration.
 		WebhookCertDir: "/etc/meshd/webhook-certs",
@@ -99,6 +106,8 @@ type Meshd struct {
 	XDS *xds.Server
 	// XDSAddr is the address xDS is served on (the port is known even for ":0").
 	XDSAddr net.Addr
+	// SecureXDSAddr serves xDS and the CA over TLS (nil when the CA is off).
+	SecureXDSAddr net.Addr
 }
 
 // New builds the manager with every reconciler registered and binds the xDS port; the
@@ -145,6 +154,12 @@ func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 	if err := mgr.Add(nonLeaderRunnable(func(ctx context.Context) error { return xdsServer.Serve(ctx, lis) })); err != nil {
 		return nil, err
 	}
+	var secureAddr net.Addr
+	if opts.SecureXDSAddr != "" {
+		if secureAddr, err = setupCA(mgr, cfg, opts, xdsServer); err != nil {
+			return nil, err
+		}
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
@@ -167,7 +182,7 @@ func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &Meshd{Manager: mgr, XDS: xdsServer, XDSAddr: lis.Addr()}, nil
+	return &Meshd{Manager: mgr, XDS: xdsServer, XDSAddr: lis.Addr(), SecureXDSAddr: secureAddr}, nil
 }
 
 // nonLeaderRunnable runs on every replica, not only the elected one.

@@ -43,9 +43,8 @@ type Server struct {
 
 	// watches are the open watches of every stream, so that a proxy whose scope
 	// changes (its labels now satisfy other selectors) can be moved to the new one.
-	watchMu   sync.Mutex
-	watches   map[*watchEntry]struct{}
-	rescopeMu sync.Mutex
+	watchMu sync.Mutex
+	watches map[*watchEntry]struct{}
 
 	tracker *Tracker
 }
@@ -185,14 +184,23 @@ func (s *Server) Progress() []ProxyProgress {
 
 // Serve waits for the first config, then serves ADS on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	return s.ServeWith(ctx, l, nil, nil)
+}
+
+// ServeWith is Serve with gRPC server options (TLS on the secure port) and more
+// services on the same port (register; the CA on 15012, as istiod does).
+func (s *Server) ServeWith(ctx context.Context, l net.Listener, opts []grpc.ServerOption, register func(*grpc.Server)) error {
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
 		return nil
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(opts...)
 	xs := serverv3.NewServer(ctx, s, s.tracker.callbacks(s.log))
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, xs)
+	if register != nil {
+		register(gs)
+	}
 	go func() {
 		<-ctx.Done()
 		gs.GracefulStop()

@@ -26,8 +26,9 @@ type watchEntry struct {
 	sub   cachev3.Subscription
 	typ   string
 	inner func() // cancels the watch on the cache that holds it now
-	// closed is set when go-control-plane cancels the watch.
+	// closed is set when go-control-plane cancels the watch; gen counts moves.
 	closed bool
+	gen    int
 }
 
 // CreateWatch implements go-control-plane's cache for state-of-the-world streams.
@@ -145,9 +146,11 @@ func (s *Server) rescope() {
 // move re-opens a watch on the cache of its proxy's current scope. The new cache has
 // other versions, so it answers at once with the whole new config; the proxy may also
 // get the old scope's answer first, and ends on the new one.
+//
+// No lock is held while the cache opens the watch: the cache may answer at once into
+// the stream's channel, which only the stream's goroutine drains, and that goroutine
+// may itself be here. A later move supersedes an earlier one still opening (gen).
 func (s *Server) move(e *watchEntry) {
-	s.rescopeMu.Lock()
-	defer s.rescopeMu.Unlock()
 	s.mu.Lock()
 	key := s.keyFor(e.info)
 	s.mu.Unlock()
@@ -156,7 +159,9 @@ func (s *Server) move(e *watchEntry) {
 		s.watchMu.Unlock()
 		return
 	}
-	old := e.inner
+	e.gen++
+	gen, old := e.gen, e.inner
+	e.key, e.inner = key, func() {}
 	s.watchMu.Unlock()
 	old()
 	sc, err := s.scopeFor(e.info)
@@ -171,11 +176,11 @@ func (s *Server) move(e *watchEntry) {
 	}
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
-	if e.closed {
-		inner()
+	if e.closed || e.gen != gen {
+		inner() // cancelled, or moved again meanwhile
 		return
 	}
-	e.key, e.inner = sc.key, inner
+	e.inner = inner
 }
 
 // dropIdleScopes forgets label-specific scopes no watch uses any more, so scopes do not

@@ -28,8 +28,10 @@ type Env struct {
 	done    chan error
 	Config  *rest.Config
 	Client  client.Client
-	// XDSAddr is meshd's xDS address (an ephemeral loopback port).
-	XDSAddr string
+	// XDSAddr is meshd's xDS address (an ephemeral loopback port); SecureXDSAddr its
+	// TLS port for xDS and the CA.
+	XDSAddr       string
+	SecureXDSAddr string
 }
 
 // StartEnv starts the API server, installs config/crd/bases and runs the manager with
@@ -63,8 +65,13 @@ func StartEnv() (*Env, error) {
 		return nil, err
 	}
 	e := &Env{envtest: te, Config: cfg, done: make(chan error, 1)}
+	// The CA keeps its Secret in istio-system, which a real cluster has before meshd.
+	if err := devcluster.EnsureNamespace(cfg, "istio-system"); err != nil {
+		_ = te.Stop()
+		return nil, err
+	}
 	opts := manager.DefaultOptions()
-	opts.MetricsAddr, opts.ProbeAddr, opts.XDSAddr = "0", "0", "127.0.0.1:0"
+	opts.MetricsAddr, opts.ProbeAddr, opts.XDSAddr, opts.SecureXDSAddr = "0", "0", "127.0.0.1:0", "127.0.0.1:0"
 	wh := te.WebhookInstallOptions
 	opts.WebhookHost, opts.WebhookPort, opts.WebhookCertDir = wh.LocalServingHost, wh.LocalServingPort, wh.LocalServingCertDir
 	opts.GracefulShutdownTimeout = 5 * time.Second
@@ -74,6 +81,7 @@ func StartEnv() (*Env, error) {
 		return nil, err
 	}
 	e.XDSAddr = mgr.XDSAddr.String()
+	e.SecureXDSAddr = mgr.SecureXDSAddr.String()
 	e.xds = mgr.XDS
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel

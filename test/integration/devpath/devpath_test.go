@@ -143,7 +143,7 @@ func (e *devEnv) start() *devProcess {
 	p := &devProcess{probeAddr: freeAddr(e.t), out: &bytes.Buffer{}}
 	p.cmd = exec.Command(e.bin, "--dir="+e.dir, "--assets="+e.assets,
 		"--crds="+filepath.Join(testutil.RepoRoot(), "config", "crd", "bases"),
-		"--metrics-bind-address=0", "--health-probe-bind-address="+p.probeAddr, "--xds-address=127.0.0.1:0",
+		"--metrics-bind-address=0", "--health-probe-bind-address="+p.probeAddr, "--xds-address=127.0.0.1:0", "--secure-xds-address=127.0.0.1:0",
 		"--webhooks="+filepath.Join(testutil.RepoRoot(), "config", "webhook", "manifests.yaml")+","+
 			filepath.Join(testutil.RepoRoot(), "config", "webhook", "injection.yaml"),
 		"--webhook-port="+e.webhookPort)

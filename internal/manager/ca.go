@@ -1,0 +1,91 @@
+package manager
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
+	"github.com/meshd-io/meshd/internal/ca"
+	"github.com/meshd-io/meshd/internal/xds"
+)
+
+// setupCA loads (or creates) the mesh CA, publishes its root to every namespace and
+// serves, on every replica, Istio's certificate service and xDS over TLS on the secure
+// port, as istiod does on 15012. It returns the bound address.
+func setupCA(mgr ctrl.Manager, cfg *rest.Config, opts Options, xdsServer *xds.Server) (net.Addr, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A direct client: the manager's cache is not running yet, and a cached Secret read
+	// would start a cluster-wide Secret informer.
+	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return nil, err
+	}
+	mesh := &meshv1alpha1.Mesh{}
+	if err := direct.Get(ctx, client.ObjectKey{Name: meshv1alpha1.MeshName}, mesh); err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("read the Mesh: %w", err)
+	}
+	spec := mesh.Spec.WithDefaults()
+	authority, err := ca.LoadOrCreate(ctx, direct, opts.CANamespace, ca.Options{
+		TrustDomain: spec.TrustDomain, RootTTL: spec.CA.RootCertTTL.Duration, WorkloadTTL: spec.CA.WorkloadCertTTL.Duration,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mesh CA: %w", err)
+	}
+	publisher := &ca.RootCertPublisher{Client: mgr.GetClient(), RootPEM: authority.RootPEM}
+	if err := publisher.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	clientset, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	service := ca.NewService(authority, &ca.TokenReviewAuthenticator{Client: clientset}, ctrl.Log.WithName("ca"))
+	roots := x509.NewCertPool()
+	roots.AddCert(authority.Root())
+	tlsConfig := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: authority.GetServingCertificate(servingNames(opts)),
+		// Proxies with a mesh certificate present it; new ones have only their token.
+		ClientAuth: tls.VerifyClientCertIfGiven,
+		ClientCAs:  roots,
+	}
+	lis, err := net.Listen("tcp", opts.SecureXDSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("secure xDS address %s: %w", opts.SecureXDSAddr, err)
+	}
+	serve := func(ctx context.Context) error {
+		return xdsServer.ServeWith(ctx, lis, []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsConfig))}, service.Register)
+	}
+	if err := mgr.Add(nonLeaderRunnable(serve)); err != nil {
+		return nil, err
+	}
+	return lis.Addr(), nil
+}
+
+// servingNames are the DNS names the secure port's certificate carries: the host
+// injected proxies dial (their discovery and CA address), its cluster-domain form, and
+// istiod's, which Istio's agents use when nothing else is configured.
+func servingNames(opts Options) []string {
+	names := []string{"istiod.istio-system.svc", "localhost"}
+	if host, _, err := net.SplitHostPort(opts.Injection.DiscoveryAddress); err == nil && host != "" {
+		names = append(names, host)
+		if strings.HasSuffix(host, ".svc") {
+			names = append(names, host+"."+opts.Injection.ClusterDomain)
+		}
+	}
+	return names
+}
