@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -81,8 +82,9 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&networkingv1.DestinationRule{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&meshv1alpha1.Mesh{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Annotations count too: istio.io/dry-run turns enforcement off.
-		Watches(&securityv1.AuthorizationPolicy{}, config, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&securityv1.PeerAuthentication{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Both passes: the endpoints pass says which pods each policy selects.
+		Watches(&securityv1.AuthorizationPolicy{}, both, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&securityv1.PeerAuthentication{}, both, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&discoveryv1.EndpointSlice{}, endpoints).
 		Watches(&corev1.Pod{}, endpoints).
 		Watches(&corev1.Node{}, endpoints).
@@ -216,7 +218,48 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 	}
 	in := model.NewDiscoveryInputs(services, pointers(pods.Items), pointers(nodes.Items))
 	p.XDS.UpdateEndpoints(model.IndexEndpoints(pointers(slices.Items), in))
-	return nil
+	return p.workloadStatus(ctx, pointers(pods.Items))
+}
+
+// workloadStatus writes, on every AuthorizationPolicy and PeerAuthentication, whether it
+// selects any running pod (only when that changed).
+func (p *Pipeline) workloadStatus(ctx context.Context, pods []*corev1.Pod) error {
+	var aps securityv1.AuthorizationPolicyList
+	var pas securityv1.PeerAuthenticationList
+	var meshes meshv1alpha1.MeshList
+	for _, l := range []client.ObjectList{&aps, &pas, &meshes} {
+		if err := p.Client.List(ctx, l); err != nil {
+			return err
+		}
+	}
+	var mesh *meshv1alpha1.MeshSpec
+	for i := range meshes.Items {
+		if meshes.Items[i].Name == meshv1alpha1.MeshName {
+			mesh = &meshes.Items[i].Spec
+		}
+	}
+	root := mesh.WithDefaults().RootNamespace
+	write := func(obj client.Object, status *typev1beta1.ConfigStatus, sel *typev1beta1.WorkloadSelector) error {
+		var labels map[string]string
+		if sel != nil {
+			labels = sel.MatchLabels
+		}
+		c := translate.WorkloadsCondition(obj.GetGeneration(), obj.GetNamespace(), labels, root, pods)
+		return writeConditions(ctx, p.Client, p.Scheme, obj, status, []metav1.Condition{c}, ownerWorkloads)
+	}
+	var errs []error
+	for i := range aps.Items {
+		ap := &aps.Items[i]
+		if ap.Spec.TargetRef != nil || len(ap.Spec.TargetRefs) > 0 {
+			continue // attached to gateways or waypoints, not selected by labels
+		}
+		errs = append(errs, write(ap, &ap.Status, ap.Spec.Selector))
+	}
+	for i := range pas.Items {
+		pa := &pas.Items[i]
+		errs = append(errs, write(pa, &pa.Status, pa.Spec.Selector))
+	}
+	return errors.Join(errs...)
 }
 
 // programmed writes each object's Programmed condition from what connected proxies

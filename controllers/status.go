@@ -126,6 +126,7 @@ func statusNeedsUpdate(current *typev1beta1.ConfigStatus, generation int64, want
 const (
 	ownerValidation  = FieldOwner
 	ownerTranslation = FieldOwner + "-translation"
+	ownerWorkloads   = FieldOwner + "-workloads"
 	ownerProgrammed  = FieldOwner + "-programmed"
 )
 

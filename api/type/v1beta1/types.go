@@ -86,6 +86,9 @@ const (
 	// ConditionProgrammed is True when the config derived from the object reached the
 	// proxies it applies to.
 	ConditionProgrammed = "Programmed"
+	// ConditionWorkloadsSelected is True when a workload policy (AuthorizationPolicy,
+	// PeerAuthentication) selects at least one running pod.
+	ConditionWorkloadsSelected = "WorkloadsSelected"
 
 	ReasonAccepted = "Accepted"
 	ReasonInvalid  = "Invalid"

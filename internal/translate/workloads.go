@@ -1,0 +1,52 @@
+package translate
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
+	"github.com/meshd-io/meshd/internal/ir"
+)
+
+// Reasons of the WorkloadsSelected condition.
+const (
+	ReasonWorkloadsSelected = "WorkloadsSelected"
+	ReasonNoWorkloads       = "NoWorkloads"
+)
+
+// WorkloadsCondition says whether a policy of namespace ns with selector (nil: every
+// workload) selects any running pod: in its namespace, or anywhere when ns is the root
+// namespace. A policy that selects nothing is accepted but does nothing, which is
+// worth saying.
+func WorkloadsCondition(generation int64, ns string, selector map[string]string, rootNS string, pods []*corev1.Pod) metav1.Condition {
+	n := 0
+	for _, p := range pods {
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || p.DeletionTimestamp != nil {
+			continue
+		}
+		if ir.AppliesTo(ns, selector, rootNS, p.Namespace, p.Labels) {
+			n++
+		}
+	}
+	c := metav1.Condition{Type: typev1beta1.ConditionWorkloadsSelected, ObservedGeneration: generation,
+		Status: metav1.ConditionTrue, Reason: ReasonWorkloadsSelected}
+	where := "namespace " + ns
+	if ns == rootNS {
+		where = "the mesh (root namespace " + ns + ")"
+	}
+	switch {
+	case n == 0 && len(selector) > 0:
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonNoWorkloads
+		c.Message = fmt.Sprintf("no running pod in %s has the labels %s", where, ir.SelectorKey(selector))
+	case n == 0:
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonNoWorkloads
+		c.Message = "no running pod in " + where
+	case n == 1:
+		c.Message = "selects 1 pod in " + where
+	default:
+		c.Message = fmt.Sprintf("selects %d pods in %s", n, where)
+	}
+	return c
+}

@@ -1,0 +1,38 @@
+package translate
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestWorkloadsCondition(t *testing.T) {
+	pod := func(ns, app string, phase corev1.PodPhase) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Labels: map[string]string{"app": app}}, Status: corev1.PodStatus{Phase: phase}}
+	}
+	pods := []*corev1.Pod{
+		pod("shop", "ratings", corev1.PodRunning), pod("shop", "ratings", corev1.PodRunning),
+		pod("shop", "reviews", corev1.PodSucceeded), pod("other", "ratings", corev1.PodRunning),
+	}
+	for _, tc := range []struct {
+		name, ns string
+		sel      map[string]string
+		status   metav1.ConditionStatus
+		msg      string
+	}{
+		{"selector in namespace", "shop", map[string]string{"app": "ratings"}, metav1.ConditionTrue, "selects 2 pods in namespace shop"},
+		{"finished pods do not count", "shop", map[string]string{"app": "reviews"}, metav1.ConditionFalse, "no running pod in namespace shop has the labels app=reviews"},
+		{"whole namespace", "other", nil, metav1.ConditionTrue, "selects 1 pod in namespace other"},
+		{"root namespace is mesh-wide", "istio-system", map[string]string{"app": "ratings"}, metav1.ConditionTrue, "selects 3 pods in the mesh"},
+		{"empty namespace", "empty", nil, metav1.ConditionFalse, "no running pod in namespace empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := WorkloadsCondition(3, tc.ns, tc.sel, "istio-system", pods)
+			if c.Status != tc.status || !strings.Contains(c.Message, tc.msg) || c.ObservedGeneration != 3 {
+				t.Errorf("got %s %q (generation %d), want %s containing %q", c.Status, c.Message, c.ObservedGeneration, tc.status, tc.msg)
+			}
+		})
+	}
+}
