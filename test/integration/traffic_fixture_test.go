@@ -71,6 +71,13 @@ func (f *meshFixture) addBackendOn(name, version, node string) *grpcxds.Backend 
 // listener, with mTLS and RBAC, comes from meshd), labelled app=reviews and version.
 func (f *meshFixture) addXDSBackend(name, version string) *grpcxds.Backend {
 	f.t.Helper()
+	return f.addXDSBackendWith(name, version, nil)
+}
+
+// addXDSBackendWith is addXDSBackend with the bootstrap's certificate providers (the
+// workload's mesh certificate, for mTLS).
+func (f *meshFixture) addXDSBackendWith(name, version string, certProviders map[string]any) *grpcxds.Backend {
+	f.t.Helper()
 	lis, err := testHost.Listen()
 	if err != nil {
 		f.t.Fatal(err)
@@ -81,6 +88,8 @@ func (f *meshFixture) addXDSBackend(name, version string) *grpcxds.Backend {
 		NodeID:     grpcxds.NodeID(host, name, f.ns),
 		Metadata:   map[string]string{"GENERATOR": "grpc", "NAMESPACE": f.ns},
 		Labels:     map[string]string{"app": "reviews", "version": version},
+
+		CertificateProviders: certProviders,
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -178,13 +187,26 @@ func (f *meshFixture) client(name string) *grpcxds.Client {
 // clientIn is client with the proxy's locality in its bootstrap.
 func (f *meshFixture) clientIn(name string, locality *grpcxds.Locality) *grpcxds.Client {
 	f.t.Helper()
-	return grpcxds.NewClient(f.t, grpcxds.XDSConfig{
+	return grpcxds.NewClient(f.t, f.clientConfig(name, locality))
+}
+
+// clientWithCerts is a client with xDS transport credentials and a mesh certificate
+// (certificate providers), so CDS can turn mTLS on.
+func (f *meshFixture) clientWithCerts(name string, certProviders map[string]any) *grpcxds.Client {
+	f.t.Helper()
+	cfg := f.clientConfig(name, nil)
+	cfg.CertificateProviders, cfg.XDSCredentials = certProviders, true
+	return grpcxds.NewClient(f.t, cfg)
+}
+
+func (f *meshFixture) clientConfig(name string, locality *grpcxds.Locality) grpcxds.XDSConfig {
+	return grpcxds.XDSConfig{
 		ServerAddr: env.XDSAddr,
 		NodeID:     grpcxds.NodeID("127.0.0.1", name, f.ns),
 		Metadata:   map[string]string{"GENERATOR": "grpc", "NAMESPACE": f.ns},
 		Locality:   locality,
 		Target:     fmt.Sprintf("xds:///%s:%d", f.host(), servicePort),
-	})
+	}
 }
 
 // waitFor sends batches of calls until pred holds on one batch's counts.

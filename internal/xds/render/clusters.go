@@ -55,6 +55,9 @@ func Cluster(spec ClusterSpec, f Flavor) *clusterv3.Cluster {
 		out.CommonLbConfig.LocalityConfigSpecifier = &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig_{
 			LocalityWeightedLbConfig: &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig{}}
 	}
+	if f == Proxyless {
+		proxylessMTLS(out, spec.Policy)
+	}
 	if f == Envoy {
 		upstreamProtocol(out, spec.Protocol, spec.Policy)
 		upstreamTLS(out, spec, spec.Policy) // after the balancer: passthrough changes it

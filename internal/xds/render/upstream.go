@@ -218,3 +218,25 @@ func fileSource(path string) *corev3.DataSource {
 	}
 	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
 }
+
+// proxylessMTLS makes a proxyless client speak mesh mTLS to the cluster when the
+// DestinationRule says ISTIO_MUTUAL: the workload certificate and the mesh roots come
+// from the certificate provider instance Istio's proxyless bootstrap names "default".
+// grpc-go has no per-endpoint transport sockets, so there is no auto-mTLS here.
+func proxylessMTLS(c *clusterv3.Cluster, p *ir.TrafficPolicy) {
+	if p == nil || p.TLS == nil || p.TLS.Mode != "ISTIO_MUTUAL" {
+		return
+	}
+	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
+		TlsCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: "default", CertificateName: "default"},
+		ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: "default", CertificateName: "ROOTCA"},
+		}},
+	}}
+	if sans := p.TLS.SubjectAltNames; len(sans) > 0 {
+		for _, m := range sanMatchers(sans) {
+			ctx.CommonTlsContext.GetValidationContext().MatchTypedSubjectAltNames = append(ctx.CommonTlsContext.GetValidationContext().MatchTypedSubjectAltNames, m)
+		}
+	}
+	c.TransportSocket = tlsSocket(ctx)
+}
