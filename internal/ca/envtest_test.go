@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/meshd-io/meshd/internal/devcluster"
 	"github.com/meshd-io/meshd/internal/testutil"
 )
 
@@ -52,7 +53,13 @@ func apiServer(t *testing.T) *rest.Config {
 			envErr = err
 			return
 		}
-		env = &envtest.Environment{BinaryAssetsDirectory: assets}
+		// cert-manager's CRDs too, for the CertManager mode.
+		thirdParty, err := devcluster.ThirdPartyCRDPaths(context.Background(), testutil.RepoRoot())
+		if err != nil {
+			envErr = err
+			return
+		}
+		env = &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: thirdParty}
 		envCfg, envErr = env.Start()
 	})
 	if envErr != nil {

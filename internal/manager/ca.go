@@ -22,6 +22,9 @@ import (
 	"github.com/meshd-io/meshd/internal/xds"
 )
 
+// certManagerWait bounds how long meshd waits at start for cert-manager to sign its CA.
+const certManagerWait = 2 * time.Minute
+
 // setupCA loads (or creates) the mesh CA, publishes its root to every namespace and
 // serves, on every replica, Istio's certificate service and xDS over TLS on the secure
 // port, as istiod does on 15012. It returns the bound address.
@@ -39,9 +42,18 @@ func setupCA(mgr ctrl.Manager, cfg *rest.Config, opts Options, xdsServer *xds.Se
 		return nil, fmt.Errorf("read the Mesh: %w", err)
 	}
 	spec := mesh.Spec.WithDefaults()
-	authority, err := ca.LoadOrCreate(ctx, direct, opts.CANamespace, ca.Options{
-		TrustDomain: spec.TrustDomain, RootTTL: spec.CA.RootCertTTL.Duration, WorkloadTTL: spec.CA.WorkloadCertTTL.Duration,
-	})
+	caOpts := ca.Options{TrustDomain: spec.TrustDomain, RootTTL: spec.CA.RootCertTTL.Duration, WorkloadTTL: spec.CA.WorkloadCertTTL.Duration}
+	var authority *ca.Authority
+	if spec.CA.Mode == meshv1alpha1.CAModeCertManager && spec.CA.CertManager != nil {
+		// The issuer may take a while (an ACME or Vault issuer, a pending approval).
+		cmCtx, cmCancel := context.WithTimeout(context.Background(), certManagerWait+10*time.Second)
+		defer cmCancel()
+		ref := spec.CA.CertManager.IssuerRef
+		authority, err = ca.LoadFromCertManager(cmCtx, direct, opts.CANamespace,
+			ca.IssuerRef{Name: ref.Name, Kind: string(ref.Kind), Group: ref.Group}, spec.CA.RootCertTTL.Duration, certManagerWait, caOpts)
+	} else {
+		authority, err = ca.LoadOrCreate(ctx, direct, opts.CANamespace, caOpts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mesh CA: %w", err)
 	}

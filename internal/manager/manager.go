@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -96,6 +98,8 @@ func NewScheme() *runtime.Scheme {
 	utilruntime.Must(networkingv1.AddToScheme(s))
 	utilruntime.Must(securityv1.AddToScheme(s))
 	utilruntime.Must(meshv1alpha1.AddToScheme(s))
+	// cert-manager's CertificateRequest, for the CA's CertManager mode.
+	utilruntime.Must(certmanagerv1.AddToScheme(s))
 	return s
 }
 
