@@ -20,6 +20,8 @@ type IR struct {
 	// PeerAuthentications and AuthorizationPolicies, oldest first.
 	PeerAuthentications   []*PeerAuthn   `json:"peerAuthentications,omitempty"`
 	AuthorizationPolicies []*AuthzPolicy `json:"authorizationPolicies,omitempty"`
+	// AuthzProviders are the Mesh's ext_authz providers, by name order.
+	AuthzProviders []*AuthzProvider `json:"authzProviders,omitempty"`
 	// ClientSelectors are the label selectors that make one client's config differ
 	// from another's in the same namespace, sorted by SelectorKey (see ClientSignature).
 	ClientSelectors []map[string]string `json:"clientSelectors,omitempty"`

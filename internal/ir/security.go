@@ -1,5 +1,7 @@
 package ir
 
+import "time"
+
 // Workload-side security: what the server side of a connection enforces. Policies are
 // selected per workload (namespace and labels), so their selectors join the client
 // selectors of the IR: a sidecar's inbound config is part of its scope.
@@ -83,4 +85,23 @@ type AuthzCondition struct {
 // workload of workloadNS with labels: policies in the root namespace apply mesh-wide.
 func AppliesTo(ns string, sel map[string]string, rootNS, workloadNS string, labels map[string]string) bool {
 	return (ns == workloadNS || ns == rootNS) && Selects(sel, labels)
+}
+
+// AuthzProvider is an ext_authz provider from the Mesh's extensionProviders, for
+// CUSTOM AuthorizationPolicies.
+type AuthzProvider struct {
+	Name string `json:"name,omitempty"`
+	// GRPC selects Envoy's gRPC ext_authz protocol; otherwise HTTP.
+	GRPC bool `json:"grpc,omitempty"`
+	// Cluster is the outbound cluster of the provider's service port.
+	Cluster  string         `json:"cluster,omitempty"`
+	Host     string         `json:"host,omitempty"`
+	Port     uint32         `json:"port,omitempty"`
+	Timeout  *time.Duration `json:"timeout,omitempty"`
+	FailOpen bool           `json:"failOpen,omitempty"`
+	// HTTP only.
+	PathPrefix                   string   `json:"pathPrefix,omitempty"`
+	IncludeRequestHeadersInCheck []string `json:"includeRequestHeadersInCheck,omitempty"`
+	HeadersToUpstreamOnAllow     []string `json:"headersToUpstreamOnAllow,omitempty"`
+	HeadersToDownstreamOnDeny    []string `json:"headersToDownstreamOnDeny,omitempty"`
 }

@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
 	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/validate"
@@ -18,6 +21,9 @@ const DryRunAnnotation = "istio.io/dry-run"
 // never takes others down; policies with targetRefs apply to gateways and waypoints,
 // not sidecars, and are left for those.
 func (t *translator) security(out *ir.IR) {
+	for _, p := range t.snap.Mesh.ExtensionProviders {
+		out.AuthzProviders = append(out.AuthzProviders, t.authzProvider(p))
+	}
 	for _, pa := range t.snap.PeerAuthentications {
 		if len(validate.PeerAuthentication(&pa.Spec)) > 0 {
 			continue
@@ -114,6 +120,33 @@ func (t *translator) serviceAccounts(sas []string, ns string) []string {
 			saNS, name = ns, sa
 		}
 		out = append(out, t.snap.Mesh.TrustDomain+"/ns/"+saNS+"/sa/"+name)
+	}
+	return out
+}
+
+// authzProvider resolves an ext_authz provider's service to its outbound cluster.
+func (t *translator) authzProvider(p meshv1alpha1.MeshExtensionProvider) *ir.AuthzProvider {
+	out := &ir.AuthzProvider{Name: p.Name}
+	service, port := "", int32(0)
+	var timeout *metav1.Duration
+	switch {
+	case p.EnvoyExtAuthzGrpc != nil:
+		g := p.EnvoyExtAuthzGrpc
+		out.GRPC, service, port, timeout, out.FailOpen = true, g.Service, g.Port, g.Timeout, g.FailOpen
+	case p.EnvoyExtAuthzHTTP != nil:
+		h := p.EnvoyExtAuthzHTTP
+		service, port, timeout, out.FailOpen = h.Service, h.Port, h.Timeout, h.FailOpen
+		out.PathPrefix, out.IncludeRequestHeadersInCheck = h.PathPrefix, h.IncludeRequestHeadersInCheck
+		out.HeadersToUpstreamOnAllow, out.HeadersToDownstreamOnDeny = h.HeadersToUpstreamOnAllow, h.HeadersToDownstreamOnDeny
+	}
+	// Istio's provider services are "name.namespace.svc.<domain>" or "namespace/name".
+	if ns, name, ok := strings.Cut(service, "/"); ok {
+		service = name + "." + ns + ".svc." + t.snap.ClusterDomain
+	}
+	out.Host, out.Port = service, uint32(max(port, 0))
+	out.Cluster = ir.ClusterName(out.Port, "", service)
+	if timeout != nil {
+		out.Timeout = &timeout.Duration
 	}
 	return out
 }

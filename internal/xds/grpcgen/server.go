@@ -8,11 +8,13 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshd-io/meshd/internal/ir"
@@ -72,11 +74,19 @@ func serverListener(name string, mtls render.MTLS, authz render.Authz) *listener
 // after the RBAC filters.
 func serverHCM(name string, authz render.Authz) *listenerv3.Filter {
 	var filters []*hcmv3.HttpFilter
+	if c := authz.Custom; c != nil && c.HTTPRules != nil {
+		// grpc-go has no ext_authz: what a CUSTOM rule would send to the provider is
+		// denied instead (fail closed).
+		deny := proto.Clone(c.HTTPRules).(*rbacv3.RBAC)
+		deny.Action = rbacv3.RBAC_DENY
+		filters = append(filters, &hcmv3.HttpFilter{Name: render.RBACFilterName,
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&rbachttpv3.RBAC{Rules: deny})}})
+	}
 	for _, set := range authz.HTTP {
 		if set.Rules == nil {
 			continue // grpc-go ignores shadow rules
 		}
-		filters = append(filters, &hcmv3.HttpFilter{Name: "envoy.filters.http.rbac",
+		filters = append(filters, &hcmv3.HttpFilter{Name: render.RBACFilterName,
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&rbachttpv3.RBAC{Rules: set.Rules})}})
 	}
 	filters = append(filters, &hcmv3.HttpFilter{Name: render.RouterFilter,

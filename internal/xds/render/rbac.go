@@ -27,7 +27,27 @@ type RBACSet struct {
 // Authz is a workload's authorization, for HTTP and for TCP connections.
 type Authz struct {
 	HTTP, TCP []RBACSet
+	// Custom is the workload's CUSTOM (ext_authz) authorization, nil when none.
+	Custom *CustomAuthz
 }
+
+// CustomAuthz sends requests that match a CUSTOM rule to the provider, as Istio does:
+// an RBAC filter in shadow mode marks matching requests in dynamic metadata
+// (CustomMetadataKey), and the ext_authz filter runs only for those.
+type CustomAuthz struct {
+	Provider  *ir.AuthzProvider
+	HTTPRules *rbacv3.RBAC
+	TCPRules  *rbacv3.RBAC // nil for an HTTP provider: TCP has no HTTP check
+}
+
+// CUSTOM rules' names and the metadata the shadow RBAC writes when one matches.
+const (
+	CustomPolicyPrefix = "istio-ext-authz-"
+	CustomStatPrefix   = "istio_ext_authz_"
+	CustomMetadataKey  = CustomStatPrefix + "shadow_effective_policy_id"
+	RBACFilterName     = "envoy.filters.http.rbac"
+	NetworkRBACFilter  = "envoy.filters.network.rbac"
+)
 
 // rbacActions are Istio's actions in evaluation order (CUSTOM comes first in Istio and
 // needs an ext_authz provider; it is not rendered yet).
@@ -46,8 +66,20 @@ var rbacActions = []struct {
 // only what some ALLOW rule matches passes, and a policy without rules matches nothing.
 func WorkloadAuthz(in *ir.IR, scope Scope) Authz {
 	var out Authz
+	custom, failClosed := customPolicies(in, scope)
+	if len(custom) > 0 {
+		provider := providerNamed(in, custom[0].Provider)
+		out.Custom = &CustomAuthz{Provider: provider,
+			HTTPRules: rbacRulesNamed(rbacv3.RBAC_ALLOW, custom, in.TrustDomain, false, CustomPolicyPrefix)}
+		if provider.GRPC {
+			out.Custom.TCPRules = rbacRulesNamed(rbacv3.RBAC_ALLOW, custom, in.TrustDomain, true, CustomPolicyPrefix)
+		}
+	}
 	for _, a := range rbacActions {
 		var enforced, dryRun []*ir.AuthzPolicy
+		if a.name == "DENY" {
+			enforced = append(enforced, failClosed...)
+		}
 		for _, p := range in.AuthorizationPolicies {
 			if p.Action != a.name || !ir.AppliesTo(p.Namespace, p.Selector, in.RootNamespace, scope.Namespace, scope.Labels) {
 				continue
@@ -73,8 +105,42 @@ func WorkloadAuthz(in *ir.IR, scope Scope) Authz {
 	return out
 }
 
+// customPolicies are the CUSTOM policies that apply to the workload: those of its
+// provider (the oldest policy's; Istio allows one per workload). Policies naming another
+// or an unknown provider cannot be enforced, so their rules deny instead (fail closed).
+func customPolicies(in *ir.IR, scope Scope) (custom, failClosed []*ir.AuthzPolicy) {
+	for _, p := range in.AuthorizationPolicies {
+		if p.Action != "CUSTOM" || p.DryRun || !ir.AppliesTo(p.Namespace, p.Selector, in.RootNamespace, scope.Namespace, scope.Labels) {
+			continue
+		}
+		known := providerNamed(in, p.Provider) != nil
+		if known && (len(custom) == 0 || custom[0].Provider == p.Provider) {
+			custom = append(custom, p)
+			continue
+		}
+		denied := *p
+		denied.Action = "DENY"
+		failClosed = append(failClosed, &denied)
+	}
+	return custom, failClosed
+}
+
+func providerNamed(in *ir.IR, name string) *ir.AuthzProvider {
+	for _, p := range in.AuthzProviders {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
 // rbacRules renders policies as one RBAC of an action; nil when there are none.
 func rbacRules(action rbacv3.RBAC_Action, policies []*ir.AuthzPolicy, td string, tcp bool) *rbacv3.RBAC {
+	return rbacRulesNamed(action, policies, td, tcp, "")
+}
+
+// rbacRulesNamed is rbacRules with a prefix on every policy name.
+func rbacRulesNamed(action rbacv3.RBAC_Action, policies []*ir.AuthzPolicy, td string, tcp bool, prefix string) *rbacv3.RBAC {
 	if len(policies) == 0 {
 		return nil
 	}
@@ -85,7 +151,7 @@ func rbacRules(action rbacv3.RBAC_Action, policies []*ir.AuthzPolicy, td string,
 			if !ok {
 				continue
 			}
-			out.Policies[fmt.Sprintf("ns[%s]-policy[%s]-rule[%d]", p.Namespace, p.Source.Name, i)] = policy(rule, td)
+			out.Policies[fmt.Sprintf("%sns[%s]-policy[%s]-rule[%d]", prefix, p.Namespace, p.Source.Name, i)] = policy(rule, td)
 		}
 	}
 	return out

@@ -20,9 +20,7 @@ import (
 
 // Inbound names.
 const (
-	inboundRoute      = "inbound|http|0"
-	rbacHTTPFilter    = "envoy.filters.http.rbac"
-	rbacNetworkFilter = "envoy.filters.network.rbac"
+	inboundRoute = "inbound|http|0"
 )
 
 // istioHTTPALPN is what a sidecar offers for mesh mTLS carrying HTTP; plain "istio"
@@ -96,13 +94,14 @@ func inboundChains(mode string, port uint32, authz render.Authz) []*listenerv3.F
 // inboundHTTP is the connection manager of inbound HTTP: the RBAC filters, then the
 // router to the application.
 func inboundHTTP(stat string, authz render.Authz) *listenerv3.Filter {
-	var filters []*hcmv3.HttpFilter
+	// CUSTOM first, then DENY, AUDIT, ALLOW: Istio's order.
+	filters := render.CustomHTTPFilters(authz.Custom)
 	for _, set := range authz.HTTP {
 		cfg := &rbachttpv3.RBAC{Rules: set.Rules, ShadowRules: set.Shadow}
 		if set.Shadow != nil {
 			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
 		}
-		filters = append(filters, &hcmv3.HttpFilter{Name: rbacHTTPFilter,
+		filters = append(filters, &hcmv3.HttpFilter{Name: render.RBACFilterName,
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(cfg)}})
 	}
 	filters = append(filters, &hcmv3.HttpFilter{Name: render.RouterFilter,
@@ -121,13 +120,13 @@ func inboundHTTP(stat string, authz render.Authz) *listenerv3.Filter {
 // inboundTCP is network RBAC (one filter per action) and the TCP proxy to the
 // application.
 func inboundTCP(stat string, authz render.Authz) []*listenerv3.Filter {
-	var filters []*listenerv3.Filter
+	filters := render.CustomNetworkFilters(authz.Custom, stat)
 	for _, set := range authz.TCP {
 		cfg := &rbacnetv3.RBAC{StatPrefix: stat, Rules: set.Rules, ShadowRules: set.Shadow}
 		if set.Shadow != nil {
 			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
 		}
-		filters = append(filters, networkFilter(rbacNetworkFilter, cfg))
+		filters = append(filters, networkFilter(render.NetworkRBACFilter, cfg))
 	}
 	return append(filters, tcpTo(stat, InboundPassthroughCluster))
 }
