@@ -67,4 +67,49 @@ spec:
 	expect("DENY EmptyCall", "OK", codes.PermissionDenied.String())
 	f.deleteObject("security.istio.io", "v1", "AuthorizationPolicy", "reviews-methods")
 	expect("policy deleted", "OK", "OK")
+
+	// The empty policy cases: spec {} allows nothing; rules [{}] allows everything.
+	f.apply(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-empty}
+spec:
+  selector: {matchLabels: {app: reviews}}
+`)
+	expect("ALLOW with no rules", codes.PermissionDenied.String(), codes.PermissionDenied.String())
+	f.apply(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-empty}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  rules: [{}]
+`)
+	expect("ALLOW with an empty rule", "OK", "OK")
+
+	// A header condition: DENY calls that carry x-canary: yes (gRPC metadata is headers).
+	f.apply(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-no-canary}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: DENY
+  rules:
+  - when: [{key: "request.headers[x-canary]", values: ["yes"]}]
+`)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		_, _, errCanary := c.Call(ctx, mdOf(map[string]string{"x-canary": "yes"}))
+		_, _, errPlain := c.Call(ctx, nil)
+		if status.Code(errCanary) != codes.PermissionDenied || errPlain != nil {
+			var nacks []string
+			for _, p := range env.XDSProxies() {
+				for t, n := range p.Nacked {
+					nacks = append(nacks, p.NodeID+" "+t+": "+n.Message)
+				}
+			}
+			return fmt.Errorf("with x-canary: %v; without: %v; NACKs: %v", errCanary, errPlain, nacks)
+		}
+		return nil
+	})
 }

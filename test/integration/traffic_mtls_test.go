@@ -75,4 +75,40 @@ spec:
   - from: [{source: {principals: [cluster.local/ns/%s/sa/productpage]}}]
 `, f.ns))
 	expect("ALLOW productpage", map[*grpcxds.Client]string{productpage: "OK", intruder: "PermissionDenied"})
+
+	// A namespace source is matched on the peer's SPIFFE identity too.
+	f.apply(fmt.Sprintf(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-from-productpage}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  rules:
+  - from: [{source: {namespaces: [%s]}}]
+`, f.ns))
+	expect("ALLOW namespace", map[*grpcxds.Client]string{productpage: "OK", intruder: "OK"})
+	f.apply(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-from-productpage}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  rules:
+  - from: [{source: {namespaces: [elsewhere]}}]
+`)
+	expect("ALLOW another namespace", map[*grpcxds.Client]string{productpage: "PermissionDenied", intruder: "PermissionDenied"})
+	f.deleteObject("security.istio.io", "v1", "AuthorizationPolicy", "reviews-from-productpage")
+
+	// PERMISSIVE takes plaintext too (grpc-go serves one or the other per port, so a
+	// permissive proxyless server serves plaintext, and mTLS clients fall back).
+	f.apply(`
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: reviews-strict}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  mtls: {mode: PERMISSIVE}
+`)
+	f.deleteObject("networking.istio.io", "v1", "DestinationRule", "reviews-mtls")
+	expect("PERMISSIVE", map[*grpcxds.Client]string{plain: "OK", productpage: "OK"})
 }

@@ -79,14 +79,16 @@ func serverHCM(name string, authz render.Authz) *listenerv3.Filter {
 		// denied instead (fail closed).
 		deny := proto.Clone(c.HTTPRules).(*rbacv3.RBAC)
 		deny.Action = rbacv3.RBAC_DENY
-		filters = append(filters, &hcmv3.HttpFilter{Name: render.RBACFilterName,
+		filters = append(filters, &hcmv3.HttpFilter{Name: render.RBACFilterName + ".custom",
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&rbachttpv3.RBAC{Rules: deny})}})
 	}
 	for _, set := range authz.HTTP {
 		if set.Rules == nil {
 			continue // grpc-go ignores shadow rules
 		}
-		filters = append(filters, &hcmv3.HttpFilter{Name: render.RBACFilterName,
+		// grpc-go refuses two filters of one name; Envoy does not mind, but one per
+		// action it is.
+		filters = append(filters, &hcmv3.HttpFilter{Name: render.RBACFilterName + "." + strings.ToLower(set.Action),
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&rbachttpv3.RBAC{Rules: set.Rules})}})
 	}
 	filters = append(filters, &hcmv3.HttpFilter{Name: render.RouterFilter,
