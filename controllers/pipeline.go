@@ -255,8 +255,14 @@ func (p *Pipeline) workloadStatus(ctx context.Context, pods []*corev1.Pod) error
 		}
 		errs = append(errs, write(ap, &ap.Status, ap.Spec.Selector))
 	}
+	conflicts := translate.PeerAuthnConflicts(pointers(pas.Items))
 	for i := range pas.Items {
 		pa := &pas.Items[i]
+		if winner, ok := conflicts[pa.Namespace+"/"+pa.Name]; ok {
+			c := translate.ConflictCondition(pa.Generation, winner)
+			errs = append(errs, writeConditions(ctx, p.Client, p.Scheme, pa, &pa.Status, []metav1.Condition{c}, ownerWorkloads))
+			continue
+		}
 		errs = append(errs, write(pa, &pa.Status, pa.Spec.Selector))
 	}
 	return errors.Join(errs...)

@@ -2,10 +2,13 @@ package translate
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
 	"github.com/meshd-io/meshd/internal/ir"
 )
@@ -49,4 +52,40 @@ func WorkloadsCondition(generation int64, ns string, selector map[string]string,
 		c.Message = fmt.Sprintf("selects %d pods in %s", n, where)
 	}
 	return c
+}
+
+// PeerAuthnConflicts finds PeerAuthentications that an older one at the same level (same
+// namespace and the same selector, or both without one) shadows, as Istio resolves
+// them: the oldest wins. It maps "namespace/name" of each shadowed one to the winner's.
+func PeerAuthnConflicts(pas []*securityv1.PeerAuthentication) map[string]string {
+	sorted := slices.Clone(pas)
+	slices.SortFunc(sorted, func(a, b *securityv1.PeerAuthentication) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	winners := map[string]string{}
+	out := map[string]string{}
+	for _, pa := range sorted {
+		var sel map[string]string
+		if pa.Spec.Selector != nil {
+			sel = pa.Spec.Selector.MatchLabels
+		}
+		level := pa.Namespace + "|" + ir.SelectorKey(sel)
+		name := pa.Namespace + "/" + pa.Name
+		if w, ok := winners[level]; ok {
+			out[name] = w
+			continue
+		}
+		winners[level] = name
+	}
+	return out
+}
+
+// ConflictCondition is the WorkloadsSelected condition of a shadowed PeerAuthentication.
+func ConflictCondition(generation int64, winner string) metav1.Condition {
+	return metav1.Condition{Type: typev1beta1.ConditionWorkloadsSelected, ObservedGeneration: generation,
+		Status: metav1.ConditionFalse, Reason: ReasonConflicted,
+		Message: "ignored: the older PeerAuthentication " + winner + " sets mTLS for the same workloads"}
 }

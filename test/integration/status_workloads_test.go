@@ -56,4 +56,22 @@ spec:
 		t.Fatal(err)
 	}
 	expect(metav1.ConditionTrue, "selects 1 pod in namespace "+ns)
+
+	// A second PeerAuthentication for the same workloads is shadowed by the older one.
+	f.apply(`
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: ratings-permissive}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  mtls: {mode: PERMISSIVE}
+`)
+	gvk := schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"}
+	testutil.Eventually(t, statusTimeout, func() error {
+		c := condition(t, gvk, ns, "ratings-permissive", typev1beta1.ConditionWorkloadsSelected)
+		if c == nil || c.Reason != "Conflicted" || !strings.Contains(c.Message, ns+"/ratings-strict") {
+			return fmt.Errorf("WorkloadsSelected = %+v, want Conflicted naming %s/ratings-strict", c, ns)
+		}
+		return nil
+	})
 }
