@@ -57,18 +57,19 @@ spec:
 	}
 	expect(metav1.ConditionTrue, "selects 1 pod in namespace "+ns)
 
-	// A second PeerAuthentication for the same workloads is shadowed by the older one.
+	// A second PeerAuthentication for the same workloads is shadowed by the older one
+	// (on equal creation seconds, by name: this one sorts after).
 	f.apply(`
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
-metadata: {name: ratings-permissive}
+metadata: {name: ratings-z-permissive}
 spec:
   selector: {matchLabels: {app: ratings}}
   mtls: {mode: PERMISSIVE}
 `)
 	gvk := schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"}
 	testutil.Eventually(t, statusTimeout, func() error {
-		c := condition(t, gvk, ns, "ratings-permissive", typev1beta1.ConditionWorkloadsSelected)
+		c := condition(t, gvk, ns, "ratings-z-permissive", typev1beta1.ConditionWorkloadsSelected)
 		if c == nil || c.Reason != "Conflicted" || !strings.Contains(c.Message, ns+"/ratings-strict") {
 			return fmt.Errorf("WorkloadsSelected = %+v, want Conflicted naming %s/ratings-strict", c, ns)
 		}
