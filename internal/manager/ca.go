@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -65,7 +68,8 @@ func setupCA(mgr ctrl.Manager, cfg *rest.Config, opts Options, xdsServer *xds.Se
 	if err != nil {
 		return nil, err
 	}
-	service := ca.NewService(authority, &ca.TokenReviewAuthenticator{Client: clientset}, ctrl.Log.WithName("ca"))
+	authn := &ca.TokenReviewAuthenticator{Client: clientset}
+	service := ca.NewService(authority, authn, ctrl.Log.WithName("ca"))
 	roots := x509.NewCertPool()
 	roots.AddCert(authority.Root())
 	tlsConfig := &tls.Config{
@@ -80,7 +84,10 @@ func setupCA(mgr ctrl.Manager, cfg *rest.Config, opts Options, xdsServer *xds.Se
 		return nil, fmt.Errorf("secure xDS address %s: %w", opts.SecureXDSAddr, err)
 	}
 	serve := func(ctx context.Context) error {
-		return xdsServer.ServeWith(ctx, lis, []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsConfig))}, service.Register)
+		return xdsServer.ServeWith(ctx, lis, []grpc.ServerOption{
+			grpc.Creds(credentials.NewTLS(tlsConfig)),
+			grpc.StreamInterceptor(authenticatedStreams(authn)),
+		}, service.Register)
 	}
 	if err := mgr.Add(nonLeaderRunnable(serve)); err != nil {
 		return nil, err
@@ -100,4 +107,21 @@ func servingNames(opts Options) []string {
 		}
 	}
 	return names
+}
+
+// authenticatedStreams admits xDS streams on the secure port only from callers who prove
+// who they are: a mesh certificate verified in the TLS handshake, or a service-account
+// token (TokenReview). The CA's own method is unary and authenticates by token itself.
+func authenticatedStreams(authn ca.Authenticator) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if p, ok := peer.FromContext(ss.Context()); ok {
+			if tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(tlsInfo.State.VerifiedChains) > 0 {
+				return handler(srv, ss)
+			}
+		}
+		if _, err := authn.Authenticate(ss.Context()); err != nil {
+			return status.Errorf(codes.Unauthenticated, "xDS on the secure port needs a mesh certificate or a service-account token: %v", err)
+		}
+		return handler(srv, ss)
+	}
 }

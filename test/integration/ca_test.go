@@ -71,8 +71,16 @@ func TestCAIssuesWorkloadCertificates(t *testing.T) {
 		t.Error("a certificate for another service account was issued")
 	}
 
-	// xDS on the same port.
-	c, err := adsclient.Dial(ctx, conn, &corev3.Node{Id: fmt.Sprintf("sidecar~10.1.0.7~productpage-1.%s~%s.svc.cluster.local", ns, ns)})
+	// xDS on the same port, for callers who say who they are.
+	node := &corev3.Node{Id: fmt.Sprintf("sidecar~10.1.0.7~productpage-1.%s~%s.svc.cluster.local", ns, ns)}
+	anonymous, err := adsclient.Dial(ctx, conn, node)
+	if err == nil {
+		// The stream ends with the server's refusal (Wait never sees its condition hold).
+		if err := anonymous.Wait(ctx, func(adsclient.State) bool { return false }); !strings.Contains(fmt.Sprint(err), "Unauthenticated") {
+			t.Errorf("an xDS stream without token or certificate was not refused as Unauthenticated: %v", err)
+		}
+	}
+	c, err := adsclient.Dial(callCtx, conn, node)
 	if err != nil {
 		t.Fatal(err)
 	}
