@@ -44,6 +44,10 @@ var (
 	configKey     = reconcile.Request{NamespacedName: types.NamespacedName{Name: "config"}}
 	endpointsKey  = reconcile.Request{NamespacedName: types.NamespacedName{Name: "endpoints"}}
 	programmedKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "programmed"}}
+	// workloadsKey writes which pods each workload policy selects: kept off the EDS
+	// path, which endpoint changes take many times more often than pods or policies
+	// change.
+	workloadsKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "workloads"}}
 )
 
 // programmedDelay gathers the ACKs of one push into one Programmed status write.
@@ -73,6 +77,12 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 	endpoints := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{endpointsKey}
 	})
+	pods := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{endpointsKey, workloadsKey}
+	})
+	policies := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{configKey, workloadsKey}
+	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("pipeline").
 		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), MaxConcurrentReconciles: 2}).
@@ -80,19 +90,20 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		// Status writes (meshd's own) change no generation and need no new pass.
 		Watches(&networkingv1.VirtualService{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&networkingv1.DestinationRule{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&meshv1alpha1.Mesh{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// The Mesh's root namespace and the policies decide what policies select too.
+		Watches(&meshv1alpha1.Mesh{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Annotations count too: istio.io/dry-run turns enforcement off.
-		// Both passes: the endpoints pass says which pods each policy selects.
-		Watches(&securityv1.AuthorizationPolicy{}, both, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&securityv1.PeerAuthentication{}, both, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&securityv1.AuthorizationPolicy{}, policies, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&securityv1.PeerAuthentication{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&discoveryv1.EndpointSlice{}, endpoints).
-		Watches(&corev1.Pod{}, endpoints).
+		Watches(&corev1.Pod{}, pods).
 		Watches(&corev1.Node{}, endpoints).
 		// One pass at start even in a cluster with no objects: xDS is served only
 		// after the first config exists.
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 			q.Add(configKey)
 			q.Add(endpointsKey)
+			q.Add(workloadsKey)
 			return nil
 		})).
 		// Proxies' ACKs and NACKs update the Programmed condition.
@@ -121,6 +132,8 @@ func (p *Pipeline) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		return reconcile.Result{}, p.endpoints(ctx)
 	case programmedKey:
 		return reconcile.Result{}, p.programmed(ctx)
+	case workloadsKey:
+		return reconcile.Result{}, p.workloadStatus(ctx)
 	}
 	return reconcile.Result{}, nil
 }
@@ -218,20 +231,22 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 	}
 	in := model.NewDiscoveryInputs(services, pointers(pods.Items), pointers(nodes.Items))
 	p.XDS.UpdateEndpoints(model.IndexEndpoints(pointers(slices.Items), in))
-	return p.workloadStatus(ctx, pointers(pods.Items))
+	return nil
 }
 
 // workloadStatus writes, on every AuthorizationPolicy and PeerAuthentication, whether it
 // selects any running pod (only when that changed).
-func (p *Pipeline) workloadStatus(ctx context.Context, pods []*corev1.Pod) error {
+func (p *Pipeline) workloadStatus(ctx context.Context) error {
 	var aps securityv1.AuthorizationPolicyList
 	var pas securityv1.PeerAuthenticationList
 	var meshes meshv1alpha1.MeshList
-	for _, l := range []client.ObjectList{&aps, &pas, &meshes} {
+	var podList corev1.PodList
+	for _, l := range []client.ObjectList{&aps, &pas, &meshes, &podList} {
 		if err := p.Client.List(ctx, l); err != nil {
 			return err
 		}
 	}
+	pods := pointers(podList.Items)
 	var mesh *meshv1alpha1.MeshSpec
 	for i := range meshes.Items {
 		if meshes.Items[i].Name == meshv1alpha1.MeshName {

@@ -53,6 +53,16 @@ func (in *IR) ClientSignature(labels map[string]string, locality string) string 
 	return b.String()
 }
 
+// SameClientSignatures reports whether every client has the same signature under both
+// IRs (the inputs of ClientSignature are equal), so no proxy changes scope.
+func (in *IR) SameClientSignatures(other *IR) bool {
+	if in == nil || other == nil {
+		return in == other
+	}
+	return in.LocalityAware == other.LocalityAware && slices.Equal(in.PriorityLabels, other.PriorityLabels) &&
+		slices.EqualFunc(in.ClientSelectors, other.ClientSelectors, maps.Equal[map[string]string])
+}
+
 // collectClientSelectors gathers every selector that narrows clients (sourceLabels of
 // route matches, DestinationRule workloadSelectors), deduplicated and sorted, and what
 // makes endpoints depend on the client (locality-aware policies, failoverPriority).

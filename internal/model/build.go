@@ -1,7 +1,8 @@
 package model
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -32,10 +33,10 @@ func NewSnapshot(in Inputs) *Snapshot {
 		Mesh:                  in.Mesh.WithDefaults(),
 		ClusterDomain:         in.ClusterDomain,
 		Services:              make(map[string]*Service, len(in.Services)),
-		VirtualServices:       append([]*networkingv1.VirtualService(nil), in.VirtualServices...),
-		DestinationRules:      append([]*networkingv1.DestinationRule(nil), in.DestinationRules...),
-		AuthorizationPolicies: append([]*securityv1.AuthorizationPolicy(nil), in.AuthorizationPolicies...),
-		PeerAuthentications:   append([]*securityv1.PeerAuthentication(nil), in.PeerAuthentications...),
+		VirtualServices:       OldestFirst(in.VirtualServices),
+		DestinationRules:      OldestFirst(in.DestinationRules),
+		AuthorizationPolicies: OldestFirst(in.AuthorizationPolicies),
+		PeerAuthentications:   OldestFirst(in.PeerAuthentications),
 	}
 	if s.ClusterDomain == "" {
 		s.ClusterDomain = DefaultClusterDomain
@@ -43,27 +44,19 @@ func NewSnapshot(in Inputs) *Snapshot {
 	for _, svc := range in.Services {
 		s.Services[svc.Hostname] = svc
 	}
-	sort.Slice(s.VirtualServices, func(i, j int) bool {
-		return older(&s.VirtualServices[i].ObjectMeta, &s.VirtualServices[j].ObjectMeta)
-	})
-	sort.Slice(s.DestinationRules, func(i, j int) bool {
-		return older(&s.DestinationRules[i].ObjectMeta, &s.DestinationRules[j].ObjectMeta)
-	})
-	sort.Slice(s.AuthorizationPolicies, func(i, j int) bool {
-		return older(&s.AuthorizationPolicies[i].ObjectMeta, &s.AuthorizationPolicies[j].ObjectMeta)
-	})
-	sort.Slice(s.PeerAuthentications, func(i, j int) bool {
-		return older(&s.PeerAuthentications[i].ObjectMeta, &s.PeerAuthentications[j].ObjectMeta)
-	})
 	return s
 }
 
-func older(a, b *metav1.ObjectMeta) bool {
-	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-		return a.CreationTimestamp.Before(&b.CreationTimestamp)
-	}
-	if a.Namespace != b.Namespace {
-		return a.Namespace < b.Namespace
-	}
-	return a.Name < b.Name
+// OldestFirst returns a copy of objs ordered as Istio resolves conflicts between
+// objects: by creation time, then namespace, then name.
+func OldestFirst[T metav1.Object](objs []T) []T {
+	out := slices.Clone(objs)
+	slices.SortStableFunc(out, func(a, b T) int {
+		ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+		if c := ta.Compare(tb.Time); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
+	})
+	return out
 }

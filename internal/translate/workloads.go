@@ -2,8 +2,6 @@ package translate
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,6 +9,7 @@ import (
 	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
 	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
 )
 
 // Reasons of the WorkloadsSelected condition.
@@ -58,16 +57,9 @@ func WorkloadsCondition(generation int64, ns string, selector map[string]string,
 // namespace and the same selector, or both without one) shadows, as Istio resolves
 // them: the oldest wins. It maps "namespace/name" of each shadowed one to the winner's.
 func PeerAuthnConflicts(pas []*securityv1.PeerAuthentication) map[string]string {
-	sorted := slices.Clone(pas)
-	slices.SortFunc(sorted, func(a, b *securityv1.PeerAuthentication) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
-	})
 	winners := map[string]string{}
 	out := map[string]string{}
-	for _, pa := range sorted {
+	for _, pa := range model.OldestFirst(pas) {
 		var sel map[string]string
 		if pa.Spec.Selector != nil {
 			sel = pa.Spec.Selector.MatchLabels

@@ -65,13 +65,18 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // then moves proxies whose scope the new IR changes.
 func (s *Server) Update(in *ir.IR) {
 	s.mu.Lock()
+	moved := !in.SameClientSignatures(s.ir)
 	s.ir = in
 	for _, sc := range s.scopes {
 		s.regenerate(sc)
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
 	s.mu.Unlock()
-	s.rescope()
+	// Most pushes leave every proxy's signature as it was: only a change of the
+	// selectors (or of what makes locality matter) moves proxies between scopes.
+	if moved {
+		s.rescope()
+	}
 	s.tracker.signal() // proxies are now behind the new config
 }
 

@@ -193,16 +193,7 @@ func TestSidecarInboundSecurity(t *testing.T) {
 	f := &meshFixture{t: t, ns: ns}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	peerAuth := func(mode string) string {
-		return fmt.Sprintf(`
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default}
-spec:
-  mtls: {mode: %s}
-`, mode)
-	}
-	f.apply(peerAuth("STRICT"))
+	f.apply(peerAuthentication("default", "", "STRICT"))
 	f.apply(`
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -229,7 +220,7 @@ spec:
 	}); err != nil {
 		t.Fatal(err)
 	}
-	f.apply(peerAuth("PERMISSIVE"))
+	f.apply(peerAuthentication("default", "", "PERMISSIVE"))
 	if err := c.Wait(ctx, func(st adsclient.State) bool {
 		chains, _ := inboundChains(st)
 		return plaintext(chains)

@@ -27,14 +27,7 @@ spec:
   selector: {matchLabels: {app: ratings}}
   rules: [{from: [{source: {namespaces: [shop]}}]}]
 `)
-	f.apply(`
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: ratings-strict}
-spec:
-  selector: {matchLabels: {app: ratings}}
-  mtls: {mode: STRICT}
-`)
+	f.apply(peerAuthentication("ratings-strict", "ratings", "STRICT"))
 	expect := func(status metav1.ConditionStatus, msg string) {
 		t.Helper()
 		for _, kind := range []string{"AuthorizationPolicy", "PeerAuthentication"} {
@@ -59,14 +52,7 @@ spec:
 
 	// A second PeerAuthentication for the same workloads is shadowed by the older one
 	// (on equal creation seconds, by name: this one sorts after).
-	f.apply(`
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: ratings-z-permissive}
-spec:
-  selector: {matchLabels: {app: ratings}}
-  mtls: {mode: PERMISSIVE}
-`)
+	f.apply(peerAuthentication("ratings-z-permissive", "ratings", "PERMISSIVE"))
 	gvk := schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"}
 	testutil.Eventually(t, statusTimeout, func() error {
 		c := condition(t, gvk, ns, "ratings-z-permissive", typev1beta1.ConditionWorkloadsSelected)

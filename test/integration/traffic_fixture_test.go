@@ -141,6 +141,22 @@ func (f *meshFixture) removeBackend(name string) {
 	}
 }
 
+// peerAuthentication is a PeerAuthentication manifest setting mode for the pods
+// labelled app (for the whole namespace when app is "").
+func peerAuthentication(name, app, mode string) string {
+	selector := ""
+	if app != "" {
+		selector = "\n  selector: {matchLabels: {app: " + app + "}}"
+	}
+	return fmt.Sprintf(`
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: %s}
+spec:%s
+  mtls: {mode: %s}
+`, name, selector, mode)
+}
+
 // deleteObject deletes an object of the fixture's namespace.
 func (f *meshFixture) deleteObject(group, version, kind, name string) {
 	f.t.Helper()

@@ -19,14 +19,7 @@ import (
 // principals then admits the productpage identity and refuses another one.
 func TestTrafficMutualTLSAndPrincipals(t *testing.T) {
 	f := newMeshFixture(t)
-	f.apply(`
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: reviews-strict}
-spec:
-  selector: {matchLabels: {app: reviews}}
-  mtls: {mode: STRICT}
-`)
+	f.apply(peerAuthentication("reviews-mtls", "reviews", "STRICT"))
 	f.addXDSBackendWith("reviews-v1", "v1", meshCertProviders(t, f.ns, "reviews"))
 	plain := f.client("client-plain")
 	productpage := f.clientWithCerts("client-productpage", meshCertProviders(t, f.ns, "productpage"))
@@ -101,14 +94,7 @@ spec:
 
 	// PERMISSIVE takes plaintext too (grpc-go serves one or the other per port, so a
 	// permissive proxyless server serves plaintext, and mTLS clients fall back).
-	f.apply(`
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: reviews-strict}
-spec:
-  selector: {matchLabels: {app: reviews}}
-  mtls: {mode: PERMISSIVE}
-`)
+	f.apply(peerAuthentication("reviews-mtls", "reviews", "PERMISSIVE"))
 	f.deleteObject("networking.istio.io", "v1", "DestinationRule", "reviews-mtls")
 	expect("PERMISSIVE", map[*grpcxds.Client]string{plain: "OK", productpage: "OK"})
 }

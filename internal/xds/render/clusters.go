@@ -47,7 +47,7 @@ func Cluster(spec ClusterSpec, f Flavor) *clusterv3.Cluster {
 				HealthyPanicThreshold: &typev3.Percent{Value: float64(*od.MinHealthPercent)}}
 		}
 	}
-	if f == Envoy && edsCluster(spec, nil).Distribute {
+	if f == Envoy && distributes(spec.Policy) {
 		// Envoy weighs localities only when told to (grpc-go always does).
 		if out.CommonLbConfig == nil {
 			out.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{}
@@ -243,12 +243,18 @@ func ServiceClusters(svc *ir.Service, port *ir.Port, policy *ir.DestinationPolic
 
 func edsCluster(spec ClusterSpec, labels map[string]string) EDSCluster {
 	c := EDSCluster{Name: spec.Name, Hostname: spec.Hostname, Port: spec.Port, Labels: labels}
-	if LocalityAware(spec.Policy) {
+	if spec.Policy.LocalityAware() {
 		if lb := spec.Policy.LoadBalancer; lb != nil {
 			c.Locality = lb.Locality
-			c.Distribute = lb.Locality != nil && len(lb.Locality.Distribute) > 0
 		}
+		c.Distribute = distributes(spec.Policy)
 		c.Failover = !c.Distribute && spec.Policy.OutlierDetection != nil
 	}
 	return c
+}
+
+// distributes reports whether localities get weights from a distribute rule (which
+// takes the place of failover).
+func distributes(p *ir.TrafficPolicy) bool {
+	return p.LocalityAware() && p.LoadBalancer != nil && p.LoadBalancer.Locality != nil && len(p.LoadBalancer.Locality.Distribute) > 0
 }

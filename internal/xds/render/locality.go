@@ -14,9 +14,6 @@ const (
 	subzoneLabel = "topology.istio.io/subzone"
 )
 
-// LocalityAware reports whether a cluster's endpoints depend on where the client is.
-func LocalityAware(p *ir.TrafficPolicy) bool { return p.LocalityAware() }
-
 // priority is an endpoint's failover priority for a client, as Istio orders them:
 // with failoverPriority labels, by how many of the listed labels (in order) the
 // endpoint shares with the client; otherwise by locality: same subzone 0, same zone 1,

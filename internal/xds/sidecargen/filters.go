@@ -1,9 +1,7 @@
 package sidecargen
 
 import (
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -63,27 +61,15 @@ func httpFilters() []*hcmv3.HttpFilter {
 	}
 }
 
-// connectionManager is an HTTP connection manager with routes from RDS (rds != "") or
-// inline. WebSocket upgrades pass, as in Istio.
-func connectionManager(statPrefix, rds string, inline *routev3.RouteConfiguration, direction corev3.TrafficDirection) *listenerv3.Filter {
-	hcm := &hcmv3.HttpConnectionManager{
+// outboundHTTP is the outbound HTTP connection manager of one port: routes from RDS
+// under the port's number, WebSocket upgrades passed through, as in Istio.
+func outboundHTTP(statPrefix, rds string) *listenerv3.Filter {
+	return networkFilter(hcmFilter, &hcmv3.HttpConnectionManager{
 		StatPrefix:     statPrefix,
 		HttpFilters:    httpFilters(),
 		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
-		// Inbound keeps the caller's address for the application; outbound does not
-		// trust what the application sends.
-		UseRemoteAddress: nil,
-	}
-	if direction == corev3.TrafficDirection_INBOUND {
-		hcm.ForwardClientCertDetails = hcmv3.HttpConnectionManager_APPEND_FORWARD
-		hcm.SetCurrentClientCertDetails = &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{Uri: true}
-	}
-	if rds != "" {
-		hcm.RouteSpecifier = &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{ConfigSource: render.ADSSource(), RouteConfigName: rds}}
-	} else {
-		hcm.RouteSpecifier = &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: inline}
-	}
-	return networkFilter(hcmFilter, hcm)
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{ConfigSource: render.ADSSource(), RouteConfigName: rds}},
+	})
 }
 
 // tcpProxy forwards connections to one cluster or splits them by weight. Envoy needs

@@ -59,7 +59,7 @@ func (g *generator) httpListeners() []*listenerv3.Listener {
 		rds := strconv.FormatUint(uint64(n), 10)
 		hcm := &listenerv3.FilterChain{
 			Name:    "http",
-			Filters: []*listenerv3.Filter{connectionManager(fmt.Sprintf("outbound_0.0.0.0_%d", n), rds, nil, corev3.TrafficDirection_OUTBOUND)},
+			Filters: []*listenerv3.Filter{outboundHTTP(fmt.Sprintf("outbound_0.0.0.0_%d", n), rds)},
 		}
 		if !hp.sniffed {
 			l.FilterChains = []*listenerv3.FilterChain{hcm}
