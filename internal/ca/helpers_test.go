@@ -27,11 +27,7 @@ func fixedClock() time.Time { return fixedNow }
 // API server.
 func selfSigned(t *testing.T, opts Options) *Authority {
 	t.Helper()
-	s, err := newSelfSignedSecret(opts.withDefaults(), "istio-system")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := fromSelfSigned(opts, s)
+	a, err := NewEphemeral(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,6 +102,17 @@ func fromPluggedIn(opts Options, s *corev1.Secret) (*Authority, error) {
 	return newAuthority(opts, signer, cert, chain, roots, source)
 }
 
+// NewEphemeral is a self-signed authority kept only in memory: for tests and tools that
+// need a real CA without an API server. A control plane uses LoadOrCreate, whose root
+// survives restarts.
+func NewEphemeral(opts Options) (*Authority, error) {
+	s, err := newSelfSignedSecret(opts.withDefaults(), "")
+	if err != nil {
+		return nil, err
+	}
+	return fromSelfSigned(opts, s)
+}
+
 // fromSelfSigned reads Istio's `istio-ca-secret` layout, where the CA certificate is
 // its own root.
 func fromSelfSigned(opts Options, s *corev1.Secret) (*Authority, error) {

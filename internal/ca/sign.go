@@ -57,19 +57,69 @@ func (a *Authority) Sign(csrPEM []byte, identity string, ttl time.Duration) ([]s
 	if ttl <= 0 {
 		ttl = a.opts.WorkloadTTL
 	}
-	tmpl := &x509.Certificate{
-		// Subject stays empty as in Istio's workload certificates: the identity is the
-		// URI SAN, which Go then marks critical as RFC 5280 requires.
+	leaf, err := a.issue(workloadTemplate(id), csr.PublicKey, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{string(pem.EncodeToMemory(&pem.Block{Type: certutil.CertificateBlockType, Bytes: leaf}))}, a.chainPEM...), nil
+}
+
+// WorkloadKeyPair is a workload certificate with its key, as SDS hands it to a proxy
+// that has no agent of its own to make a CSR.
+type WorkloadKeyPair struct {
+	// ChainPEM is the leaf followed by the intermediates (what a TLS peer is sent);
+	// KeyPEM the PKCS#8 private key.
+	ChainPEM, KeyPEM []byte
+	NotBefore        time.Time
+	NotAfter         time.Time
+	// RenewAt is half the certificate's life from its issue, when Istio's agents
+	// renew too.
+	RenewAt time.Time
+}
+
+// IssueWorkload creates a fresh key and a WorkloadTTL certificate for identity. The
+// caller must have authenticated identity: this is for meshd's own SDS, which has
+// already bound the proxy's stream to it.
+func (a *Authority) IssueWorkload(identity string) (WorkloadKeyPair, error) {
+	id, err := a.parseIdentity(identity)
+	if err != nil {
+		return WorkloadKeyPair{}, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return WorkloadKeyPair{}, err
+	}
+	der, err := a.issue(workloadTemplate(id), key.Public(), a.opts.WorkloadTTL)
+	if err != nil {
+		return WorkloadKeyPair{}, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return WorkloadKeyPair{}, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return WorkloadKeyPair{}, err
+	}
+	chain := pem.EncodeToMemory(&pem.Block{Type: certutil.CertificateBlockType, Bytes: der})
+	for _, c := range a.intermediates {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: certutil.CertificateBlockType, Bytes: c.Raw})...)
+	}
+	issued := leaf.NotBefore.Add(backdate)
+	return WorkloadKeyPair{ChainPEM: chain, KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, RenewAt: issued.Add(leaf.NotAfter.Sub(issued) / 2)}, nil
+}
+
+// workloadTemplate is a workload certificate for id. Subject stays empty as in Istio's
+// workload certificates: the identity is the URI SAN, which Go then marks critical as
+// RFC 5280 requires. Both usages: a workload is a TLS client and a server.
+func workloadTemplate(id *url.URL) *x509.Certificate {
+	return &x509.Certificate{
 		URIs:                  []*url.URL{id},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 	}
-	leaf, err := a.issue(tmpl, csr.PublicKey, ttl)
-	if err != nil {
-		return nil, err
-	}
-	return append([]string{string(pem.EncodeToMemory(&pem.Block{Type: certutil.CertificateBlockType, Bytes: leaf}))}, a.chainPEM...), nil
 }
 
 // ServingCertificate issues a server certificate for meshd's own TLS listener (xDS and

@@ -83,11 +83,13 @@ func setupCA(mgr ctrl.Manager, cfg *rest.Config, opts Options, xdsServer *xds.Se
 	if err != nil {
 		return nil, fmt.Errorf("secure xDS address %s: %w", opts.SecureXDSAddr, err)
 	}
+	xdsServer.SetSecretIssuer(authority)
 	serve := func(ctx context.Context) error {
-		return xdsServer.ServeWith(ctx, lis, []grpc.ServerOption{
-			grpc.Creds(credentials.NewTLS(tlsConfig)),
-			grpc.StreamInterceptor(authenticatedStreams(authn)),
-		}, service.Register)
+		return xdsServer.ServeWith(ctx, lis, xds.ServeOptions{
+			GRPC:     []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsConfig))},
+			Register: service.Register,
+			Identify: identifyProxy(authority, authn),
+		})
 	}
 	if err := mgr.Add(nonLeaderRunnable(serve)); err != nil {
 		return nil, err
@@ -109,19 +111,26 @@ func servingNames(opts Options) []string {
 	return names
 }
 
-// authenticatedStreams admits xDS streams on the secure port only from callers who prove
-// who they are: a mesh certificate verified in the TLS handshake, or a service-account
-// token (TokenReview). The CA's own method is unary and authenticates by token itself.
-func authenticatedStreams(authn ca.Authenticator) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if p, ok := peer.FromContext(ss.Context()); ok {
+// identifyProxy admits xDS streams on the secure port only from callers who prove who
+// they are: a mesh certificate verified in the TLS handshake (its SPIFFE ID), or a
+// service-account token (TokenReview). The CA's own method is unary and authenticates
+// by token itself.
+func identifyProxy(authority *ca.Authority, authn ca.Authenticator) xds.Identify {
+	return func(ctx context.Context) (xds.Identity, error) {
+		if p, ok := peer.FromContext(ctx); ok {
 			if tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(tlsInfo.State.VerifiedChains) > 0 {
-				return handler(srv, ss)
+				leaf := tlsInfo.State.VerifiedChains[0][0]
+				if id, ok := xds.CertificateIdentity(leaf, authority.TrustDomain()); ok {
+					return id, nil
+				}
+				return xds.Identity{}, status.Error(codes.Unauthenticated, "the client certificate carries no SPIFFE ID of a service account in this trust domain")
 			}
 		}
-		if _, err := authn.Authenticate(ss.Context()); err != nil {
-			return status.Errorf(codes.Unauthenticated, "xDS on the secure port needs a mesh certificate or a service-account token: %v", err)
+		caller, err := authn.Authenticate(ctx)
+		if err != nil {
+			return xds.Identity{}, status.Errorf(codes.Unauthenticated, "xDS on the secure port needs a mesh certificate or a service-account token: %v", err)
 		}
-		return handler(srv, ss)
+		return xds.Identity{SPIFFE: authority.Identity(caller.Namespace, caller.ServiceAccount),
+			Namespace: caller.Namespace, ServiceAccount: caller.ServiceAccount}, nil
 	}
 }

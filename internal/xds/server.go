@@ -47,6 +47,8 @@ type Server struct {
 	watches map[*watchEntry]struct{}
 
 	tracker *Tracker
+	// secrets serves SDS to authenticated streams; nil until SetSecretIssuer.
+	secrets *secrets
 }
 
 // NewServer returns a server with no config; it serves once Update has been called.
@@ -172,6 +174,9 @@ func (s *Server) Progress() []ProxyProgress {
 		pp := ProxyProgress{NodeID: p.NodeID, Namespace: key.Namespace, UpToDate: true}
 		prefix := key.versionPrefix()
 		for _, t := range p.Subscribed {
+			if t == resourcev3.SecretType {
+				continue // per identity, not part of the scope's config
+			}
 			acked, ok := strings.CutPrefix(p.Acked[t], prefix)
 			n, err := strconv.ParseUint(acked, 10, 64)
 			if !ok || err != nil || n < sc.version[t] {
@@ -189,28 +194,28 @@ func (s *Server) Progress() []ProxyProgress {
 
 // Serve waits for the first config, then serves ADS on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	return s.ServeWith(ctx, l, nil, nil)
+	return s.ServeWith(ctx, l, ServeOptions{})
 }
 
-// ServeWith is Serve with gRPC server options (TLS on the secure port) and more
-// services on the same port (register; the CA on 15012, as istiod does).
-func (s *Server) ServeWith(ctx context.Context, l net.Listener, opts []grpc.ServerOption, register func(*grpc.Server)) error {
+// ServeWith is Serve with the options of one port: TLS, more services, and the
+// authentication that binds streams to identities and turns on SDS.
+func (s *Server) ServeWith(ctx context.Context, l net.Listener, opts ServeOptions) error {
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
 		return nil
 	}
-	gs := grpc.NewServer(opts...)
+	gs := grpc.NewServer(opts.GRPC...)
 	xs := serverv3.NewServer(ctx, s, s.tracker.callbacks(s.log))
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, xs)
-	if register != nil {
-		register(gs)
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, identityADS{AggregatedDiscoveryServiceServer: xs, identify: opts.Identify, log: s.log})
+	if opts.Register != nil {
+		opts.Register(gs)
 	}
 	go func() {
 		<-ctx.Done()
 		gs.GracefulStop()
 	}()
-	s.log.Info("serving xDS", "address", l.Addr().String())
+	s.log.Info("serving xDS", "address", l.Addr().String(), "authenticated", opts.Identify != nil)
 	if err := gs.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}

@@ -43,12 +43,20 @@ func (s *Server) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch 
 		req = proto.Clone(req).(*cachev3.Request)
 		req.VersionInfo = "nacked"
 	}
-	return s.watch(&watchEntry{info: info, req: req, ch: ch, sub: sub, typ: req.GetTypeUrl()})
+	e := &watchEntry{info: info, req: req, ch: ch, sub: sub, typ: req.GetTypeUrl()}
+	if e.typ == resourcev3.SecretType {
+		return s.secretWatch(e)
+	}
+	return s.watch(e)
 }
 
 // CreateDeltaWatch implements go-control-plane's cache for incremental streams.
 func (s *Server) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
-	return s.watch(&watchEntry{info: parseNode(req.GetNode()), dreq: req, dch: ch, sub: sub, typ: req.GetTypeUrl()})
+	e := &watchEntry{info: parseNode(req.GetNode()), dreq: req, dch: ch, sub: sub, typ: req.GetTypeUrl()}
+	if e.typ == resourcev3.SecretType {
+		return s.secretWatch(e)
+	}
+	return s.watch(e)
 }
 
 // watch opens e on its scope's cache and registers it. If the IR changed the proxy's

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
@@ -34,6 +36,8 @@ type State struct {
 	Routes    map[string]*routev3.RouteConfiguration
 	Clusters  map[string]*clusterv3.Cluster
 	Endpoints map[string]*endpointv3.ClusterLoadAssignment
+	// Secrets are the SDS secrets asked for with Subscribe.
+	Secrets map[string]*tlsv3.Secret
 	// Versions are the last accepted version per type URL; Nacks the last rejection.
 	Versions map[string]string
 	Nacks    map[string]string
@@ -43,6 +47,7 @@ type State struct {
 type Client struct {
 	node   *corev3.Node
 	stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	sendMu sync.Mutex
 
 	mu      sync.Mutex
 	state   State
@@ -66,7 +71,7 @@ func Dial(ctx context.Context, conn grpc.ClientConnInterface, node *corev3.Node)
 		state: State{
 			Listeners: map[string]*listenerv3.Listener{}, Routes: map[string]*routev3.RouteConfiguration{},
 			Clusters: map[string]*clusterv3.Cluster{}, Endpoints: map[string]*endpointv3.ClusterLoadAssignment{},
-			Versions: map[string]string{}, Nacks: map[string]string{},
+			Secrets: map[string]*tlsv3.Secret{}, Versions: map[string]string{}, Nacks: map[string]string{},
 		},
 	}
 	// Envoy sends its node on the first request only.
@@ -91,8 +96,34 @@ func (c *Client) Snapshot() State {
 	return State{
 		Listeners: maps.Clone(c.state.Listeners), Routes: maps.Clone(c.state.Routes),
 		Clusters: maps.Clone(c.state.Clusters), Endpoints: maps.Clone(c.state.Endpoints),
-		Versions: maps.Clone(c.state.Versions), Nacks: maps.Clone(c.state.Nacks),
+		Secrets: maps.Clone(c.state.Secrets), Versions: maps.Clone(c.state.Versions), Nacks: maps.Clone(c.state.Nacks),
 	}
+}
+
+// Subscribe asks for named resources of a type the client does not follow by itself
+// (SDS secrets, as an Envoy whose transport sockets name secrets over ADS).
+func (c *Client) Subscribe(typeURL string, names []string) error {
+	c.mu.Lock()
+	c.subscribed[typeURL] = names
+	req := &discoveryv3.DiscoveryRequest{TypeUrl: typeURL, ResourceNames: names,
+		VersionInfo: c.state.Versions[typeURL], ResponseNonce: c.nonces[typeURL]}
+	c.mu.Unlock()
+	return c.send(req)
+}
+
+// send serialises sends: gRPC streams take one sender at a time, and Subscribe may run
+// beside the receiving goroutine's ACKs.
+func (c *Client) send(req *discoveryv3.DiscoveryRequest) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	return c.stream.Send(req)
+}
+
+// Err is the error the stream ended with, if it has.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // Wait blocks until cond holds for the state, the stream fails or ctx ends.
@@ -134,6 +165,9 @@ func (c *Client) run() {
 			return
 		}
 		if err := c.handle(resp); err != nil {
+			if errors.Is(err, io.EOF) {
+				continue // the server ended the stream: Recv returns its status
+			}
 			c.mu.Lock()
 			c.err = err
 			c.mu.Unlock()
@@ -178,11 +212,11 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse) error {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
-	if err := c.stream.Send(ack); err != nil {
+	if err := c.send(ack); err != nil {
 		return err
 	}
 	if follow != nil {
-		return c.stream.Send(follow)
+		return c.send(follow)
 	}
 	return nil
 }
@@ -208,6 +242,10 @@ func (c *Client) store(t string, decoded map[string]proto.Message) {
 	case resourcev3.EndpointType:
 		for n, m := range decoded {
 			c.state.Endpoints[n] = m.(*endpointv3.ClusterLoadAssignment)
+		}
+	case resourcev3.SecretType:
+		for n, m := range decoded {
+			c.state.Secrets[n] = m.(*tlsv3.Secret)
 		}
 	}
 }
@@ -281,6 +319,8 @@ func resourceName(m proto.Message) string {
 	case *routev3.RouteConfiguration:
 		return r.GetName()
 	case *clusterv3.Cluster:
+		return r.GetName()
+	case *tlsv3.Secret:
 		return r.GetName()
 	case *endpointv3.ClusterLoadAssignment:
 		return r.GetClusterName()
