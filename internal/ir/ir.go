@@ -29,6 +29,8 @@ type IR struct {
 	// locality; PriorityLabels are the failoverPriority labels whose client values matter.
 	LocalityAware  bool     `json:"localityAware,omitempty"`
 	PriorityLabels []string `json:"priorityLabels,omitempty"`
+	// Gateways are the Gateway API Gateways meshd programs, by namespace and name.
+	Gateways []*Gateway `json:"gateways,omitempty"`
 }
 
 // Service is one mesh service and everything that routes to it or shapes traffic to it.
@@ -138,6 +140,10 @@ const (
 	MatchPrefix  StringMatchKind = "Prefix"
 	MatchRegex   StringMatchKind = "Regex"
 	MatchPresent StringMatchKind = "Present"
+	// MatchPathSegments matches a path prefix by whole segments, as Gateway API's
+	// PathPrefix does: /foo matches /foo and /foo/bar, not /foobar. Value has no
+	// trailing slash (except the root path "/").
+	MatchPathSegments StringMatchKind = "PathSegments"
 )
 
 // StringMatch compares a string.
@@ -180,9 +186,11 @@ type Destination struct {
 
 // Redirect answers with an HTTP redirect.
 type Redirect struct {
-	Path      string `json:"path,omitempty"`
-	Authority string `json:"authority,omitempty"`
-	Scheme    string `json:"scheme,omitempty"`
+	// Path replaces the whole path; PrefixRewrite only the matched prefix.
+	Path          string `json:"path,omitempty"`
+	PrefixRewrite string `json:"prefixRewrite,omitempty"`
+	Authority     string `json:"authority,omitempty"`
+	Scheme        string `json:"scheme,omitempty"`
 	// Port: 0 keeps the request's; DerivePort derives it from the scheme or request.
 	Port       uint32 `json:"port,omitempty"`
 	DerivePort string `json:"derivePort,omitempty"`

@@ -24,6 +24,8 @@ type Inputs struct {
 	// AuthorizationPolicies and PeerAuthentications, any order.
 	AuthorizationPolicies []*securityv1.AuthorizationPolicy
 	PeerAuthentications   []*securityv1.PeerAuthentication
+	// GatewayAPI objects, any order.
+	GatewayAPI GatewayAPI
 }
 
 // NewSnapshot assembles an immutable snapshot, ordering the Istio objects as Istio
@@ -37,6 +39,7 @@ func NewSnapshot(in Inputs) *Snapshot {
 		DestinationRules:      OldestFirst(in.DestinationRules),
 		AuthorizationPolicies: OldestFirst(in.AuthorizationPolicies),
 		PeerAuthentications:   OldestFirst(in.PeerAuthentications),
+		GatewayAPI:            in.GatewayAPI.sorted(),
 	}
 	if s.ClusterDomain == "" {
 		s.ClusterDomain = DefaultClusterDomain

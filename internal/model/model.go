@@ -28,6 +28,8 @@ type Snapshot struct {
 	// wins between equally specific PeerAuthentications).
 	AuthorizationPolicies []*securityv1.AuthorizationPolicy
 	PeerAuthentications   []*securityv1.PeerAuthentication
+	// GatewayAPI are the Gateway API objects.
+	GatewayAPI GatewayAPI
 }
 
 // Service is a Kubernetes Service as the mesh sees it.
@@ -39,6 +41,11 @@ type Service struct {
 	Ports     []ServicePort
 	// ExportTo from the networking.istio.io/exportTo annotation; empty means "*".
 	ExportTo []string
+	// Type is the Kubernetes Service type (ClusterIP, LoadBalancer, ...), and
+	// LoadBalancerIngress the IPs or hostnames a load balancer assigned: what a
+	// deployed Gateway's addresses are.
+	Type                string
+	LoadBalancerIngress []string
 }
 
 // ServicePort is one port of a Service.

@@ -7,6 +7,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
@@ -32,7 +33,7 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 		nodes  []*corev1.Node
 	)
 	for i, u := range objs {
-		if u.GetNamespace() == "" && u.GetKind() != "Mesh" && u.GetKind() != "Node" {
+		if u.GetNamespace() == "" && !clusterScoped[u.GetKind()] {
 			u.SetNamespace("default")
 		}
 		if ts := u.GetCreationTimestamp(); ts.IsZero() {
@@ -61,6 +62,24 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 			target = &securityv1.AuthorizationPolicy{}
 		case "PeerAuthentication":
 			target = &securityv1.PeerAuthentication{}
+		case "Namespace":
+			target = &corev1.Namespace{}
+		case "Secret":
+			target = &corev1.Secret{}
+		case "GatewayClass":
+			target = &gatewayv1.GatewayClass{}
+		case "Gateway":
+			target = &gatewayv1.Gateway{}
+		case "HTTPRoute":
+			target = &gatewayv1.HTTPRoute{}
+		case "GRPCRoute":
+			target = &gatewayv1.GRPCRoute{}
+		case "TCPRoute":
+			target = &gatewayv1.TCPRoute{}
+		case "TLSRoute":
+			target = &gatewayv1.TLSRoute{}
+		case "ReferenceGrant":
+			target = &gatewayv1.ReferenceGrant{}
 		default:
 			t.Fatalf("%s: unexpected kind %s", path, u.GetKind())
 		}
@@ -86,8 +105,44 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 			in.AuthorizationPolicies = append(in.AuthorizationPolicies, o)
 		case *securityv1.PeerAuthentication:
 			in.PeerAuthentications = append(in.PeerAuthentications, o)
+		default:
+			addGatewayAPI(&in.GatewayAPI, o)
 		}
 	}
 	idx := model.IndexEndpoints(slices, model.NewDiscoveryInputs(in.Services, pods, nodes))
 	return model.NewSnapshot(in), idx
+}
+
+// clusterScoped kinds get no default namespace.
+var clusterScoped = map[string]bool{"Mesh": true, "Node": true, "Namespace": true, "GatewayClass": true}
+
+// addGatewayAPI files a Gateway API object, a Namespace (its labels) or a Secret (its
+// name only, as the controllers read them) into the snapshot's inputs.
+func addGatewayAPI(g *model.GatewayAPI, obj any) {
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		if g.NamespaceLabels == nil {
+			g.NamespaceLabels = map[string]map[string]string{}
+		}
+		g.NamespaceLabels[o.Name] = o.Labels
+	case *corev1.Secret:
+		if g.Secrets == nil {
+			g.Secrets = map[string]bool{}
+		}
+		g.Secrets[o.Namespace+"/"+o.Name] = true
+	case *gatewayv1.GatewayClass:
+		g.Classes = append(g.Classes, o)
+	case *gatewayv1.Gateway:
+		g.Gateways = append(g.Gateways, o)
+	case *gatewayv1.HTTPRoute:
+		g.HTTPRoutes = append(g.HTTPRoutes, o)
+	case *gatewayv1.GRPCRoute:
+		g.GRPCRoutes = append(g.GRPCRoutes, o)
+	case *gatewayv1.TCPRoute:
+		g.TCPRoutes = append(g.TCPRoutes, o)
+	case *gatewayv1.TLSRoute:
+		g.TLSRoutes = append(g.TLSRoutes, o)
+	case *gatewayv1.ReferenceGrant:
+		g.ReferenceGrants = append(g.ReferenceGrants, o)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshd-io/meshd/internal/ir"
@@ -16,6 +17,15 @@ import (
 type goldenOut struct {
 	IR     *ir.IR                        `json:"ir"`
 	Status map[string][]metav1.Condition `json:"status"`
+	// GatewayAPI is the Gateway API status, for cases that have such objects.
+	GatewayAPI *gatewayAPIGolden `json:"gatewayAPI,omitempty"`
+}
+
+// gatewayAPIGolden is GatewayAPIStatus with its route keys spelled out for YAML.
+type gatewayAPIGolden struct {
+	Classes  map[string]gatewayv1.GatewayClassStatus  `json:"classes,omitempty"`
+	Gateways map[string]gatewayv1.GatewayStatus       `json:"gateways,omitempty"`
+	Routes   map[string][]gatewayv1.RouteParentStatus `json:"routes,omitempty"`
 }
 
 // TestGolden translates testdata/<case>.in.yaml and compares with <case>.out.yaml.
@@ -42,6 +52,12 @@ func render(t *testing.T, snap *model.Snapshot) []byte {
 	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 	for _, ref := range refs {
 		g.Status[ref.String()] = report.Objects[ref].Conditions()
+	}
+	if api := report.GatewayAPI; len(api.Classes)+len(api.Gateways)+len(api.Routes) > 0 {
+		g.GatewayAPI = &gatewayAPIGolden{Classes: api.Classes, Gateways: api.Gateways, Routes: map[string][]gatewayv1.RouteParentStatus{}}
+		for k, v := range api.Routes {
+			g.GatewayAPI.Routes[k.String()] = v
+		}
 	}
 	b, err := yaml.Marshal(g)
 	if err != nil {

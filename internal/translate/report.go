@@ -72,6 +72,8 @@ func (o *ObjectReport) ProgrammedCondition(proxies []ProxyView) metav1.Condition
 // Report is the status translation derived for each object it read.
 type Report struct {
 	Objects map[ir.ConfigRef]*ObjectReport
+	// GatewayAPI is the status of the Gateway API objects meshd controls.
+	GatewayAPI *GatewayAPIStatus
 }
 
 // ObjectReport collects one object's conditions.
@@ -89,7 +91,9 @@ type ObjectReport struct {
 	Visibility ir.Visibility
 }
 
-func newReport() *Report { return &Report{Objects: map[ir.ConfigRef]*ObjectReport{}} }
+func newReport() *Report {
+	return &Report{Objects: map[ir.ConfigRef]*ObjectReport{}, GatewayAPI: newGatewayAPIStatus()}
+}
 
 func (r *Report) object(ref ir.ConfigRef, generation int64) *ObjectReport {
 	o := r.Objects[ref]

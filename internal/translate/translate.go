@@ -24,6 +24,7 @@ func Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 	t.destinationRules()
 	t.virtualServices()
 	out := &ir.IR{RootNamespace: snap.Mesh.RootNamespace, TrustDomain: snap.Mesh.TrustDomain}
+	t.gatewayAPI(out)
 	for _, h := range slices.Sorted(maps.Keys(t.services)) {
 		out.Services = append(out.Services, t.services[h])
 	}

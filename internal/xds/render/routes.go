@@ -1,6 +1,7 @@
 package render
 
 import (
+	"regexp"
 	"strings"
 	"time"
 
@@ -30,7 +31,7 @@ func Routes(routes []*ir.Route, find Lookup, f Flavor) []*routev3.Route {
 }
 
 func route(r *ir.Route, find Lookup, f Flavor) *routev3.Route {
-	out := &routev3.Route{Name: r.Name, Match: routeMatch(r.Matches)}
+	out := &routev3.Route{Name: r.Name, Match: routeMatch(r.Matches, f)}
 	switch {
 	case r.Redirect != nil:
 		out.Action = &routev3.Route_Redirect{Redirect: redirectAction(r.Redirect)}
@@ -96,7 +97,20 @@ func expandMatches(routes []*ir.Route, f Flavor) []*ir.Route {
 	return out
 }
 
-func routeMatch(ms []*ir.Match) *routev3.RouteMatch {
+// matchPathSegments matches a path prefix by whole segments: Envoy's
+// path_separated_prefix, or for grpc-go (which lacks it) the equivalent RE2.
+func matchPathSegments(out *routev3.RouteMatch, prefix string, f Flavor) {
+	switch {
+	case prefix == "/" || prefix == "":
+		out.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: "/"}
+	case f == Envoy:
+		out.PathSpecifier = &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: prefix}
+	default:
+		out.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: regexp.QuoteMeta(prefix) + "(/.*)?"}}
+	}
+}
+
+func routeMatch(ms []*ir.Match, f Flavor) *routev3.RouteMatch {
 	out := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
 	if len(ms) == 0 {
 		return out
@@ -110,6 +124,8 @@ func routeMatch(ms []*ir.Match) *routev3.RouteMatch {
 			out.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: m.Path.Value}
 		case ir.MatchRegex:
 			out.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: m.Path.Value}}
+		case ir.MatchPathSegments:
+			matchPathSegments(out, m.Path.Value, f)
 		}
 	}
 	if m.CaseInsensitive {
@@ -271,8 +287,11 @@ var redirectCodes = map[uint32]routev3.RedirectAction_RedirectResponseCode{
 
 func redirectAction(r *ir.Redirect) *routev3.RedirectAction {
 	out := &routev3.RedirectAction{HostRedirect: r.Authority, ResponseCode: redirectCodes[r.Code]}
-	if r.Path != "" {
+	switch {
+	case r.Path != "":
 		out.PathRewriteSpecifier = &routev3.RedirectAction_PathRedirect{PathRedirect: r.Path}
+	case r.PrefixRewrite != "":
+		out.PathRewriteSpecifier = &routev3.RedirectAction_PrefixRewrite{PrefixRewrite: r.PrefixRewrite}
 	}
 	if r.Scheme != "" {
 		out.SchemeRewriteSpecifier = &routev3.RedirectAction_SchemeRedirect{SchemeRedirect: r.Scheme}
