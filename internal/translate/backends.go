@@ -14,6 +14,22 @@ type backend struct {
 	headers ir.HeaderOps
 }
 
+// ruleBackends are a rule's backends with their header filters applied; other
+// backend filters make the route unsupported.
+func ruleBackends(in *routeInput, path string, refs []gatewayv1.HTTPBackendRef) []backend {
+	out := make([]backend, 0, len(refs))
+	for j, b := range refs {
+		bk := backend{ref: b.BackendRef}
+		for k, f := range b.Filters {
+			if msg := backendFilter(&bk.headers, f.Type, f.RequestHeaderModifier, f.ResponseHeaderModifier); msg != "" {
+				in.unsupported = fmt.Sprintf("%s.backendRefs[%d].filters[%d]: %s", path, j, k, msg)
+			}
+		}
+		out = append(out, bk)
+	}
+	return out
+}
+
 func plainBackends(refs []gatewayv1.BackendRef) []backend {
 	out := make([]backend, 0, len(refs))
 	for _, r := range refs {
@@ -31,16 +47,7 @@ func (t *translator) backendRefs(in *routeInput, backends []backend, path string
 	for i, b := range backends {
 		ref := b.ref
 		field := fmt.Sprintf("%s.backendRefs[%d]", path, i)
-		group, kind, ns := coreGroup, kindService, in.key.Namespace
-		if ref.Group != nil {
-			group = string(*ref.Group)
-		}
-		if ref.Kind != nil {
-			kind = string(*ref.Kind)
-		}
-		if ref.Namespace != nil {
-			ns = string(*ref.Namespace)
-		}
+		group, kind, ns := refTarget(ref.Group, ref.Kind, ref.Namespace, coreGroup, kindService, in.key.Namespace)
 		if group != coreGroup || kind != kindService {
 			in.problem(gatewayv1.RouteReasonInvalidKind, fmt.Sprintf("%s: %s %q is not a Service", field, groupKind(group, kind), ref.Name))
 			continue

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshd-io/meshd/internal/ir"
@@ -24,13 +23,8 @@ type meshParent struct {
 // attachToService attaches an HTTPRoute or GRPCRoute to a Service for mesh traffic
 // (GAMMA): sidecars and proxyless clients route requests to that Service by it.
 func (t *translator) attachToService(r *routeInput, ref gatewayv1.ParentReference, ns string, mesh map[meshParent][]routeEntry) *gatewayv1.RouteParentStatus {
-	st := &gatewayv1.RouteParentStatus{ParentRef: ref, ControllerName: MeshController}
 	accept := func(ok bool, reason gatewayv1.RouteConditionReason, msg string) *gatewayv1.RouteParentStatus {
-		st.Conditions = []metav1.Condition{
-			condition(string(gatewayv1.RouteConditionAccepted), ok, reason, r.generation, msg),
-			r.resolvedRefs(),
-		}
-		return st
+		return parentStatus(r, ref, MeshController, ok, reason, msg)
 	}
 	host := string(ref.Name) + "." + ns + ".svc." + t.snap.ClusterDomain
 	svc := t.services[host]

@@ -28,7 +28,7 @@ type gatewayState struct {
 type listenerState struct {
 	l                gatewayv1.Listener
 	gatewayNamespace string
-	supportedKinds []gatewayv1.RouteGroupKind
+	supportedKinds   []gatewayv1.RouteGroupKind
 	// accepted, resolved and conflict are the listener's problems ("" when none),
 	// with the reason each condition then carries.
 	accepted, acceptedReason string
@@ -158,16 +158,7 @@ func (t *translator) listenerTLS(gw *gatewayv1.Gateway, ls *listenerState) {
 	}
 	ls.tls = &ir.GatewayTLS{}
 	for i, ref := range l.TLS.CertificateRefs {
-		group, kind, ns := coreGroup, kindSecret, gw.Namespace
-		if ref.Group != nil {
-			group = string(*ref.Group)
-		}
-		if ref.Kind != nil {
-			kind = string(*ref.Kind)
-		}
-		if ref.Namespace != nil {
-			ns = string(*ref.Namespace)
-		}
+		group, kind, ns := refTarget(ref.Group, ref.Kind, ref.Namespace, coreGroup, kindSecret, gw.Namespace)
 		field := fmt.Sprintf("listener %q: tls.certificateRefs[%d]", l.Name, i)
 		switch {
 		case group != coreGroup || kind != kindSecret:

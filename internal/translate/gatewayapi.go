@@ -106,3 +106,28 @@ func (t *translator) referenceAllowed(fromGroup, fromKind, fromNS, toGroup, toKi
 	}
 	return false
 }
+
+// refTarget reads a reference's group, kind and namespace, with the defaults the
+// referring field has.
+func refTarget[G, K, N ~string](group *G, kind *K, ns *N, defGroup, defKind, defNS string) (string, string, string) {
+	if group != nil {
+		defGroup = string(*group)
+	}
+	if kind != nil {
+		defKind = string(*kind)
+	}
+	if ns != nil {
+		defNS = string(*ns)
+	}
+	return defGroup, defKind, defNS
+}
+
+// parentStatus is meshd's entry for one parentRef: Accepted as given, and the route's
+// ResolvedRefs.
+func parentStatus(r *routeInput, ref gatewayv1.ParentReference, controller gatewayv1.GatewayController,
+	ok bool, reason gatewayv1.RouteConditionReason, msg string) *gatewayv1.RouteParentStatus {
+	return &gatewayv1.RouteParentStatus{ParentRef: ref, ControllerName: controller, Conditions: []metav1.Condition{
+		condition(string(gatewayv1.RouteConditionAccepted), ok, reason, r.generation, msg),
+		r.resolvedRefs(),
+	}}
+}

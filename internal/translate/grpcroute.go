@@ -17,23 +17,13 @@ func (t *translator) grpcRoute(r *gatewayv1.GRPCRoute) *routeInput {
 	for i, rule := range r.Spec.Rules {
 		path := fmt.Sprintf("spec.rules[%d]", i)
 		base := &ir.Route{Retry: defaultRetry()}
-		var backends []backend
-		for j, b := range rule.BackendRefs {
-			bk := backend{ref: b.BackendRef}
-			for k, f := range b.Filters {
-				if msg := backendFilter(&bk.headers, f.Type, f.RequestHeaderModifier, f.ResponseHeaderModifier); msg != "" {
-					in.unsupported = fmt.Sprintf("%s.backendRefs[%d].filters[%d]: %s", path, j, k, msg)
-				}
-			}
-			backends = append(backends, bk)
+		refs := make([]gatewayv1.HTTPBackendRef, 0, len(rule.BackendRefs))
+		for _, b := range rule.BackendRefs {
+			refs = append(refs, gatewayv1.HTTPBackendRef{BackendRef: b.BackendRef, Filters: httpFilters(b.Filters)})
 		}
-		for k, f := range rule.Filters {
-			hf := gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterType(f.Type), RequestHeaderModifier: f.RequestHeaderModifier,
-				ResponseHeaderModifier: f.ResponseHeaderModifier, RequestMirror: f.RequestMirror}
-			if f.Type == gatewayv1.GRPCRouteFilterExtensionRef {
-				hf.Type = "ExtensionRef" // refused below with its name
-			}
-			if msg := t.httpFilter(in, base, hf); msg != "" {
+		backends := ruleBackends(in, path, refs)
+		for k, f := range httpFilters(rule.Filters) {
+			if msg := t.httpFilter(in, base, f); msg != "" {
 				in.unsupported = fmt.Sprintf("%s.filters[%d]: %s", path, k, msg)
 			}
 		}
@@ -96,4 +86,15 @@ func orAny(re string) string {
 		return "[^/]+"
 	}
 	return re
+}
+
+// httpFilters restates gRPC filters as the HTTP filters they are (same types and
+// fields); ExtensionRef stays unsupported.
+func httpFilters(fs []gatewayv1.GRPCRouteFilter) []gatewayv1.HTTPRouteFilter {
+	out := make([]gatewayv1.HTTPRouteFilter, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterType(f.Type), RequestHeaderModifier: f.RequestHeaderModifier,
+			ResponseHeaderModifier: f.ResponseHeaderModifier, RequestMirror: f.RequestMirror})
+	}
+	return out
 }

@@ -103,16 +103,7 @@ func (t *translator) httpRoute(r *gatewayv1.HTTPRoute) *routeInput {
 	for i, rule := range r.Spec.Rules {
 		path := fmt.Sprintf("spec.rules[%d]", i)
 		base := &ir.Route{Retry: defaultRetry()}
-		var backends []backend
-		for j, b := range rule.BackendRefs {
-			bk := backend{ref: b.BackendRef}
-			for k, f := range b.Filters {
-				if msg := backendFilter(&bk.headers, f.Type, f.RequestHeaderModifier, f.ResponseHeaderModifier); msg != "" {
-					in.unsupported = fmt.Sprintf("%s.backendRefs[%d].filters[%d]: %s", path, j, k, msg)
-				}
-			}
-			backends = append(backends, bk)
-		}
+		backends := ruleBackends(in, path, rule.BackendRefs)
 		for k, f := range rule.Filters {
 			if msg := t.httpFilter(in, base, f); msg != "" {
 				in.unsupported = fmt.Sprintf("%s.filters[%d]: %s", path, k, msg)

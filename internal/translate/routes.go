@@ -51,17 +51,7 @@ func (t *translator) attachRoutes(gws []*gatewayState) {
 	for _, r := range t.routeInputs() {
 		var parents []gatewayv1.RouteParentStatus
 		for _, ref := range r.parentRefs {
-			group, kind := gatewayGroup, kindGateway
-			if ref.Group != nil {
-				group = string(*ref.Group)
-			}
-			if ref.Kind != nil {
-				kind = string(*ref.Kind)
-			}
-			ns := r.key.Namespace
-			if ref.Namespace != nil {
-				ns = string(*ref.Namespace)
-			}
+			group, kind, ns := refTarget(ref.Group, ref.Kind, ref.Namespace, gatewayGroup, kindGateway, r.key.Namespace)
 			var st *gatewayv1.RouteParentStatus
 			switch {
 			case group == gatewayGroup && kind == kindGateway:
@@ -86,13 +76,8 @@ func (t *translator) attachRoutes(gws []*gatewayState) {
 
 // attachToGateway attaches r to the listeners ref selects, and says why it did not.
 func (t *translator) attachToGateway(r *routeInput, ref gatewayv1.ParentReference, g *gatewayState) *gatewayv1.RouteParentStatus {
-	st := &gatewayv1.RouteParentStatus{ParentRef: ref, ControllerName: GatewayController}
 	accept := func(ok bool, reason gatewayv1.RouteConditionReason, msg string) *gatewayv1.RouteParentStatus {
-		st.Conditions = []metav1.Condition{
-			condition(string(gatewayv1.RouteConditionAccepted), ok, reason, r.generation, msg),
-			r.resolvedRefs(),
-		}
-		return st
+		return parentStatus(r, ref, GatewayController, ok, reason, msg)
 	}
 	if g.invalid != "" {
 		return accept(false, gatewayv1.RouteReasonNoMatchingParent, fmt.Sprintf("Gateway %s is not accepted: %s", g.key, g.invalid))
