@@ -18,11 +18,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	meshv1alpha1 "github.com/meshd-io/meshd/api/meshd/v1alpha1"
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
@@ -95,6 +97,17 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		// Annotations count too: istio.io/dry-run turns enforcement off.
 		Watches(&securityv1.AuthorizationPolicy{}, policies, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&securityv1.PeerAuthentication{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Gateway API objects; namespaces (their labels decide which routes a listener
+		// admits) and Secrets (whether a listener's certificate exists), metadata only.
+		Watches(&gatewayv1.GatewayClass{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&gatewayv1.Gateway{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&gatewayv1.HTTPRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&gatewayv1.GRPCRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&gatewayv1.TCPRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&gatewayv1.TLSRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&gatewayv1.ReferenceGrant{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesMetadata(&corev1.Namespace{}, config, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		WatchesMetadata(&corev1.Secret{}, config, builder.WithPredicates(createOrDelete)).
 		Watches(&discoveryv1.EndpointSlice{}, endpoints).
 		Watches(&corev1.Pod{}, pods).
 		Watches(&corev1.Node{}, endpoints).
@@ -121,6 +134,12 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		})).
 		Complete(p)
+}
+
+// createOrDelete passes only creations and deletions: whether a Secret exists is all
+// translation reads of it.
+var createOrDelete = predicate.Funcs{
+	UpdateFunc: func(event.UpdateEvent) bool { return false },
 }
 
 // Reconcile runs one pass of the item named by the request.
@@ -158,7 +177,11 @@ func (p *Pipeline) translate(ctx context.Context) error {
 			return err
 		}
 	}
-	in := model.Inputs{ClusterDomain: p.clusterDomain()}
+	gwObjs, gwIn, err := p.listGatewayAPI(ctx)
+	if err != nil {
+		return err
+	}
+	in := model.Inputs{ClusterDomain: p.clusterDomain(), GatewayAPI: gwIn}
 	for i := range svcs.Items {
 		in.Services = append(in.Services, model.ServiceFromKube(&svcs.Items[i], in.ClusterDomain))
 	}
@@ -186,7 +209,7 @@ func (p *Pipeline) translate(ctx context.Context) error {
 	p.XDS.Update(out)
 	log.FromContext(ctx).V(1).Info("translated and pushed", "services", len(out.Services), "took", time.Since(start))
 
-	var errs []error
+	errs := []error{p.writeGatewayAPIStatus(ctx, gwObjs, report.GatewayAPI)}
 	for i := range vss.Items {
 		vs := &vss.Items[i]
 		errs = append(errs, p.writeStatus(ctx, vs, &vs.Status, report, ir.ConfigRef{Kind: "VirtualService", Namespace: vs.Namespace, Name: vs.Name}))
