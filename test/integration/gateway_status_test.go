@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -63,26 +65,38 @@ func backendRef(ns, name string, port int32) gatewayv1.HTTPBackendRef {
 	return ref
 }
 
-// routeParentCondition waits until meshd's entry for the route's first parent has the
+// routeParentCondition waits until meshd's entry for the HTTPRoute's parent has the
 // condition with the given status and reason, for the route's current generation.
 func routeParentCondition(t *testing.T, ns, name, condType string, status metav1.ConditionStatus, reason string) {
 	t.Helper()
+	routeParentConditionOf(t, "HTTPRoute", ns, name, "istio.io/gateway-controller", condType, status, reason)
+}
+
+// routeParentConditionOf is routeParentCondition for any route kind and controller.
+func routeParentConditionOf(t *testing.T, kind, ns, name, controller, condType string, status metav1.ConditionStatus, reason string) {
+	t.Helper()
 	testutil.Eventually(t, 30*time.Second, func() error {
-		r := &gatewayv1.HTTPRoute{}
-		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, r); err != nil {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gatewayv1.SchemeGroupVersion.WithKind(kind))
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
 			return err
 		}
-		for _, p := range r.Status.Parents {
-			if p.ControllerName != "istio.io/gateway-controller" {
+		var st gatewayv1.RouteStatus
+		raw, _, _ := unstructured.NestedMap(u.Object, "status")
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &st); err != nil {
+			return err
+		}
+		for _, p := range st.Parents {
+			if string(p.ControllerName) != controller {
 				continue
 			}
 			c := meta.FindStatusCondition(p.Conditions, condType)
-			if c != nil && c.Status == status && c.Reason == reason && c.ObservedGeneration == r.Generation {
+			if c != nil && c.Status == status && c.Reason == reason && c.ObservedGeneration == u.GetGeneration() {
 				return nil
 			}
-			return fmt.Errorf("route %s: %s is %+v, want %s/%s", name, condType, c, status, reason)
+			return fmt.Errorf("%s %s: %s is %+v, want %s/%s", kind, name, condType, c, status, reason)
 		}
-		return fmt.Errorf("route %s has no parent status from meshd: %+v", name, r.Status.Parents)
+		return fmt.Errorf("%s %s has no parent status from %s: %+v", kind, name, controller, st.Parents)
 	})
 }
 
