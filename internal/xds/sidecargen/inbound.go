@@ -43,7 +43,7 @@ func virtualInbound(mtls render.MTLS, authz render.Authz) *listenerv3.Listener {
 		Name:             VirtualInbound,
 		Address:          render.SocketAddress("0.0.0.0", InboundPort),
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
-		ListenerFilters:  []*listenerv3.ListenerFilter{originalDst(), tlsInspector(), httpInspector()},
+		ListenerFilters:  []*listenerv3.ListenerFilter{originalDst(), render.TLSInspector(), render.HTTPInspector()},
 	}
 	for _, port := range mtls.PortNumbers() {
 		l.FilterChains = append(l.FilterChains, inboundChains(mtls.Ports[port], port, authz)...)
@@ -106,7 +106,7 @@ func inboundHTTP(stat string, authz render.Authz) *listenerv3.Filter {
 	}
 	filters = append(filters, &hcmv3.HttpFilter{Name: render.RouterFilter,
 		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&routerv3.Router{})}})
-	return networkFilter(hcmFilter, &hcmv3.HttpConnectionManager{
+	return render.NetworkFilter(render.HCMFilter, &hcmv3.HttpConnectionManager{
 		StatPrefix:     stat,
 		HttpFilters:    filters,
 		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
@@ -126,9 +126,9 @@ func inboundTCP(stat string, authz render.Authz) []*listenerv3.Filter {
 		if set.Shadow != nil {
 			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
 		}
-		filters = append(filters, networkFilter(render.NetworkRBACFilter, cfg))
+		filters = append(filters, render.NetworkFilter(render.NetworkRBACFilter, cfg))
 	}
-	return append(filters, tcpTo(stat, InboundPassthroughCluster))
+	return append(filters, render.TCPTo(stat, InboundPassthroughCluster))
 }
 
 // meshServerTLS terminates mesh mTLS: the workload certificate, a required client

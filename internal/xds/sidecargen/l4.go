@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
 // tcpListeners renders a listener per non-HTTP service port: <vip>_<port>, or
@@ -61,7 +62,7 @@ func (g *generator) l4Chains(l *listenerv3.Listener, tp tcpPort) {
 		if l.DefaultFilterChain != nil {
 			return
 		}
-		chain := &listenerv3.FilterChain{Filters: []*listenerv3.Filter{tcpProxy(stat, dests)}}
+		chain := &listenerv3.FilterChain{Filters: []*listenerv3.Filter{render.TCPProxy(stat, dests)}}
 		if m == nil || proto.Equal(m, &listenerv3.FilterChainMatch{}) {
 			chain.Name = "default"
 			l.DefaultFilterChain = chain
@@ -79,7 +80,7 @@ func (g *generator) l4Chains(l *listenerv3.Listener, tp tcpPort) {
 	}
 	if table != nil {
 		if (tp.port.Protocol == "TLS" || tp.port.Protocol == "HTTPS") && len(table.TLS) > 0 {
-			l.ListenerFilters = []*listenerv3.ListenerFilter{tlsInspector()}
+			l.ListenerFilters = []*listenerv3.ListenerFilter{render.TLSInspector()}
 			for _, r := range table.TLS {
 				for _, m := range g.clientMatches(r.Matches) {
 					add(&listenerv3.FilterChainMatch{ServerNames: m.SNIHosts, PrefixRanges: cidrs(m.DestinationSubnets)}, r.Destinations)
@@ -97,7 +98,7 @@ func (g *generator) l4Chains(l *listenerv3.Listener, tp tcpPort) {
 		}
 	}
 	if l.DefaultFilterChain == nil {
-		l.DefaultFilterChain = &listenerv3.FilterChain{Name: "default", Filters: []*listenerv3.Filter{tcpTo(stat, own)}}
+		l.DefaultFilterChain = &listenerv3.FilterChain{Name: "default", Filters: []*listenerv3.Filter{render.TCPTo(stat, own)}}
 	}
 	// Envoy needs at least one filter chain besides the default.
 	if len(l.FilterChains) == 0 {

@@ -32,7 +32,7 @@ func virtualOutbound() *listenerv3.Listener {
 		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
 		DefaultFilterChain: &listenerv3.FilterChain{
 			Name:    PassthroughCluster,
-			Filters: []*listenerv3.Filter{tcpTo(PassthroughCluster, PassthroughCluster)},
+			Filters: []*listenerv3.Filter{render.TCPTo(PassthroughCluster, PassthroughCluster)},
 		},
 	}
 }
@@ -59,7 +59,7 @@ func (g *generator) httpListeners() []*listenerv3.Listener {
 		rds := strconv.FormatUint(uint64(n), 10)
 		hcm := &listenerv3.FilterChain{
 			Name:    "http",
-			Filters: []*listenerv3.Filter{outboundHTTP(fmt.Sprintf("outbound_0.0.0.0_%d", n), rds)},
+			Filters: []*listenerv3.Filter{render.RDSConnectionManager(fmt.Sprintf("outbound_0.0.0.0_%d", n), rds)},
 		}
 		if !hp.sniffed {
 			l.FilterChains = []*listenerv3.FilterChain{hcm}
@@ -67,18 +67,18 @@ func (g *generator) httpListeners() []*listenerv3.Listener {
 			continue
 		}
 		hcm.FilterChainMatch = &listenerv3.FilterChainMatch{ApplicationProtocols: plaintextHTTP}
-		l.ListenerFilters = []*listenerv3.ListenerFilter{httpInspector()}
+		l.ListenerFilters = []*listenerv3.ListenerFilter{render.HTTPInspector()}
 		l.FilterChains = []*listenerv3.FilterChain{hcm}
 		for _, h := range hp.hosts {
 			for _, ip := range h.svc.Addresses {
 				l.FilterChains = append(l.FilterChains, &listenerv3.FilterChain{
 					Name:             ir.ClusterName(n, "", h.svc.Hostname),
 					FilterChainMatch: &listenerv3.FilterChainMatch{PrefixRanges: []*corev3.CidrRange{hostRange(ip)}},
-					Filters:          []*listenerv3.Filter{tcpTo(ir.ClusterName(n, "", h.svc.Hostname), ir.ClusterName(n, "", h.svc.Hostname))},
+					Filters:          []*listenerv3.Filter{render.TCPTo(ir.ClusterName(n, "", h.svc.Hostname), ir.ClusterName(n, "", h.svc.Hostname))},
 				})
 			}
 		}
-		l.DefaultFilterChain = &listenerv3.FilterChain{Name: PassthroughCluster, Filters: []*listenerv3.Filter{tcpTo(PassthroughCluster, PassthroughCluster)}}
+		l.DefaultFilterChain = &listenerv3.FilterChain{Name: PassthroughCluster, Filters: []*listenerv3.Filter{render.TCPTo(PassthroughCluster, PassthroughCluster)}}
 		out = append(out, l)
 	}
 	return out
