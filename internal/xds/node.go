@@ -12,15 +12,23 @@ import (
 const (
 	ClassGRPC    = "grpc"
 	ClassSidecar = "sidecar"
+	// ClassGateway is a Gateway API gateway's Envoy (Istio's "router" node type).
+	ClassGateway = "router"
 )
+
+// Labels naming the Gateway a gateway proxy belongs to: Gateway API's, and Istio's
+// older one.
+var gatewayNameLabels = []string{"gateway.networking.k8s.io/gateway-name", "istio.io/gateway-name"}
 
 // nodeInfo is what meshd reads from an xDS node: its class, namespace, workload labels
 // and locality.
 type nodeInfo struct {
 	Class     string
 	Namespace string
-	Labels    map[string]string
-	Locality  model.Locality
+	// Gateway is the Gateway a gateway proxy serves, from its labels.
+	Gateway  string
+	Labels   map[string]string
+	Locality model.Locality
 }
 
 // parseNode reads Istio's node conventions: metadata GENERATOR=grpc marks a proxyless
@@ -44,6 +52,14 @@ func parseNode(n *corev3.Node) nodeInfo {
 			info.Labels = make(map[string]string, len(labels))
 			for k, v := range labels {
 				info.Labels[k] = v.GetStringValue()
+			}
+		}
+	}
+	if strings.HasPrefix(n.GetId(), ClassGateway+"~") {
+		info.Class = ClassGateway
+		for _, l := range gatewayNameLabels {
+			if info.Gateway == "" {
+				info.Gateway = info.Labels[l]
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/xds/gatewaygen"
 	"github.com/meshd-io/meshd/internal/xds/grpcgen"
 	"github.com/meshd-io/meshd/internal/xds/render"
 	"github.com/meshd-io/meshd/internal/xds/sidecargen"
@@ -22,6 +23,7 @@ var generators = map[string]struct {
 }{
 	ClassGRPC:    {grpcgen.Generate, render.Proxyless},
 	ClassSidecar: {sidecargen.Generate, render.Envoy},
+	ClassGateway: {gatewaygen.Generate, render.Envoy},
 }
 
 // scopeKey names a scope: proxies of one class, in one namespace, whose labels
@@ -65,7 +67,11 @@ type scope struct {
 // keyFor is the scope of a proxy under the current IR. Callers hold s.mu.
 func (s *Server) keyFor(info nodeInfo) scopeKey {
 	k := scopeKey{Class: info.Class, Namespace: info.Namespace}
-	if s.ir != nil {
+	switch {
+	case info.Class == ClassGateway:
+		// A gateway's config is its Gateway's, whatever else its labels say.
+		k.Signature = "gateway=" + info.Gateway
+	case s.ir != nil:
 		k.Signature = s.ir.ClientSignature(info.Labels, info.Locality.String())
 	}
 	return k
@@ -82,7 +88,7 @@ func (s *Server) scopeFor(info nodeInfo) (*scope, error) {
 	if sc := s.scopes[key]; sc != nil {
 		return sc, nil
 	}
-	client := render.Scope{Namespace: info.Namespace, Labels: info.Labels, Locality: info.Locality}
+	client := render.Scope{Namespace: info.Namespace, Labels: info.Labels, Locality: info.Locality, Gateway: info.Gateway}
 	sc := &scope{key: key, client: client, caches: map[string]*cachev3.LinearCache{},
 		hashes: map[string]map[string][32]byte{}, version: map[string]uint64{}}
 	for _, t := range typeURLs {

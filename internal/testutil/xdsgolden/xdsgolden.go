@@ -62,6 +62,21 @@ func Run(t *testing.T, gen Generator, f render.Flavor) {
 	})
 }
 
+// RunGateways runs the golden cases of the gateway generator: the config of each
+// Gateway's proxies in testdata/<case>.in.yaml, compared with <case>.out.yaml.
+func RunGateways(t *testing.T, gen Generator) {
+	testutil.GoldenCases(t, func(t *testing.T, in string) []byte {
+		snap, eps := testutil.LoadSnapshot(t, in)
+		out, _ := translate.Translate(snap)
+		var doc strings.Builder
+		for _, gw := range out.Gateways {
+			doc.WriteString("# ===== gateway " + gw.Namespace + "/" + gw.Name + "\n")
+			writeResources(t, &doc, render.Scope{Namespace: gw.Namespace, Gateway: gw.Name}, gen, out, eps, render.Envoy)
+		}
+		return []byte(doc.String())
+	})
+}
+
 // validator is what protoc-gen-validate generates on every Envoy message.
 type validator interface{ ValidateAll() error }
 
@@ -119,6 +134,12 @@ func namespaces(snap *model.Snapshot) []string {
 	}
 	for _, p := range snap.PeerAuthentications {
 		set[p.Namespace] = true
+	}
+	for _, r := range snap.GatewayAPI.HTTPRoutes {
+		set[r.Namespace] = true
+	}
+	for _, r := range snap.GatewayAPI.GRPCRoutes {
+		set[r.Namespace] = true
 	}
 	out := make([]string, 0, len(set))
 	for ns := range set {

@@ -18,6 +18,9 @@ type Scope struct {
 	// ServerListeners are the inbound listener names proxyless gRPC servers of the scope
 	// asked for (they carry each server's address, so they are rendered on demand).
 	ServerListeners []string
+	// Gateway names the Gateway (in Namespace) whose proxies the scope is, for gateway
+	// proxies only.
+	Gateway string
 }
 
 // Policy is the DestinationRule the scope uses for a service.

@@ -109,10 +109,10 @@ func IstioALPN() []string { return []string{"istio-peer-exchange", "istio"} }
 func MeshTLSContext(sans []string) *tlsv3.CommonTlsContext {
 	return &tlsv3.CommonTlsContext{
 		AlpnProtocols:                  IstioALPN(),
-		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsSecret(sdsWorkloadCert)},
+		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{SDSSecret(sdsWorkloadCert)},
 		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 			DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sanMatchers(sans)},
-			ValidationContextSdsSecretConfig: sdsSecret(sdsRootCA),
+			ValidationContextSdsSecretConfig: SDSSecret(sdsRootCA),
 		}},
 	}
 }
@@ -153,10 +153,10 @@ func originateTLS(spec ClusterSpec, tls *ir.ClientTLS) *tlsv3.UpstreamTlsContext
 		// kubernetes://<name>-cacert.
 		name := "kubernetes://" + tls.CredentialName
 		if tls.Mode == "MUTUAL" {
-			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{sdsSecret(name)}
+			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{SDSSecret(name)}
 		}
 		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
-			DefaultValidationContext: validation, ValidationContextSdsSecretConfig: sdsSecret(name + "-cacert"),
+			DefaultValidationContext: validation, ValidationContextSdsSecretConfig: SDSSecret(name + "-cacert"),
 		}}
 	default:
 		if tls.Mode == "MUTUAL" {
@@ -200,8 +200,8 @@ func tlsSocket(ctx *tlsv3.UpstreamTlsContext) *corev3.TransportSocket {
 	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: MustAny(ctx)}}
 }
 
-// sdsSecret fetches a secret from the istio-agent's SDS server, as Istio's sidecars do.
-func sdsSecret(name string) *tlsv3.SdsSecretConfig {
+// SDSSecret fetches a secret from the istio-agent's SDS server, as Istio's sidecars do.
+func SDSSecret(name string) *tlsv3.SdsSecretConfig {
 	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: &corev3.ConfigSource{
 		ResourceApiVersion:  corev3.ApiVersion_V3,
 		InitialFetchTimeout: durationpb.New(0),
