@@ -29,6 +29,7 @@ func SetupAll(mgr ctrl.Manager, xdsServer *xds.Server) error {
 			return (&Pipeline{Client: c, Scheme: s, XDS: xdsServer}).SetupWithManager(mgr)
 		},
 		func() error { return ensureGatewayClasses(mgr) },
+		func() error { return (&credentialRefresher{xds: xdsServer}).setup(mgr) },
 		func() error {
 			return (&statusReconciler[*securityv1.AuthorizationPolicy]{
 				client: c, scheme: s,

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -84,6 +85,7 @@ func setupCA(mgr ctrl.Manager, cfg *rest.Config, opts Options, xdsServer *xds.Se
 		return nil, fmt.Errorf("secure xDS address %s: %w", opts.SecureXDSAddr, err)
 	}
 	xdsServer.SetSecretIssuer(authority)
+	xdsServer.SetCredentialReader(readCertificateSecret(direct))
 	serve := func(ctx context.Context) error {
 		return xdsServer.ServeWith(ctx, lis, xds.ServeOptions{
 			GRPC:     []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsConfig))},
@@ -132,5 +134,26 @@ func identifyProxy(authority *ca.Authority, authn ca.Authenticator) xds.Identify
 		}
 		return xds.Identity{SPIFFE: authority.Identity(caller.Namespace, caller.ServiceAccount),
 			Namespace: caller.Namespace, ServiceAccount: caller.ServiceAccount}, nil
+	}
+}
+
+// readCertificateSecret reads a Gateway's certificate Secret directly from the API
+// server when a gateway proxy asks for it: meshd keeps no cache of Secret contents.
+// It takes the kubernetes.io/tls keys, or Istio's generic cert and key.
+func readCertificateSecret(c client.Client) xds.CredentialReader {
+	return func(ctx context.Context, namespace, name string) ([]byte, []byte, error) {
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, nil, status.Errorf(codes.NotFound, "Secret %s/%s does not exist", namespace, name)
+			}
+			return nil, nil, err
+		}
+		for _, keys := range [][2]string{{corev1.TLSCertKey, corev1.TLSPrivateKeyKey}, {"cert", "key"}} {
+			if cert, key := s.Data[keys[0]], s.Data[keys[1]]; len(cert) > 0 && len(key) > 0 {
+				return cert, key, nil
+			}
+		}
+		return nil, nil, fmt.Errorf("Secret %s/%s has neither %s/%s nor cert/key", namespace, name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
 	}
 }

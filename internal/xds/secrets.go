@@ -1,6 +1,8 @@
 package xds
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +84,9 @@ func (s *Server) secretWatch(e *watchEntry) (func(), error) {
 	node := e.req.GetNode()
 	if e.dreq != nil {
 		names, node = e.dreq.GetResourceNamesSubscribe(), e.dreq.GetNode()
+	}
+	if authenticatedIdentity(node) != "" && len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return !strings.HasPrefix(n, CredentialPrefix) }) {
+		return s.credentialWatch(e, names)
 	}
 	id, err := s.checkSecretRequest(node, names)
 	if err != nil {

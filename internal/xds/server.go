@@ -49,6 +49,8 @@ type Server struct {
 	tracker *Tracker
 	// secrets serves SDS to authenticated streams; nil until SetSecretIssuer.
 	secrets *secrets
+	// credentials serves Gateway certificates; nil until SetCredentialReader.
+	credentials *credentialStore
 }
 
 // NewServer returns a server with no config; it serves once Update has been called.

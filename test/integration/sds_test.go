@@ -14,9 +14,16 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshd-io/meshd/internal/testutil/adsclient"
 )
@@ -150,4 +157,75 @@ func poolOf(c *x509.Certificate) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(c)
 	return p
+}
+
+// TestSDSServesGatewayCertificates: a gateway proxy, authenticated in its Gateway's
+// namespace, reads the certificate its HTTPS listener names (kubernetes://ns/name) and
+// gets the renewed one when the Secret changes; a Secret no Gateway of its namespace
+// uses is refused.
+func TestSDSServesGatewayCertificates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ns := newNamespace(t)
+	for _, name := range []string{"shop-cert", "unrelated"} {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Data: map[string][]byte{"tls.crt": []byte(name + "-cert-v1"), "tls.key": []byte(name + "-key-v1")}}
+		if err := env.Client.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gw := gatewayOf(ns, "web", false, gatewayv1.Listener{Name: "https", Port: 443, Protocol: gatewayv1.HTTPSProtocolType,
+		TLS: &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "shop-cert"}}}})
+	if err := env.Client.Create(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	gatewayCondition(t, ns, "web", "Accepted", metav1.ConditionTrue, "Accepted")
+
+	conn, _ := secureConn(t, ns)
+	tokenCtx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+serviceAccountToken(t, ns, "web-istio"))
+	routerNode := func(pod string) *corev3.Node {
+		labels, _ := structpb.NewStruct(map[string]any{"gateway.networking.k8s.io/gateway-name": "web"})
+		return &corev3.Node{Id: fmt.Sprintf("router~10.1.0.9~%s.%s~%s.svc.cluster.local", pod, ns, ns),
+			Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{"LABELS": structpb.NewStructValue(labels)}}}
+	}
+	proxy, err := adsclient.Dial(tokenCtx, conn, routerNode("web-istio-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "kubernetes://" + ns + "/shop-cert"
+	if err := proxy.Subscribe(resourcev3.SecretType, []string{name}); err != nil {
+		t.Fatal(err)
+	}
+	chain := func(want string) func(adsclient.State) bool {
+		return func(st adsclient.State) bool {
+			return string(st.Secrets[name].GetTlsCertificate().GetCertificateChain().GetInlineBytes()) == want
+		}
+	}
+	if err := proxy.Wait(ctx, chain("shop-cert-cert-v1")); err != nil {
+		t.Fatalf("no gateway certificate: %v", err)
+	}
+
+	// A renewal (as cert-manager writes it) reaches the proxy.
+	s := &corev1.Secret{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shop-cert"}, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Data["tls.crt"], s.Data["tls.key"] = []byte("shop-cert-cert-v2"), []byte("shop-cert-key-v2")
+	if err := env.Client.Update(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := proxy.Wait(ctx, chain("shop-cert-cert-v2")); err != nil {
+		t.Fatalf("the renewed certificate did not reach the proxy: %v", err)
+	}
+
+	greedy, err := adsclient.Dial(tokenCtx, conn, routerNode("web-istio-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := greedy.Subscribe(resourcev3.SecretType, []string{"kubernetes://" + ns + "/unrelated"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := greedy.Wait(ctx, func(adsclient.State) bool { return false }); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a Secret no Gateway uses: want PermissionDenied, got %v", err)
+	}
 }
