@@ -59,3 +59,13 @@ type GatewayL4Route struct {
 	SNIHosts     []string       `json:"sniHosts,omitempty"`
 	Destinations []*Destination `json:"destinations,omitempty"`
 }
+
+// GatewayClassOf is the class of the Gateway ns/name, or "".
+func (in *IR) GatewayClassOf(ns, name string) string {
+	for _, g := range in.Gateways {
+		if g.Namespace == ns && g.Name == name {
+			return g.Class
+		}
+	}
+	return ""
+}

@@ -38,6 +38,37 @@ type AuthzPolicy struct {
 	// Rules are ORed. None at all (spec {}) matches nothing; an empty rule matches
 	// everything.
 	Rules []*AuthzRule `json:"rules,omitempty"`
+	// TargetRefs bind the policy to Gateways (by name, in its namespace), to every
+	// Gateway of a GatewayClass (from the root namespace), or to Services (their
+	// waypoint), instead of selecting workloads by labels.
+	TargetRefs []PolicyTarget `json:"targetRefs,omitempty"`
+}
+
+// PolicyTarget is one targetRef: Gateway, GatewayClass or Service, by name.
+type PolicyTarget struct {
+	Kind string `json:"kind,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// AppliesToProxy reports whether the policy governs a proxy in namespace ns with the
+// given labels; gateway and class name the Gateway (and its GatewayClass) a gateway
+// proxy serves, empty for workloads. Policies without targetRefs select by labels, as
+// for any workload (gateway pods included); policies with targetRefs apply only to
+// what they target.
+func (p *AuthzPolicy) AppliesToProxy(rootNS, ns string, labels map[string]string, gateway, class string) bool {
+	if len(p.TargetRefs) == 0 {
+		return AppliesTo(p.Namespace, p.Selector, rootNS, ns, labels)
+	}
+	for _, t := range p.TargetRefs {
+		switch {
+		case gateway == "":
+		case t.Kind == "Gateway" && t.Name == gateway && p.Namespace == ns:
+			return true
+		case t.Kind == "GatewayClass" && t.Name == class && p.Namespace == rootNS:
+			return true
+		}
+	}
+	return false
 }
 
 // AuthzRule matches when any From, any To and every When hold (absent lists hold).

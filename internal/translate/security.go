@@ -18,8 +18,8 @@ const DryRunAnnotation = "istio.io/dry-run"
 
 // security translates PeerAuthentications and AuthorizationPolicies. Invalid ones are
 // left out (their status says why; the status reconciler writes it), so one bad policy
-// never takes others down; policies with targetRefs apply to gateways and waypoints,
-// not sidecars, and are left for those.
+// never takes others down. Policies with targetRefs apply to what they target
+// (Gateways, GatewayClasses, waypoints of Services), never to sidecars.
 func (t *translator) security(out *ir.IR) {
 	for _, p := range t.snap.Mesh.ExtensionProviders {
 		out.AuthzProviders = append(out.AuthzProviders, t.authzProvider(p))
@@ -51,7 +51,7 @@ func (t *translator) security(out *ir.IR) {
 		out.PeerAuthentications = append(out.PeerAuthentications, p)
 	}
 	for _, ap := range t.snap.AuthorizationPolicies {
-		if len(validate.AuthorizationPolicy(&ap.Spec)) > 0 || ap.Spec.TargetRef != nil || len(ap.Spec.TargetRefs) > 0 {
+		if len(validate.AuthorizationPolicy(&ap.Spec)) > 0 {
 			continue
 		}
 		p := &ir.AuthzPolicy{
@@ -71,6 +71,13 @@ func (t *translator) security(out *ir.IR) {
 		}
 		for i := range ap.Spec.Rules {
 			p.Rules = append(p.Rules, t.authzRule(&ap.Spec.Rules[i], ap.Namespace))
+		}
+		refs := ap.Spec.TargetRefs
+		if ap.Spec.TargetRef != nil {
+			refs = append(refs, *ap.Spec.TargetRef)
+		}
+		for _, r := range refs {
+			p.TargetRefs = append(p.TargetRefs, ir.PolicyTarget{Kind: r.Kind, Name: r.Name})
 		}
 		out.AuthorizationPolicies = append(out.AuthorizationPolicies, p)
 	}

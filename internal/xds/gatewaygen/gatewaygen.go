@@ -52,6 +52,10 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 		}
 	}
 	find := render.LookupFor(in, scope)
+	// AuthorizationPolicies that select the gateway's pods or target its Gateway (or
+	// its class, from the root namespace) guard every listener.
+	authz := render.WorkloadAuthz(in, scope)
+	httpAuthz := render.AuthzHTTPFilters(authz)
 	for _, p := range gw.Ports {
 		l := &listenerv3.Listener{
 			Name:             fmt.Sprintf("0.0.0.0_%d", p.Number),
@@ -61,7 +65,7 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 		switch p.Protocol {
 		case "HTTP":
 			name := fmt.Sprintf("http.%d", p.Number)
-			l.FilterChains = []*listenerv3.FilterChain{{Name: name, Filters: []*listenerv3.Filter{render.RDSConnectionManager(name, name)}}}
+			l.FilterChains = []*listenerv3.FilterChain{{Name: name, Filters: []*listenerv3.Filter{render.RDSConnectionManager(name, name, httpAuthz...)}}}
 			out.Routes = append(out.Routes, routeConfig(name, p.Number, p.Servers, find))
 		case "HTTPS":
 			l.ListenerFilters = []*listenerv3.ListenerFilter{render.TLSInspector()}
@@ -71,19 +75,19 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 					Name:             name,
 					FilterChainMatch: sniMatch([]string{s.Hostname}),
 					TransportSocket:  terminateTLS(s.TLS, []string{"h2", "http/1.1"}),
-					Filters:          []*listenerv3.Filter{render.RDSConnectionManager(name, name)},
+					Filters:          []*listenerv3.Filter{render.RDSConnectionManager(name, name, httpAuthz...)},
 				})
 				out.Routes = append(out.Routes, routeConfig(name, p.Number, []*ir.GatewayServer{s}, find))
 			}
 		case "TLS":
 			l.ListenerFilters = []*listenerv3.ListenerFilter{render.TLSInspector()}
-			l.FilterChains = tlsChains(p)
+			l.FilterChains = tlsChains(p, authz)
 		case "TCP":
 			for _, s := range p.Servers {
 				for _, r := range s.L4Routes {
 					if len(l.FilterChains) == 0 && len(r.Destinations) > 0 {
 						stat := fmt.Sprintf("tcp.%d", p.Number)
-						l.FilterChains = []*listenerv3.FilterChain{{Name: stat, Filters: []*listenerv3.Filter{render.TCPProxy(stat, r.Destinations)}}}
+						l.FilterChains = []*listenerv3.FilterChain{{Name: stat, Filters: streamFilters(stat, authz, r.Destinations)}}
 					}
 				}
 			}
@@ -159,7 +163,7 @@ func terminateTLS(t *ir.GatewayTLS, alpn []string) *corev3.TransportSocket {
 // TLSRoute by its SNI hostnames; for terminating listeners one per listener, ending
 // TLS and forwarding the stream to its route's backends. A match an earlier chain
 // already has is left out, since Envoy rejects duplicate matches.
-func tlsChains(p *ir.GatewayPort) []*listenerv3.FilterChain {
+func tlsChains(p *ir.GatewayPort, authz render.Authz) []*listenerv3.FilterChain {
 	var out []*listenerv3.FilterChain
 	seen := map[string]bool{}
 	add := func(name string, hosts []string, socket *corev3.TransportSocket, dests []*ir.Destination) {
@@ -170,7 +174,7 @@ func tlsChains(p *ir.GatewayPort) []*listenerv3.FilterChain {
 		}
 		seen[key] = true
 		out = append(out, &listenerv3.FilterChain{Name: name, FilterChainMatch: m, TransportSocket: socket,
-			Filters: []*listenerv3.Filter{render.TCPProxy(name, dests)}})
+			Filters: streamFilters(name, authz, dests)})
 	}
 	for _, s := range p.Servers {
 		for i, r := range s.L4Routes {
@@ -187,4 +191,9 @@ func tlsChains(p *ir.GatewayPort) []*listenerv3.FilterChain {
 		}
 	}
 	return out
+}
+
+// streamFilters guard a TCP or TLS stream with network authorization, then forward it.
+func streamFilters(stat string, authz render.Authz, dests []*ir.Destination) []*listenerv3.Filter {
+	return append(render.AuthzNetworkFilters(authz, stat), render.TCPProxy(stat, dests))
 }

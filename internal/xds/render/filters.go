@@ -4,10 +4,12 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	httpinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/http_inspector/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"google.golang.org/protobuf/proto"
 
@@ -56,11 +58,12 @@ func EnvoyHTTPFilters() []*hcmv3.HttpFilter {
 }
 
 // RDSConnectionManager is an HTTP connection manager whose routes come from RDS under
-// the given name, with WebSocket upgrades passed through, as in Istio.
-func RDSConnectionManager(statPrefix, rds string) *listenerv3.Filter {
+// the given name, with WebSocket upgrades passed through, as in Istio. The filters
+// given (authorization) run before the standard ones.
+func RDSConnectionManager(statPrefix, rds string, first ...*hcmv3.HttpFilter) *listenerv3.Filter {
 	return NetworkFilter(HCMFilter, &hcmv3.HttpConnectionManager{
 		StatPrefix:     statPrefix,
-		HttpFilters:    EnvoyHTTPFilters(),
+		HttpFilters:    append(first, EnvoyHTTPFilters()...),
 		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{ConfigSource: ADSSource(), RouteConfigName: rds}},
 	})
@@ -91,4 +94,31 @@ func TCPProxy(statPrefix string, dests []*ir.Destination) *listenerv3.Filter {
 // TCPTo forwards every connection to one cluster.
 func TCPTo(statPrefix, cluster string) *listenerv3.Filter {
 	return TCPProxy(statPrefix, []*ir.Destination{{Cluster: cluster, Weight: 1}})
+}
+
+// AuthzHTTPFilters enforce authorization on HTTP: CUSTOM first, then one RBAC filter per
+// action in Istio's order (DENY, AUDIT, ALLOW), dry-run rules as shadow rules.
+func AuthzHTTPFilters(authz Authz) []*hcmv3.HttpFilter {
+	filters := CustomHTTPFilters(authz.Custom)
+	for _, set := range authz.HTTP {
+		cfg := &rbachttpv3.RBAC{Rules: set.Rules, ShadowRules: set.Shadow}
+		if set.Shadow != nil {
+			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
+		}
+		filters = append(filters, &hcmv3.HttpFilter{Name: RBACFilterName, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: MustAny(cfg)}})
+	}
+	return filters
+}
+
+// AuthzNetworkFilters enforce authorization on TCP streams, in the same order.
+func AuthzNetworkFilters(authz Authz, stat string) []*listenerv3.Filter {
+	filters := CustomNetworkFilters(authz.Custom, stat)
+	for _, set := range authz.TCP {
+		cfg := &rbacnetv3.RBAC{StatPrefix: stat, Rules: set.Rules, ShadowRules: set.Shadow}
+		if set.Shadow != nil {
+			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
+		}
+		filters = append(filters, NetworkFilter(NetworkRBACFilter, cfg))
+	}
+	return filters
 }

@@ -81,7 +81,7 @@ func WorkloadAuthz(in *ir.IR, scope Scope) Authz {
 			enforced = append(enforced, failClosed...)
 		}
 		for _, p := range in.AuthorizationPolicies {
-			if p.Action != a.name || !ir.AppliesTo(p.Namespace, p.Selector, in.RootNamespace, scope.Namespace, scope.Labels) {
+			if p.Action != a.name || !appliesTo(in, p, scope) {
 				continue
 			}
 			if p.DryRun {
@@ -110,7 +110,7 @@ func WorkloadAuthz(in *ir.IR, scope Scope) Authz {
 // or an unknown provider cannot be enforced, so their rules deny instead (fail closed).
 func customPolicies(in *ir.IR, scope Scope) (custom, failClosed []*ir.AuthzPolicy) {
 	for _, p := range in.AuthorizationPolicies {
-		if p.Action != "CUSTOM" || p.DryRun || !ir.AppliesTo(p.Namespace, p.Selector, in.RootNamespace, scope.Namespace, scope.Labels) {
+		if p.Action != "CUSTOM" || p.DryRun || !appliesTo(in, p, scope) {
 			continue
 		}
 		known := providerNamed(in, p.Provider) != nil
@@ -497,4 +497,14 @@ func orIDs(ps []*rbacv3.Principal) *rbacv3.Principal {
 		return ps[0]
 	}
 	return &rbacv3.Principal{Identifier: &rbacv3.Principal_OrIds{OrIds: &rbacv3.Principal_Set{Ids: ps}}}
+}
+
+// appliesTo reports whether a policy governs the scope's proxies: workloads by
+// selector, gateway proxies by selector or by their Gateway as a target.
+func appliesTo(in *ir.IR, p *ir.AuthzPolicy, scope Scope) bool {
+	class := ""
+	if scope.Gateway != "" {
+		class = in.GatewayClassOf(scope.Namespace, scope.Gateway)
+	}
+	return p.AppliesToProxy(in.RootNamespace, scope.Namespace, scope.Labels, scope.Gateway, class)
 }

@@ -6,10 +6,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -91,19 +89,10 @@ func inboundChains(mode string, port uint32, authz render.Authz) []*listenerv3.F
 	return chains
 }
 
-// inboundHTTP is the connection manager of inbound HTTP: the RBAC filters, then the
-// router to the application.
+// inboundHTTP is the connection manager of inbound HTTP: the authorization filters
+// (CUSTOM, DENY, AUDIT, ALLOW: Istio's order), then the router to the application.
 func inboundHTTP(stat string, authz render.Authz) *listenerv3.Filter {
-	// CUSTOM first, then DENY, AUDIT, ALLOW: Istio's order.
-	filters := render.CustomHTTPFilters(authz.Custom)
-	for _, set := range authz.HTTP {
-		cfg := &rbachttpv3.RBAC{Rules: set.Rules, ShadowRules: set.Shadow}
-		if set.Shadow != nil {
-			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
-		}
-		filters = append(filters, &hcmv3.HttpFilter{Name: render.RBACFilterName,
-			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(cfg)}})
-	}
+	filters := render.AuthzHTTPFilters(authz)
 	filters = append(filters, &hcmv3.HttpFilter{Name: render.RouterFilter,
 		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&routerv3.Router{})}})
 	return render.NetworkFilter(render.HCMFilter, &hcmv3.HttpConnectionManager{
@@ -120,14 +109,7 @@ func inboundHTTP(stat string, authz render.Authz) *listenerv3.Filter {
 // inboundTCP is network RBAC (one filter per action) and the TCP proxy to the
 // application.
 func inboundTCP(stat string, authz render.Authz) []*listenerv3.Filter {
-	filters := render.CustomNetworkFilters(authz.Custom, stat)
-	for _, set := range authz.TCP {
-		cfg := &rbacnetv3.RBAC{StatPrefix: stat, Rules: set.Rules, ShadowRules: set.Shadow}
-		if set.Shadow != nil {
-			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
-		}
-		filters = append(filters, render.NetworkFilter(render.NetworkRBACFilter, cfg))
-	}
+	filters := render.AuthzNetworkFilters(authz, stat)
 	return append(filters, render.TCPTo(stat, InboundPassthroughCluster))
 }
 
