@@ -70,8 +70,9 @@ type Pipeline struct {
 
 // SetupWithManager watches what the snapshot and the endpoints are made of.
 func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
+	// Services are config, endpoints, and what AuthorizationPolicies may target.
 	both := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{configKey, endpointsKey}
+		return []reconcile.Request{configKey, endpointsKey, workloadsKey}
 	})
 	config := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{configKey}
@@ -99,8 +100,9 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&securityv1.PeerAuthentication{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Gateway API objects; namespaces (their labels decide which routes a listener
 		// admits) and Secrets (whether a listener's certificate exists), metadata only.
-		Watches(&gatewayv1.GatewayClass{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&gatewayv1.Gateway{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Gateways and classes are also what AuthorizationPolicies target.
+		Watches(&gatewayv1.GatewayClass{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&gatewayv1.Gateway{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gatewayv1.HTTPRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gatewayv1.GRPCRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gatewayv1.TCPRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -285,11 +287,20 @@ func (p *Pipeline) workloadStatus(ctx context.Context) error {
 		c := translate.WorkloadsCondition(obj.GetGeneration(), obj.GetNamespace(), labels, root, pods)
 		return writeConditions(ctx, p.Client, p.Scheme, obj, status, []metav1.Condition{c}, ownerWorkloads)
 	}
+	targets, err := p.policyTargets(ctx)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for i := range aps.Items {
 		ap := &aps.Items[i]
-		if ap.Spec.TargetRef != nil || len(ap.Spec.TargetRefs) > 0 {
-			continue // attached to gateways or waypoints, not selected by labels
+		if refs := ap.Spec.TargetRefs; ap.Spec.TargetRef != nil || len(refs) > 0 {
+			if ap.Spec.TargetRef != nil {
+				refs = append(refs, *ap.Spec.TargetRef)
+			}
+			c := translate.TargetsCondition(ap.Generation, ap.Namespace, root, refs, targets.gateways, targets.classes, targets.services)
+			errs = append(errs, writeConditions(ctx, p.Client, p.Scheme, ap, &ap.Status, []metav1.Condition{c}, ownerWorkloads))
+			continue
 		}
 		errs = append(errs, write(ap, &ap.Status, ap.Spec.Selector))
 	}
@@ -304,6 +315,37 @@ func (p *Pipeline) workloadStatus(ctx context.Context) error {
 		errs = append(errs, write(pa, &pa.Status, pa.Spec.Selector))
 	}
 	return errors.Join(errs...)
+}
+
+// policyTargets are what AuthorizationPolicies may target: Gateways and classes meshd
+// runs, and Services, each by "namespace/name" (classes by name).
+type policyTargets struct{ gateways, classes, services map[string]bool }
+
+func (p *Pipeline) policyTargets(ctx context.Context) (policyTargets, error) {
+	var gws gatewayv1.GatewayList
+	var classes gatewayv1.GatewayClassList
+	var svcs corev1.ServiceList
+	for _, l := range []client.ObjectList{&gws, &classes, &svcs} {
+		if err := p.Client.List(ctx, l); err != nil {
+			return policyTargets{}, err
+		}
+	}
+	out := policyTargets{gateways: map[string]bool{}, classes: map[string]bool{}, services: map[string]bool{}}
+	ours := map[string]bool{}
+	for _, c := range classes.Items {
+		if c.Spec.ControllerName == translate.GatewayController || c.Spec.ControllerName == translate.MeshController {
+			ours[c.Name], out.classes[c.Name] = true, true
+		}
+	}
+	for _, g := range gws.Items {
+		if ours[string(g.Spec.GatewayClassName)] {
+			out.gateways[g.Namespace+"/"+g.Name] = true
+		}
+	}
+	for _, s := range svcs.Items {
+		out.services[s.Namespace+"/"+s.Name] = true
+	}
+	return out, nil
 }
 
 // programmed writes each object's Programmed condition from what connected proxies

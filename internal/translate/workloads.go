@@ -16,6 +16,7 @@ import (
 const (
 	ReasonWorkloadsSelected = "WorkloadsSelected"
 	ReasonNoWorkloads       = "NoWorkloads"
+	ReasonTargetNotFound    = "TargetNotFound"
 )
 
 // WorkloadsCondition says whether a policy of namespace ns with selector (nil: every
@@ -49,6 +50,58 @@ func WorkloadsCondition(generation int64, ns string, selector map[string]string,
 		c.Message = "selects 1 pod in " + where
 	default:
 		c.Message = fmt.Sprintf("selects %d pods in %s", n, where)
+	}
+	return c
+}
+
+// TargetsCondition says what an AuthorizationPolicy's targetRefs bind it to: Gateways
+// of its namespace, GatewayClasses (from the root namespace) or Services. gateways
+// and services hold the "namespace/name" of those that exist, classes the names.
+// Service targets need a waypoint, which meshd does not program yet: they are named
+// as unenforced rather than passed off as working.
+func TargetsCondition(generation int64, ns, rootNS string, refs []typev1beta1.PolicyTargetReference, gateways, classes, services map[string]bool) metav1.Condition {
+	c := metav1.Condition{Type: typev1beta1.ConditionWorkloadsSelected, ObservedGeneration: generation,
+		Status: metav1.ConditionTrue, Reason: ReasonWorkloadsSelected}
+	var bound, missing, unenforced []string
+	for _, r := range refs {
+		switch r.Kind {
+		case "Gateway":
+			if gateways[ns+"/"+r.Name] {
+				bound = append(bound, "Gateway "+ns+"/"+r.Name)
+			} else {
+				missing = append(missing, "Gateway "+ns+"/"+r.Name)
+			}
+		case "GatewayClass":
+			switch {
+			case ns != rootNS:
+				missing = append(missing, fmt.Sprintf("GatewayClass %s (only policies in the root namespace %s may target a class)", r.Name, rootNS))
+			case classes[r.Name]:
+				bound = append(bound, "every Gateway of class "+r.Name)
+			default:
+				missing = append(missing, "GatewayClass "+r.Name)
+			}
+		case "Service":
+			if services[ns+"/"+r.Name] {
+				unenforced = append(unenforced, "Service "+ns+"/"+r.Name)
+			} else {
+				missing = append(missing, "Service "+ns+"/"+r.Name)
+			}
+		default:
+			missing = append(missing, r.Kind+" "+r.Name)
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonTargetNotFound
+		c.Message = fmt.Sprintf("targets not found: %v", missing)
+	case len(bound) == 0:
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonUnsupported
+		c.Message = fmt.Sprintf("%v: Service targets are enforced by waypoints, which meshd does not program yet", unenforced)
+	default:
+		c.Message = fmt.Sprintf("bound to %v", bound)
+		if len(unenforced) > 0 {
+			c.Message += fmt.Sprintf("; not enforced yet (needs a waypoint): %v", unenforced)
+		}
 	}
 	return c
 }

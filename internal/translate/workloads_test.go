@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
 )
 
 func TestWorkloadsCondition(t *testing.T) {
@@ -32,6 +34,36 @@ func TestWorkloadsCondition(t *testing.T) {
 			c := WorkloadsCondition(3, tc.ns, tc.sel, "istio-system", pods)
 			if c.Status != tc.status || !strings.Contains(c.Message, tc.msg) || c.ObservedGeneration != 3 {
 				t.Errorf("got %s %q (generation %d), want %s containing %q", c.Status, c.Message, c.ObservedGeneration, tc.status, tc.msg)
+			}
+		})
+	}
+}
+
+func TestTargetsCondition(t *testing.T) {
+	gateways := map[string]bool{"edge/web": true}
+	classes := map[string]bool{"istio": true}
+	services := map[string]bool{"shop/reviews": true}
+	ref := func(kind, name string) typev1beta1.PolicyTargetReference {
+		return typev1beta1.PolicyTargetReference{Kind: kind, Name: name}
+	}
+	for _, tc := range []struct {
+		name, ns   string
+		refs       []typev1beta1.PolicyTargetReference
+		status     metav1.ConditionStatus
+		reason     string
+		msgContain string
+	}{
+		{"gateway", "edge", []typev1beta1.PolicyTargetReference{ref("Gateway", "web")}, metav1.ConditionTrue, ReasonWorkloadsSelected, "Gateway edge/web"},
+		{"missing gateway", "edge", []typev1beta1.PolicyTargetReference{ref("Gateway", "nope")}, metav1.ConditionFalse, ReasonTargetNotFound, "edge/nope"},
+		{"class from root", "istio-system", []typev1beta1.PolicyTargetReference{ref("GatewayClass", "istio")}, metav1.ConditionTrue, ReasonWorkloadsSelected, "class istio"},
+		{"class outside root", "edge", []typev1beta1.PolicyTargetReference{ref("GatewayClass", "istio")}, metav1.ConditionFalse, ReasonTargetNotFound, "root namespace"},
+		{"service needs a waypoint", "shop", []typev1beta1.PolicyTargetReference{ref("Service", "reviews")}, metav1.ConditionFalse, ReasonUnsupported, "waypoints"},
+		{"gateway and service", "edge", []typev1beta1.PolicyTargetReference{ref("Gateway", "web"), ref("Service", "x")}, metav1.ConditionFalse, ReasonTargetNotFound, "Service edge/x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := TargetsCondition(3, tc.ns, "istio-system", tc.refs, gateways, classes, services)
+			if c.Status != tc.status || c.Reason != tc.reason || !strings.Contains(c.Message, tc.msgContain) || c.ObservedGeneration != 3 {
+				t.Errorf("got %s/%s %q, want %s/%s containing %q", c.Status, c.Reason, c.Message, tc.status, tc.reason, tc.msgContain)
 			}
 		})
 	}

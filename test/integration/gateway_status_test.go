@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	"github.com/meshd-io/meshd/internal/testutil"
 )
 
@@ -192,3 +193,37 @@ func TestGatewayRouteStatus(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestAuthorizationPolicyTargetsGateway: a policy bound to a Gateway by targetRefs says
+// so in its status, and a policy naming a Gateway that does not exist says that.
+func TestAuthorizationPolicyTargetsGateway(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	if err := env.Client.Create(ctx, gatewayOf(ns, "web", false, gatewayv1.Listener{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType})); err != nil {
+		t.Fatal(err)
+	}
+	f := &meshFixture{t: t, ns: ns}
+	target := func(name, gateway string) string {
+		return fmt.Sprintf(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: %s}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: %s}]
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin]}}]}]
+`, name, gateway)
+	}
+	f.apply(target("bound", "web"))
+	f.apply(target("dangling", "nope"))
+	gvk := securityv1.GroupVersion.WithKind("AuthorizationPolicy")
+	for name, reason := range map[string]string{"bound": "WorkloadsSelected", "dangling": "TargetNotFound"} {
+		testutil.Eventually(t, 30*time.Second, func() error {
+			c := condition(t, gvk, ns, name, "WorkloadsSelected")
+			if c == nil || c.Reason != reason {
+				return fmt.Errorf("policy %s: WorkloadsSelected is %+v, want reason %s", name, c, reason)
+			}
+			return nil
+		})
+	}
+}
