@@ -9,6 +9,7 @@ COPY api/ api/
 COPY cmd/ cmd/
 COPY controllers/ controllers/
 COPY internal/ internal/
+COPY webhooks/ webhooks/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w" -o meshd ./cmd/meshd
 
 # A static binary on distroless: no shell, non-root.

@@ -32,11 +32,30 @@ type Env struct {
 	// TLS port for xDS and the CA.
 	XDSAddr       string
 	SecureXDSAddr string
+	// Manager is the running manager, once started.
+	Manager *manager.Meshd
 }
 
 // StartEnv starts the API server, installs config/crd/bases and runs the manager with
 // ephemeral ports (go test runs packages in parallel).
 func StartEnv() (*Env, error) {
+	e, err := StartAPIServer()
+	if err != nil {
+		return nil, err
+	}
+	opts := TestOptions()
+	e.ServeWebhooks(&opts)
+	if err := e.StartManager(e.Config, opts); err != nil {
+		_ = e.envtest.Stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+// StartAPIServer starts the API server and etcd with meshd's CRDs, Gateway API's and
+// cert-manager's, and meshd's webhook configurations (served once a manager runs),
+// without a manager.
+func StartAPIServer() (*Env, error) {
 	assets, err := testutil.AssetsDir()
 	if err != nil {
 		return nil, err
@@ -64,46 +83,66 @@ func StartEnv() (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{envtest: te, Config: cfg, done: make(chan error, 1)}
+	e := &Env{envtest: te, Config: cfg, done: make(chan error, 1), cancel: func() {}}
 	// The CA keeps its Secret in istio-system, which a real cluster has before meshd.
 	if err := devcluster.EnsureNamespace(cfg, "istio-system"); err != nil {
 		_ = te.Stop()
 		return nil, err
 	}
-	opts := manager.DefaultOptions()
-	opts.MetricsAddr, opts.ProbeAddr, opts.XDSAddr, opts.SecureXDSAddr = "0", "0", "127.0.0.1:0", "127.0.0.1:0"
-	wh := te.WebhookInstallOptions
-	opts.WebhookHost, opts.WebhookPort, opts.WebhookCertDir = wh.LocalServingHost, wh.LocalServingPort, wh.LocalServingCertDir
-	opts.GracefulShutdownTimeout = 5 * time.Second
-	mgr, err := manager.New(cfg, opts)
+	// A client that reads straight from the API server: tests check what is stored.
+	e.Client, err = client.New(cfg, client.Options{Scheme: te.Scheme})
 	if err != nil {
 		_ = te.Stop()
 		return nil, err
 	}
+	return e, nil
+}
+
+// TestOptions are the manager's options for tests: ephemeral loopback ports, metrics
+// and probes off, webhooks off until set.
+func TestOptions() manager.Options {
+	opts := manager.DefaultOptions()
+	opts.MetricsAddr, opts.ProbeAddr, opts.XDSAddr, opts.SecureXDSAddr = "0", "0", "127.0.0.1:0", "127.0.0.1:0"
+	opts.WebhookPort = 0
+	opts.GracefulShutdownTimeout = 5 * time.Second
+	return opts
+}
+
+// ServeWebhooks points the manager's webhook server where the installed webhook
+// configurations send the API server.
+func (e *Env) ServeWebhooks(opts *manager.Options) {
+	wh := e.envtest.WebhookInstallOptions
+	opts.WebhookHost, opts.WebhookPort, opts.WebhookCertDir = wh.LocalServingHost, wh.LocalServingPort, wh.LocalServingCertDir
+}
+
+// StartManager runs a meshd manager against the API server with cfg (the admin's, or
+// an impersonating one) until Stop.
+func (e *Env) StartManager(cfg *rest.Config, opts manager.Options) error {
+	mgr, err := manager.New(cfg, opts)
+	if err != nil {
+		return err
+	}
 	e.XDSAddr = mgr.XDSAddr.String()
 	e.SecureXDSAddr = mgr.SecureXDSAddr.String()
 	e.xds = mgr.XDS
+	e.Manager = mgr
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go func() { e.done <- mgr.Start(ctx) }()
-	// A client that reads straight from the API server: tests check what is stored.
-	e.Client, err = client.New(cfg, client.Options{Scheme: te.Scheme})
-	if err != nil {
-		e.Stop()
-		return nil, err
-	}
-	return e, nil
+	return nil
 }
 
 // Stop stops the manager, then the API server and etcd.
 func (e *Env) Stop() error {
 	e.cancel()
 	var errs []error
-	select {
-	case err := <-e.done:
-		errs = append(errs, err)
-	case <-time.After(30 * time.Second):
-		errs = append(errs, errors.New("manager did not stop within 30s"))
+	if e.Manager != nil {
+		select {
+		case err := <-e.done:
+			errs = append(errs, err)
+		case <-time.After(30 * time.Second):
+			errs = append(errs, errors.New("manager did not stop within 30s"))
+		}
 	}
 	errs = append(errs, e.envtest.Stop())
 	return errors.Join(errs...)
