@@ -41,7 +41,8 @@ func TestDeployManifestsAccepted(t *testing.T) {
 		kinds[o.GetKind()]++
 	}
 	for _, k := range []string{"CustomResourceDefinition", "Deployment", "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Role", "RoleBinding",
-		"ValidatingWebhookConfiguration", "Service", "Issuer", "Certificate"} {
+		"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "Service", "Issuer", "Certificate",
+		"PodDisruptionBudget", "NetworkPolicy", "Namespace"} {
 		if kinds[k] == 0 {
 			t.Errorf("config/default renders no %s (got %v)", k, kinds)
 		}
@@ -53,6 +54,31 @@ func TestDeployManifestsAccepted(t *testing.T) {
 		"--field-manager=meshd-deploy-check", "--dry-run=server", "-f", "-")
 	if n := strings.Count(out, "(server dry run)"); n != len(objs) {
 		t.Errorf("dry run applied %d of %d objects:\n%s", n, len(objs), out)
+	}
+}
+
+// TestMonitoringOptionRenders: the ServiceMonitor option renders config/default plus a
+// ServiceMonitor that selects the metrics Service of meshd's namespace.
+func TestMonitoringOptionRenders(t *testing.T) {
+	kubectl, err := testutil.Kubectl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := testutil.Decode([]byte(run(t, kubectl, nil, "kustomize", filepath.Join(testutil.RepoRoot(), "config", "default-with-monitoring"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var monitor, metrics bool
+	for _, o := range objs {
+		switch {
+		case o.GetKind() == "ServiceMonitor":
+			monitor = o.GetNamespace() == "istio-system"
+		case o.GetKind() == "Service" && o.GetName() == "meshd-metrics":
+			metrics = o.GetLabels()["app.kubernetes.io/component"] == "metrics"
+		}
+	}
+	if !monitor || !metrics {
+		t.Errorf("config/default-with-monitoring: ServiceMonitor in istio-system %v, metrics Service %v", monitor, metrics)
 	}
 }
 
