@@ -5,6 +5,11 @@ KUBE_VERSION ?= v1.37.2
 ETCD_VERSION ?= v3.6.16
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.3
+KIND_VERSION ?= v0.33.0
+KIND_CLUSTER ?= meshd
+# cert-manager and Gateway API at the versions meshd's Go types use (go.mod).
+CERT_MANAGER_VERSION ?= $(shell go list -m -f '{{.Version}}' github.com/cert-manager/cert-manager)
+GATEWAY_API_DIR = $(shell go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
 # Integration tests start several API servers; keep the whole run well inside CI's limit.
 TEST_TIMEOUT ?= 25m
 
@@ -14,6 +19,7 @@ SHELL = /usr/bin/env bash -o pipefail
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+KIND ?= $(LOCALBIN)/kind-$(KIND_VERSION)
 # envtest's binaries are built once per version into a cache outside the clone (see
 # hack/envtest-assets.sh) and linked here, so a fresh clone reuses them.
 ENVTEST_ASSETS ?= $(LOCALBIN)/k8s/$(KUBE_VERSION)-etcd-$(ETCD_VERSION)
@@ -75,12 +81,41 @@ build-dev:
 	go build -o $(LOCALBIN)/meshd-dev ./cmd/meshd-dev
 
 .PHONY: docker-build
-docker-build: ## Build the manager image (needs a Docker engine).
-	@command -v docker >/dev/null || { echo "docker is not installed"; exit 1; }
-	@docker info >/dev/null 2>&1 || { echo "no Docker engine is running: docker-build needs one"; exit 1; }
+docker-build: docker-check ## Build the manager image (needs a Docker engine).
 	docker build -t $(IMG) .
 
+.PHONY: kind-load
+kind-load: docker-build kind ## Load the manager image into the kind cluster.
+	$(KIND) load docker-image $(IMG) --name $(KIND_CLUSTER)
+
 ##@ Deployment
+
+.PHONY: docker-check
+docker-check:
+	@command -v docker >/dev/null || { echo "docker is not installed: kind clusters and e2e tests need a Docker engine"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "no Docker engine is running: kind clusters and e2e tests need one"; exit 1; }
+
+.PHONY: kind-up
+kind-up: docker-check kind ## Create a kind cluster with cert-manager and the Gateway API CRDs.
+	@$(KIND) get clusters | grep -qx $(KIND_CLUSTER) || $(KIND) create cluster --name $(KIND_CLUSTER) --wait 120s
+	$(MAKE) install-cert-manager install-gateway-api
+
+.PHONY: kind-down
+kind-down: docker-check kind ## Delete the kind cluster.
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
+
+.PHONY: install-cert-manager
+install-cert-manager: ## Install cert-manager (the version in go.mod) and wait for its webhook.
+	kubectl apply --server-side -f https://github.com/cert-manager/cert-manager/releases/download/$(CERT_MANAGER_VERSION)/cert-manager.yaml
+	kubectl -n cert-manager rollout status deployment/cert-manager-webhook --timeout=180s
+
+.PHONY: install-gateway-api
+install-gateway-api: ## Install the Gateway API CRDs (standard channel, the version in go.mod).
+	kubectl apply --server-side -f $(GATEWAY_API_DIR)/config/crd/standard
+
+.PHONY: e2e
+e2e: docker-check ## Run the e2e tests (test/e2e, -tags=e2e) against the current kind cluster running meshd.
+	cd test/e2e && go test -tags e2e -count=1 -timeout 60m ./...
 
 .PHONY: install
 install: manifests kustomize ## Install the CRDs into the cluster of the current kubeconfig (server-side: the CRDs are large).
@@ -91,7 +126,7 @@ uninstall: manifests kustomize ## Remove the CRDs.
 	$(KUSTOMIZE) build config/crd | kubectl delete --ignore-not-found -f -
 
 .PHONY: deploy
-deploy: manifests kustomize ## Deploy meshd to the cluster of the current kubeconfig.
+deploy: manifests kustomize ## Deploy meshd to the cluster of the current kubeconfig (on kind: make kind-up kind-load deploy).
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default | kubectl apply --server-side -f -
 
@@ -115,6 +150,12 @@ kustomize: $(KUSTOMIZE)
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN)/.gobin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	mv $(LOCALBIN)/.gobin/kustomize $@
+
+.PHONY: kind
+kind: $(KIND)
+$(KIND): | $(LOCALBIN)
+	GOBIN=$(LOCALBIN)/.gobin go install sigs.k8s.io/kind@$(KIND_VERSION)
+	mv $(LOCALBIN)/.gobin/kind $@
 
 .PHONY: envtest
 envtest: | $(LOCALBIN) ## Build (once per version, cached outside the clone) kube-apiserver, etcd and kubectl.
