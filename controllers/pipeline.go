@@ -56,13 +56,16 @@ var (
 const programmedDelay = 500 * time.Millisecond
 
 // Pipeline builds the model snapshot from the informer caches, translates it, pushes the
-// result to the xDS server and writes VirtualService and DestinationRule status. It runs
-// on every replica (each serves xDS).
+// result to the xDS server and writes status. It runs on every replica (each serves
+// xDS); only the leader writes status, so replicas never fight over it.
 type Pipeline struct {
 	Client        client.Client
 	Scheme        *runtime.Scheme
 	XDS           *xds.Server
 	ClusterDomain string
+	// Elected is closed once this replica leads (the manager's Elected); nil means it
+	// always does.
+	Elected <-chan struct{}
 
 	mu         sync.Mutex
 	lastReport *translate.Report
@@ -121,6 +124,20 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 			q.Add(workloadsKey)
 			return nil
 		})).
+		// A replica that becomes leader writes every status once: the old leader may
+		// have stopped before writing the last changes.
+		WatchesRawSource(source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			go func() {
+				select {
+				case <-ctx.Done():
+				case <-p.elected():
+					q.Add(configKey)
+					q.Add(workloadsKey)
+					q.AddAfter(programmedKey, programmedDelay)
+				}
+			}()
+			return nil
+		})).
 		// Proxies' ACKs and NACKs update the Programmed condition.
 		WatchesRawSource(source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 			go func() {
@@ -142,6 +159,25 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 // translation reads of it.
 var createOrDelete = predicate.Funcs{
 	UpdateFunc: func(event.UpdateEvent) bool { return false },
+}
+
+func (p *Pipeline) elected() <-chan struct{} {
+	if p.Elected == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return p.Elected
+}
+
+// leading reports whether this replica writes status.
+func (p *Pipeline) leading() bool {
+	select {
+	case <-p.elected():
+		return true
+	default:
+		return false
+	}
 }
 
 // Reconcile runs one pass of the item named by the request.
@@ -211,6 +247,9 @@ func (p *Pipeline) translate(ctx context.Context) error {
 	p.XDS.Update(out)
 	log.FromContext(ctx).V(1).Info("translated and pushed", "services", len(out.Services), "took", time.Since(start))
 
+	if !p.leading() {
+		return nil // the leader writes status
+	}
 	errs := []error{p.writeGatewayAPIStatus(ctx, gwObjs, report.GatewayAPI)}
 	for i := range vss.Items {
 		vs := &vss.Items[i]
@@ -262,6 +301,9 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 // workloadStatus writes, on every AuthorizationPolicy and PeerAuthentication, whether it
 // selects any running pod (only when that changed).
 func (p *Pipeline) workloadStatus(ctx context.Context) error {
+	if !p.leading() {
+		return nil
+	}
 	var aps securityv1.AuthorizationPolicyList
 	var pas securityv1.PeerAuthenticationList
 	var meshes meshv1alpha1.MeshList
@@ -352,6 +394,9 @@ func (p *Pipeline) policyTargets(ctx context.Context) (policyTargets, error) {
 // acknowledged. Objects whose latest generation is not translated yet are skipped;
 // the pass after their translation covers them.
 func (p *Pipeline) programmed(ctx context.Context) error {
+	if !p.leading() {
+		return nil
+	}
 	p.mu.Lock()
 	report := p.lastReport
 	p.mu.Unlock()

@@ -20,6 +20,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -48,6 +49,12 @@ type Options struct {
 	LeaderElection bool
 	// LeaderElectionNamespace holds the lease; the in-cluster namespace when empty.
 	LeaderElectionNamespace string
+	// SeveralInProcess lets more than one manager run in one process (tests of replicas):
+	// controller-runtime otherwise refuses a second controller of the same name.
+	SeveralInProcess bool
+	// LeaseDuration is how long a lost leader keeps the lease (controller-runtime's 15 s
+	// when zero); the other replicas renew and retry at fixed fractions of it.
+	LeaseDuration time.Duration
 	// GracefulShutdownTimeout bounds how long runnables get to stop.
 	GracefulShutdownTimeout time.Duration
 	// XDSAddr serves xDS (ADS) in plaintext: Istio's 15010.
@@ -129,7 +136,11 @@ func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 durationOrNil(opts.LeaseDuration),
+		RenewDeadline:                 durationOrNil(opts.LeaseDuration * 2 / 3),
+		RetryPeriod:                   durationOrNil(opts.LeaseDuration / 5),
 		GracefulShutdownTimeout:       &timeout,
+		Controller:                    config.Controller{SkipNameValidation: &opts.SeveralInProcess},
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host: opts.WebhookHost, Port: opts.WebhookPort, CertDir: opts.WebhookCertDir,
 			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }},
@@ -196,3 +207,11 @@ type nonLeaderRunnable func(ctx context.Context) error
 
 func (f nonLeaderRunnable) Start(ctx context.Context) error { return f(ctx) }
 func (f nonLeaderRunnable) NeedLeaderElection() bool        { return false }
+
+// durationOrNil leaves a zero duration to controller-runtime's default.
+func durationOrNil(d time.Duration) *time.Duration {
+	if d <= 0 {
+		return nil
+	}
+	return &d
+}

@@ -1,0 +1,223 @@
+// Package replicas runs two meshd replicas against one API server, as the deployed
+// configuration does: both serve xDS, only the leader writes status, and killing the
+// leader hands status writing over to the other.
+package replicas
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	"github.com/meshd-io/meshd/internal/manager"
+	"github.com/meshd-io/meshd/internal/testutil"
+	"github.com/meshd-io/meshd/internal/testutil/adsclient"
+	"github.com/meshd-io/meshd/internal/testutil/meshenv"
+)
+
+// statusWrites records the status writes one replica sends.
+type statusWrites struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (w *statusWrites) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Method != http.MethodGet && strings.HasSuffix(req.URL.Path, "/status") {
+			w.mu.Lock()
+			w.seen = append(w.seen, req.Method+" "+req.URL.Path)
+			w.mu.Unlock()
+		}
+		return next.RoundTrip(req)
+	})
+}
+
+func (w *statusWrites) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.seen)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// replica is one running meshd.
+type replica struct {
+	mgr    *manager.Meshd
+	writes *statusWrites
+	cancel context.CancelFunc
+	done   chan error
+}
+
+const lease = 3 * time.Second
+
+func startReplica(t *testing.T, cfg *rest.Config) *replica {
+	t.Helper()
+	r := &replica{writes: &statusWrites{}, done: make(chan error, 1)}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(r.writes.wrap)
+	opts := meshenv.TestOptions()
+	opts.SecureXDSAddr = "" // the CA is not what this test is about
+	opts.SeveralInProcess = true
+	opts.LeaderElection, opts.LeaderElectionNamespace, opts.LeaseDuration = true, "istio-system", lease
+	mgr, err := manager.New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mgr = mgr
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- mgr.Start(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *replica) stop() {
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+	}
+}
+
+func elected(r *replica) bool {
+	select {
+	case <-r.mgr.Elected():
+		return true
+	default:
+		return false
+	}
+}
+
+// TestReplicasOneStatusWriter: two replicas serve the same config to proxies; only
+// the leader writes status; when the leader stops, the other takes over status
+// writing within the lease.
+func TestReplicasOneStatusWriter(t *testing.T) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	env, err := meshenv.StartAPIServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run last-in first-out: the replicas stop before the API server.
+	t.Cleanup(func() { _ = env.Stop() })
+	// Neither replica serves the admission webhooks here (only one could bind them).
+	for _, l := range []client.ObjectList{&admissionv1.ValidatingWebhookConfigurationList{}, &admissionv1.MutatingWebhookConfigurationList{}} {
+		if err := env.Client.List(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		items, _ := meta.ExtractList(l)
+		for _, o := range items {
+			if err := env.Client.Delete(ctx, o.(client.Object)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	a := startReplica(t, env.Config)
+	select {
+	case <-a.mgr.Elected():
+	case <-ctx.Done():
+		t.Fatal("the first replica never led")
+	}
+	b := startReplica(t, env.Config)
+
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "replicas-"}}
+	if err := env.Client.Create(ctx, nsObj); err != nil {
+		t.Fatal(err)
+	}
+	ns := nsObj.Name
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "reviews", Namespace: ns},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 9080}}}}
+	vs := testutil.MustDecode(t, `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: `+ns+`}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews}}]}]
+`)
+	for _, o := range []client.Object{svc, vs} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acceptedAt := func(gen int64) func() error {
+		return func() error {
+			got := &networkingv1.VirtualService{}
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(vs), got); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(got.Status.Conditions, "Accepted")
+			if c == nil || c.ObservedGeneration != gen || got.Status.ObservedGeneration != gen {
+				return fmt.Errorf("Accepted %+v, observedGeneration %d; want generation %d", c, got.Status.ObservedGeneration, gen)
+			}
+			return nil
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, acceptedAt(1))
+
+	// Both replicas serve the VirtualService's host to proxies.
+	for name, r := range map[string]*replica{"leader": a, "follower": b} {
+		conn, err := grpc.NewClient(r.mgr.XDSAddr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		c, err := adsclient.Dial(ctx, conn, &corev3.Node{Id: fmt.Sprintf("sidecar~10.1.0.5~client.%s~%s.svc.cluster.local", ns, ns)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cluster := "outbound|9080||reviews." + ns + ".svc.cluster.local"
+		if err := c.Wait(ctx, func(st adsclient.State) bool { return st.Clusters[cluster] != nil && st.Routes["9080"] != nil }); err != nil {
+			t.Fatalf("the %s serves no config for reviews: %v", name, err)
+		}
+	}
+	if elected(b) {
+		t.Fatal("both replicas lead")
+	}
+	if n := b.writes.count(); n > 0 {
+		t.Errorf("the follower wrote status %d time(s): %v", n, b.writes.seen)
+	}
+
+	// The leader stops; the follower leads and writes the next status.
+	stopped := time.Now()
+	a.stop()
+	select {
+	case <-b.mgr.Elected():
+	case <-time.After(3 * lease):
+		t.Fatalf("no handover within three leases (%v)", 3*lease)
+	}
+	t.Logf("handover took %v (lease %v)", time.Since(stopped).Round(time.Millisecond), lease)
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(vs), vs); err != nil {
+		t.Fatal(err)
+	}
+	http0 := vs.Object["spec"].(map[string]any)["http"].([]any)[0].(map[string]any)
+	http0["timeout"] = "5s"
+	if err := env.Client.Update(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, acceptedAt(vs.GetGeneration()))
+	if b.writes.count() == 0 {
+		t.Error("the new leader wrote no status")
+	}
+}
