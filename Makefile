@@ -38,7 +38,7 @@ help: ## Display this help.
 
 .PHONY: manifests
 manifests: controller-gen ## Generate CRDs (with Istio's older served versions), RBAC and webhook configurations from the markers.
-	$(CONTROLLER_GEN) rbac:roleName=manager crd webhook paths="./api/..." paths="./controllers/..." paths="./webhooks/..." paths="./internal/ca/..." output:crd:artifacts:config=config/crd/bases output:webhook:artifacts:config=config/webhook
+	$(CONTROLLER_GEN) rbac:roleName=manager crd webhook paths="./api/..." paths="./controllers/..." paths="./webhooks/..." paths="./internal/ca/..." paths="./dataplane/..." output:crd:artifacts:config=config/crd/bases output:webhook:artifacts:config=config/webhook
 	go run ./hack/crd-versions config/crd/bases
 
 .PHONY: generate
