@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,35 +41,6 @@ import (
 	"github.com/meshd-io/meshd/internal/testutil/meshenv"
 )
 
-// refusals records every request the API server refused with 403 Forbidden, from
-// every client the manager builds (each wraps its own transport).
-type refusals struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (r *refusals) wrap(next http.RoundTripper) http.RoundTripper {
-	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		resp, err := next.RoundTrip(req)
-		if err == nil && resp.StatusCode == http.StatusForbidden {
-			r.mu.Lock()
-			r.seen = append(r.seen, req.Method+" "+req.URL.Path+"?"+req.URL.RawQuery)
-			r.mu.Unlock()
-		}
-		return resp, err
-	})
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
-
-func (r *refusals) list() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.seen)
-}
-
 // TestManagerRunsWithGeneratedRBAC: meshd's manager, with leader election, webhooks,
 // the CA and xDS, runs as config/default's service account with only config/default's
 // roles, handles every kind it serves (statuses, injection, root certificate, gateway
@@ -90,15 +60,15 @@ func TestManagerRunsWithGeneratedRBAC(t *testing.T) {
 	}()
 
 	sa := installRBAC(t, env.Client)
-	recorder := &refusals{}
+	recorder := testutil.NewRequestLog(func(_ *http.Request, resp *http.Response) bool { return resp.StatusCode == http.StatusForbidden })
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{
 		UserName: "system:serviceaccount:istio-system:" + sa,
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:istio-system", "system:authenticated"},
 	}
-	cfg.Wrap(recorder.wrap)
+	cfg.Wrap(recorder.Wrap)
 	t.Cleanup(func() {
-		if r := recorder.list(); t.Failed() && len(r) > 0 {
+		if r := recorder.List(); t.Failed() && len(r) > 0 {
 			t.Logf("requests refused meanwhile:\n%s", strings.Join(r, "\n"))
 		}
 	})
@@ -111,13 +81,13 @@ func TestManagerRunsWithGeneratedRBAC(t *testing.T) {
 	select {
 	case <-env.Manager.Elected():
 	case <-ctx.Done():
-		t.Fatalf("the manager never became leader; refused: %v", recorder.list())
+		t.Fatalf("the manager never became leader; refused: %v", recorder.List())
 	}
 
 	ns := exerciseEveryKind(t, ctx, env.Client)
 	exerciseSecurePort(t, ctx, env, ns)
 
-	if r := recorder.list(); len(r) > 0 {
+	if r := recorder.List(); len(r) > 0 {
 		t.Errorf("the API server refused %d request(s) of meshd running with its generated RBAC:\n%s", len(r), strings.Join(r, "\n"))
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,37 +31,11 @@ import (
 	"github.com/meshd-io/meshd/internal/testutil/meshenv"
 )
 
-// statusWrites records the status writes one replica sends.
-type statusWrites struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (w *statusWrites) wrap(next http.RoundTripper) http.RoundTripper {
-	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		if req.Method != http.MethodGet && strings.HasSuffix(req.URL.Path, "/status") {
-			w.mu.Lock()
-			w.seen = append(w.seen, req.Method+" "+req.URL.Path)
-			w.mu.Unlock()
-		}
-		return next.RoundTrip(req)
-	})
-}
-
-func (w *statusWrites) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.seen)
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
-
 // replica is one running meshd.
 type replica struct {
-	mgr    *manager.Meshd
-	writes *statusWrites
+	mgr *manager.Meshd
+	// writes records the status writes the replica sends.
+	writes *testutil.RequestLog
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -71,9 +44,11 @@ const lease = 3 * time.Second
 
 func startReplica(t *testing.T, cfg *rest.Config) *replica {
 	t.Helper()
-	r := &replica{writes: &statusWrites{}, done: make(chan error, 1)}
+	r := &replica{done: make(chan error, 1), writes: testutil.NewRequestLog(func(req *http.Request, _ *http.Response) bool {
+		return req.Method != http.MethodGet && strings.HasSuffix(req.URL.Path, "/status")
+	})}
 	cfg = rest.CopyConfig(cfg)
-	cfg.Wrap(r.writes.wrap)
+	cfg.Wrap(r.writes.Wrap)
 	opts := meshenv.TestOptions()
 	opts.SecureXDSAddr = "" // the CA is not what this test is about
 	opts.SeveralInProcess = true
@@ -195,8 +170,8 @@ spec:
 	if elected(b) {
 		t.Fatal("both replicas lead")
 	}
-	if n := b.writes.count(); n > 0 {
-		t.Errorf("the follower wrote status %d time(s): %v", n, b.writes.seen)
+	if w := b.writes.List(); len(w) > 0 {
+		t.Errorf("the follower wrote status %d time(s): %v", len(w), w)
 	}
 
 	// The leader stops; the follower leads and writes the next status.
@@ -217,7 +192,7 @@ spec:
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 30*time.Second, acceptedAt(vs.GetGeneration()))
-	if b.writes.count() == 0 {
+	if len(b.writes.List()) == 0 {
 		t.Error("the new leader wrote no status")
 	}
 }
