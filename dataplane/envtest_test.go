@@ -93,7 +93,13 @@ func apiServer(t *testing.T) *rest.Config {
 // returns a client that reads straight from the API server.
 func startManager(t *testing.T, setup func(ctrl.Manager) error) client.Client {
 	t.Helper()
-	cfg := apiServer(t)
+	return startManagerAs(t, apiServer(t), setup)
+}
+
+// startManagerAs is startManager with the manager's requests made with cfg; the
+// returned client is the admin's.
+func startManagerAs(t *testing.T, cfg *rest.Config, setup func(ctrl.Manager) error) client.Client {
+	t.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -116,7 +122,7 @@ func startManager(t *testing.T, setup func(ctrl.Manager) error) client.Client {
 			t.Errorf("manager: %v", err)
 		}
 	})
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.New(apiServer(t), client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
