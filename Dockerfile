@@ -10,6 +10,7 @@ COPY cmd/ cmd/
 COPY controllers/ controllers/
 COPY internal/ internal/
 COPY webhooks/ webhooks/
+COPY dataplane/ dataplane/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w" -o meshd ./cmd/meshd
 
 # A static binary on distroless: no shell, non-root.

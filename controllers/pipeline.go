@@ -220,8 +220,10 @@ func (p *Pipeline) translate(ctx context.Context) error {
 		return err
 	}
 	in := model.Inputs{ClusterDomain: p.clusterDomain(), GatewayAPI: gwIn}
+	in.GatewayAPI.ProxyServices = make(map[string]*corev1.Service, len(svcs.Items))
 	for i := range svcs.Items {
 		in.Services = append(in.Services, model.ServiceFromKube(&svcs.Items[i], in.ClusterDomain))
+		in.GatewayAPI.ProxyServices[svcs.Items[i].Namespace+"/"+svcs.Items[i].Name] = &svcs.Items[i]
 	}
 	for i := range vss.Items {
 		in.VirtualServices = append(in.VirtualServices, &vss.Items[i])

@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,7 +19,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -34,11 +30,11 @@ import (
 // One real kube-apiserver and etcd for the package, with meshd's and Gateway API's CRDs,
 // started by the first test that needs it.
 var (
-	envOnce sync.Once
-	env     *envtest.Environment
-	envCfg  *rest.Config
-	envErr  error
-	scheme  = newScheme()
+	scheme = newScheme()
+	shared = &testutil.SharedAPIServer{Scheme: scheme, CRDPaths: func() ([]string, error) {
+		thirdParty, err := devcluster.ThirdPartyCRDPaths(context.Background(), testutil.RepoRoot())
+		return append([]string{filepath.Join(testutil.RepoRoot(), "config", "crd", "bases")}, thirdParty...), err
+	}}
 )
 
 func newScheme() *runtime.Scheme {
@@ -51,43 +47,11 @@ func newScheme() *runtime.Scheme {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if env != nil {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop envtest:", err)
-		}
-	}
+	shared.Stop()
 	os.Exit(code)
 }
 
-func apiServer(t *testing.T) *rest.Config {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs envtest's kube-apiserver")
-	}
-	envOnce.Do(func() {
-		assets, err := testutil.AssetsDir()
-		if err != nil {
-			envErr = err
-			return
-		}
-		thirdParty, err := devcluster.ThirdPartyCRDPaths(context.Background(), testutil.RepoRoot())
-		if err != nil {
-			envErr = err
-			return
-		}
-		env = &envtest.Environment{
-			BinaryAssetsDirectory: assets,
-			CRDDirectoryPaths:     append([]string{filepath.Join(testutil.RepoRoot(), "config", "crd", "bases")}, thirdParty...),
-			ErrorIfCRDPathMissing: true,
-			Scheme:                scheme,
-		}
-		envCfg, envErr = env.Start()
-	})
-	if envErr != nil {
-		t.Fatal(envErr)
-	}
-	return envCfg
-}
+func apiServer(t *testing.T) *rest.Config { return shared.Config(t) }
 
 // startManager runs a manager with what setup registers until the test ends, and
 // returns a client that reads straight from the API server.
@@ -129,19 +93,7 @@ func startManagerAs(t *testing.T, cfg *rest.Config, setup func(ctrl.Manager) err
 	return c
 }
 
-// newNamespace creates a namespace named after the test.
-func newNamespace(t *testing.T, c client.Client) string {
-	t.Helper()
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	if len(name) > 50 {
-		name = name[:50]
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: strings.Trim(name, "-") + "-"}}
-	if err := c.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
-}
+func newNamespace(t *testing.T, c client.Client) string { return testutil.NewNamespace(t, c) }
 
 // setMesh creates or replaces the spec of the Mesh named default, deleted when the test
 // ends.

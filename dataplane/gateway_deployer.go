@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -89,8 +90,16 @@ func (d *GatewayDeployer) deployedGateways(ctx context.Context, _ client.Object)
 func (d *GatewayDeployer) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	gw := &gatewayv1.Gateway{}
 	if err := d.Client.Get(ctx, req.NamespacedName, gw); err != nil {
-		// Deleted: the garbage collector removes what it owned.
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		// Deleted. The garbage collector removes what it owned; meshd does too, for
+		// API servers that run none (envtest, a bare control plane), and a proxy must
+		// not outlive its Gateway.
+		return ctrl.Result{}, apply.Prune(ctx, d.Client, apply.Selector{
+			Kinds: gatewayKinds, Namespace: req.Namespace, Labels: map[string]string{gateway.LabelGatewayName: req.Name},
+			ControllerKind: "Gateway", ControllerName: req.Name,
+		})
 	}
 	if !gw.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil

@@ -46,6 +46,10 @@ type Selector struct {
 	// ControlledBy, when set, limits Prune to objects whose controlling owner reference
 	// has this UID.
 	ControlledBy types.UID
+	// ControllerKind and ControllerName, when set, limit Prune to objects whose
+	// controlling owner is of that kind and name (for an owner that is gone, whose UID
+	// is no longer known).
+	ControllerKind, ControllerName string
 }
 
 // Prune deletes the objects sel picks that keep does not name (by kind, namespace and
@@ -75,7 +79,7 @@ func Prune(ctx context.Context, c client.Client, sel Selector, keep ...client.Ob
 		for i := range list.Items {
 			obj := &list.Items[i]
 			obj.SetGroupVersionKind(gvk)
-			if kept[key(gvk, obj)] || !controlledBy(obj, sel.ControlledBy) || !obj.DeletionTimestamp.IsZero() {
+			if kept[key(gvk, obj)] || !controlledBy(obj, sel) || !obj.DeletionTimestamp.IsZero() {
 				continue
 			}
 			// Gone already, or replaced by a new object (the precondition fails), which
@@ -93,10 +97,13 @@ func key(gvk schema.GroupVersionKind, o client.Object) string {
 	return gvk.GroupKind().String() + "/" + o.GetNamespace() + "/" + o.GetName()
 }
 
-func controlledBy(o client.Object, uid types.UID) bool {
-	if uid == "" {
-		return true
-	}
+func controlledBy(o client.Object, sel Selector) bool {
 	ref := metav1.GetControllerOfNoCopy(o)
-	return ref != nil && ref.UID == uid
+	if sel.ControlledBy != "" && (ref == nil || ref.UID != sel.ControlledBy) {
+		return false
+	}
+	if sel.ControllerName != "" && (ref == nil || ref.Kind != sel.ControllerKind || ref.Name != sel.ControllerName) {
+		return false
+	}
+	return true
 }

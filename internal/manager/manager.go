@@ -31,6 +31,7 @@ import (
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
 	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	"github.com/meshd-io/meshd/controllers"
+	"github.com/meshd-io/meshd/dataplane"
 	"github.com/meshd-io/meshd/internal/inject"
 	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/xds"
@@ -161,6 +162,15 @@ func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 	}
 	xdsServer := xds.NewServer(ctrl.Log.WithName("xds"))
 	if err := controllers.SetupAll(mgr, xdsServer); err != nil {
+		return nil, err
+	}
+	// Gateways' and ztunnel's proxies, deployed by the leader.
+	if err := (&dataplane.GatewayDeployer{Client: mgr.GetClient(), DiscoveryAddress: opts.Injection.DiscoveryAddress,
+		ClusterDomain: opts.Injection.ClusterDomain}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&dataplane.ZtunnelDeployer{Client: mgr.GetClient(), Namespace: opts.CANamespace,
+		DiscoveryAddress: opts.Injection.DiscoveryAddress}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	lis, err := net.Listen("tcp", opts.XDSAddr)

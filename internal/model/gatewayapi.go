@@ -1,6 +1,7 @@
 package model
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -21,6 +22,9 @@ type GatewayAPI struct {
 	// Secrets are the names ("namespace/name") of the Secrets that exist, for
 	// listeners' certificateRefs. Only names: meshd never caches Secret contents.
 	Secrets map[string]bool
+	// ProxyServices are the Services meshd deployed for Gateways, by "namespace/name":
+	// their addresses are the Gateways'.
+	ProxyServices map[string]*corev1.Service
 }
 
 // sorted returns g with each kind ordered oldest first.

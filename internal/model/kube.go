@@ -17,14 +17,6 @@ func ServiceFromKube(s *corev1.Service, clusterDomain string) *Service {
 		Name: s.Name, Namespace: s.Namespace,
 		Hostname:  s.Name + "." + s.Namespace + ".svc." + clusterDomain,
 		ClusterIP: s.Spec.ClusterIP,
-		Type:      string(s.Spec.Type),
-	}
-	for _, in := range s.Status.LoadBalancer.Ingress {
-		if in.IP != "" {
-			out.LoadBalancerIngress = append(out.LoadBalancerIngress, in.IP)
-		} else if in.Hostname != "" {
-			out.LoadBalancerIngress = append(out.LoadBalancerIngress, in.Hostname)
-		}
 	}
 	if v := s.Annotations[ExportToAnnotation]; v != "" {
 		for _, e := range strings.Split(v, ",") {

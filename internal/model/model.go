@@ -41,11 +41,6 @@ type Service struct {
 	Ports     []ServicePort
 	// ExportTo from the networking.istio.io/exportTo annotation; empty means "*".
 	ExportTo []string
-	// Type is the Kubernetes Service type (ClusterIP, LoadBalancer, ...), and
-	// LoadBalancerIngress the IPs or hostnames a load balancer assigned: what a
-	// deployed Gateway's addresses are.
-	Type                string
-	LoadBalancerIngress []string
 }
 
 // ServicePort is one port of a Service.

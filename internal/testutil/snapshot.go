@@ -89,6 +89,10 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 		switch o := target.(type) {
 		case *corev1.Service:
 			in.Services = append(in.Services, model.ServiceFromKube(o, model.DefaultClusterDomain))
+			if in.GatewayAPI.ProxyServices == nil {
+				in.GatewayAPI.ProxyServices = map[string]*corev1.Service{}
+			}
+			in.GatewayAPI.ProxyServices[o.Namespace+"/"+o.Name] = o
 		case *discoveryv1.EndpointSlice:
 			slices = append(slices, o)
 		case *corev1.Pod:

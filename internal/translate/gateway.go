@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/meshd-io/meshd/dataplane/gateway"
 	"github.com/meshd-io/meshd/internal/ir"
 )
 
@@ -20,8 +21,8 @@ type gatewayState struct {
 	// invalid is why the whole Gateway is refused (Accepted=False), with its reason.
 	invalid, invalidReason string
 	// addresses, or why there are none yet.
-	addresses     []gatewayv1.GatewayStatusAddress
-	addressReason string
+	addresses                        []gatewayv1.GatewayStatusAddress
+	addressReason, addressReasonCode string
 }
 
 // listenerState is one listener: its validity and the routes attached to it.
@@ -67,15 +68,6 @@ var (
 // does not yet send their proxies config.
 const waypointPending = "deployed; meshd does not program waypoint proxies yet, so L7 policy for the services using it is not enforced"
 
-// DeployedName is the name of the Deployment and Service meshd runs a Gateway as:
-// Istio's <gateway>-<class> for ingress gateways, the Gateway's own name for waypoints.
-func DeployedName(gatewayName, class string) string {
-	if class == ClassWaypoint {
-		return gatewayName
-	}
-	return gatewayName + "-" + class
-}
-
 // gateways validates every Gateway of meshd's classes and its listeners.
 func (t *translator) gateways() []*gatewayState {
 	var out []*gatewayState
@@ -85,8 +77,15 @@ func (t *translator) gateways() []*gatewayState {
 			continue // another controller's, or a class that does not exist (yet)
 		}
 		g := &gatewayState{gw: gw, key: gw.Namespace + "/" + gw.Name, class: class.Name}
-		if len(gw.Spec.Addresses) > 0 {
-			g.invalid, g.invalidReason = "spec.addresses: meshd assigns addresses through the Gateway's Service; static addresses are not supported", string(gatewayv1.GatewayReasonUnsupportedAddress)
+		for i, a := range gw.Spec.Addresses {
+			if a.Type != nil && *a.Type != gatewayv1.IPAddressType {
+				g.invalid, g.invalidReason = fmt.Sprintf("spec.addresses[%d]: only IPAddress addresses can be asked of the Gateway's Service, not %s", i, *a.Type), string(gatewayv1.GatewayReasonUnsupportedAddress)
+			}
+		}
+		// What the deployer cannot deploy (a bad service-type annotation, a listener on
+		// a port the proxy itself uses) is refused here, where status can say so.
+		if _, err := gateway.Render(gateway.Input{Gateway: gw}); err != nil {
+			g.invalid, g.invalidReason = err.Error(), string(gatewayv1.GatewayReasonInvalidParameters)
 		}
 		if inf := gw.Spec.Infrastructure; inf != nil && inf.ParametersRef != nil {
 			g.invalid, g.invalidReason = "spec.infrastructure.parametersRef: not supported; use infrastructure labels and annotations", string(gatewayv1.GatewayReasonInvalidParameters)
@@ -213,29 +212,22 @@ func hostnameOf(h *gatewayv1.Hostname) string {
 	return string(*h)
 }
 
-// gatewayAddress reads the Gateway's addresses from the Service meshd deployed for it:
-// a ClusterIP Service's cluster IP, or a LoadBalancer's ingress once assigned.
+// gatewayAddress reads the Gateway's addresses from the Service meshd deployed for it
+// (its cluster IPs, or a load balancer's ingress once assigned), and checks that any
+// address the Gateway asked for is among them.
 func (t *translator) gatewayAddress(g *gatewayState) {
-	name := DeployedName(g.gw.Name, g.class)
-	svc := t.snap.Services[name+"."+g.gw.Namespace+".svc."+t.snap.ClusterDomain]
+	name := g.gw.Namespace + "/" + gateway.ResourceName(g.gw)
+	svc := t.snap.GatewayAPI.ProxyServices[name]
+	addrs, ok, reason := gateway.Address(svc, g.gw)
+	g.addresses = addrs
 	switch {
+	case ok:
 	case svc == nil:
-		g.addressReason = fmt.Sprintf("waiting for Service %s/%s to be deployed", g.gw.Namespace, name)
-	case svc.Type == "LoadBalancer":
-		for _, a := range svc.LoadBalancerIngress {
-			typ := gatewayv1.IPAddressType
-			if strings.IndexFunc(a, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0 && !strings.Contains(a, ":") {
-				typ = gatewayv1.HostnameAddressType
-			}
-			g.addresses = append(g.addresses, gatewayv1.GatewayStatusAddress{Type: ptrTo(typ), Value: a})
-		}
-		if len(g.addresses) == 0 {
-			g.addressReason = fmt.Sprintf("Service %s/%s of type LoadBalancer has no ingress address yet", g.gw.Namespace, name)
-		}
-	case svc.ClusterIP != "" && svc.ClusterIP != "None":
-		g.addresses = []gatewayv1.GatewayStatusAddress{{Type: ptrTo(gatewayv1.IPAddressType), Value: svc.ClusterIP}}
+		g.addressReason, g.addressReasonCode = fmt.Sprintf("waiting for Service %s to be deployed", name), reason
+	case reason == string(gatewayv1.GatewayReasonAddressNotUsable):
+		g.addressReason, g.addressReasonCode = fmt.Sprintf("Service %s did not get the addresses spec.addresses asks for", name), reason
 	default:
-		g.addressReason = fmt.Sprintf("Service %s/%s has no cluster IP", g.gw.Namespace, name)
+		g.addressReason, g.addressReasonCode = fmt.Sprintf("Service %s has no address yet", name), reason
 	}
 }
 
@@ -267,7 +259,7 @@ func (g *gatewayState) status() gatewayv1.GatewayStatus {
 	case g.invalid != "":
 		programmed = condition(string(gatewayv1.GatewayConditionProgrammed), false, gatewayv1.GatewayReasonInvalid, gen, "not programmed: the Gateway is not accepted")
 	case g.addressReason != "":
-		programmed = condition(string(gatewayv1.GatewayConditionProgrammed), false, gatewayv1.GatewayReasonAddressNotAssigned, gen, g.addressReason)
+		programmed = condition(string(gatewayv1.GatewayConditionProgrammed), false, g.addressReasonCode, gen, g.addressReason)
 	case g.class == ClassWaypoint:
 		// Deployed with an address, but its proxies get no config from meshd yet: say
 		// so rather than claim a waypoint that enforces nothing.

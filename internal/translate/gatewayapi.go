@@ -6,14 +6,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/meshd-io/meshd/dataplane/gateway"
 	"github.com/meshd-io/meshd/internal/ir"
 )
 
 // Istio's Gateway API names, so Gateways written for Istio work unchanged.
 const (
 	// ClassIstio is the ingress GatewayClass; ClassWaypoint the ambient waypoint's.
-	ClassIstio    = "istio"
-	ClassWaypoint = "istio-waypoint"
+	ClassIstio    = gateway.ClassIstio
+	ClassWaypoint = gateway.ClassWaypoint
 	// GatewayController and MeshController are the controllerNames of those classes;
 	// route parent status for Gateways carries the first, for Services (GAMMA) the
 	// second.

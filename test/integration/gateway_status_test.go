@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -226,4 +228,65 @@ spec:
 			return nil
 		})
 	}
+}
+
+// TestGatewayDeployedAndProgrammed: a Gateway gets its Deployment, Service and
+// ServiceAccount, and is Programmed once the Service has an address: at once for a
+// ClusterIP Service; for a LoadBalancer only when the load balancer reports one
+// (envtest has none, so the test writes it). Deleting the Gateway removes them.
+func TestGatewayDeployedAndProgrammed(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	listener := gatewayv1.Listener{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType}
+	for _, gw := range []*gatewayv1.Gateway{gatewayOf(ns, "internal", false, listener), gatewayOf(ns, "public", true, listener)} {
+		if err := env.Client.Create(ctx, gw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deployed := func(name string) error {
+		for _, o := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ServiceAccount{}} {
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	testutil.Eventually(t, 30*time.Second, func() error { return deployed("internal-istio") })
+	testutil.Eventually(t, 30*time.Second, func() error { return deployed("public-istio") })
+
+	internal := gatewayCondition(t, ns, "internal", "Programmed", metav1.ConditionTrue, "Programmed")
+	svc := &corev1.Service{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "internal-istio"}, svc); err != nil {
+		t.Fatal(err)
+	}
+	if len(internal.Status.Addresses) != 1 || internal.Status.Addresses[0].Value != svc.Spec.ClusterIP {
+		t.Errorf("internal Gateway addresses %+v, want its Service's cluster IP %s", internal.Status.Addresses, svc.Spec.ClusterIP)
+	}
+
+	gatewayCondition(t, ns, "public", "Programmed", metav1.ConditionFalse, "AddressNotAssigned")
+	lb := &corev1.Service{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "public-istio"}, lb); err != nil {
+		t.Fatal(err)
+	}
+	if lb.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		t.Fatalf("public Gateway's Service is %s, want LoadBalancer", lb.Spec.Type)
+	}
+	lb.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.10"}}
+	if err := env.Client.Status().Update(ctx, lb); err != nil {
+		t.Fatal(err)
+	}
+	public := gatewayCondition(t, ns, "public", "Programmed", metav1.ConditionTrue, "Programmed")
+	if len(public.Status.Addresses) != 1 || public.Status.Addresses[0].Value != "203.0.113.10" {
+		t.Errorf("public Gateway addresses %+v, want the load balancer's 203.0.113.10", public.Status.Addresses)
+	}
+
+	if err := env.Client.Delete(ctx, public); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if err := deployed("public-istio"); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("after the Gateway's deletion its proxy objects remain (%v)", err)
+		}
+		return nil
+	})
 }

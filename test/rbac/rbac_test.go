@@ -247,9 +247,11 @@ spec:
 func exerciseSecurePort(t *testing.T, ctx context.Context, env *meshenv.Env, ns string) {
 	t.Helper()
 	cs := kubernetes.NewForConfigOrDie(env.Config)
-	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web-istio"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	// meshd deployed the Gateway's proxy, whose ServiceAccount this is.
+	testutil.Eventually(t, 30*time.Second, func() error {
+		_, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "web-istio", metav1.GetOptions{})
+		return err
+	})
 	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "web-istio", &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"istio-ca"}}}, metav1.CreateOptions{})
 	if err != nil {
