@@ -130,20 +130,8 @@ func servicesOf(s *model.Snapshot) []*model.Service {
 func checkValid(t *testing.T, class string, res *render.Resources, eps model.EndpointIndex, f render.Flavor, scope render.Scope) {
 	t.Helper()
 	type validator interface{ ValidateAll() error }
-	var all []validator
-	for _, l := range res.Listeners {
-		all = append(all, l)
-	}
-	for _, r := range res.Routes {
-		all = append(all, r)
-	}
-	for _, c := range res.Clusters {
-		all = append(all, c)
-	}
-	for _, e := range render.Endpoints(res.EDS, eps, f, scope) {
-		all = append(all, e)
-	}
-	for _, v := range all {
+	for _, m := range res.Messages(eps, f, scope) {
+		v := m.(validator)
 		if err := v.ValidateAll(); err != nil {
 			t.Fatalf("%s proxies in %s get an invalid %T: %v", class, scope.Namespace, v, err)
 		}

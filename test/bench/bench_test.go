@@ -119,13 +119,19 @@ func BenchmarkPushOneChange(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				w := int32(10 + i%80)
-				in.VirtualServices[0] = in.VirtualServices[0].DeepCopy()
-				in.VirtualServices[0].Spec.HTTP[1].Route[0].Weight = w
-				in.VirtualServices[0].Spec.HTTP[1].Route[1].Weight = 100 - w
-				out, _ := translate.Translate(model.NewSnapshot(in))
-				srv.Update(out)
+				pushOneChange(srv, in, i)
 			}
 		})
 	}
+}
+
+// pushOneChange changes the first VirtualService's split (step i) and pushes the
+// mesh's new config, as the pipeline does on that change.
+func pushOneChange(srv *xds.Server, in model.Inputs, i int) {
+	w := int32(10 + i%80)
+	in.VirtualServices[0] = in.VirtualServices[0].DeepCopy()
+	in.VirtualServices[0].Spec.HTTP[1].Route[0].Weight = w
+	in.VirtualServices[0].Spec.HTTP[1].Route[1].Weight = 100 - w
+	out, _ := translate.Translate(model.NewSnapshot(in))
+	srv.Update(out)
 }

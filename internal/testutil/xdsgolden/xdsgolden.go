@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshd-io/meshd/internal/ir"
@@ -86,19 +85,7 @@ func writeResources(t *testing.T, doc *strings.Builder, scope render.Scope, gen 
 	t.Helper()
 	res := gen(in, scope)
 	start := doc.Len()
-	var msgs []proto.Message
-	for _, l := range res.Listeners {
-		msgs = append(msgs, l)
-	}
-	for _, r := range res.Routes {
-		msgs = append(msgs, r)
-	}
-	for _, c := range res.Clusters {
-		msgs = append(msgs, c)
-	}
-	for _, e := range render.Endpoints(res.EDS, eps, f, scope) {
-		msgs = append(msgs, e)
-	}
+	msgs := res.Messages(eps, f, scope)
 	for _, m := range msgs {
 		if err := m.(validator).ValidateAll(); err != nil {
 			t.Errorf("%T fails validation: %v", m, err)

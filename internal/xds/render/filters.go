@@ -1,6 +1,8 @@
 package render
 
 import (
+	"slices"
+
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
@@ -34,28 +36,32 @@ func ListenerFilter(name string, m proto.Message) *listenerv3.ListenerFilter {
 	return &listenerv3.ListenerFilter{Name: name, ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: MustAny(m)}}
 }
 
-// TLSInspector reads SNI and ALPN for filter chain matching.
-func TLSInspector() *listenerv3.ListenerFilter {
-	return ListenerFilter(TLSInspectorFilter, &tlsinspectorv3.TlsInspector{})
+// Filters whose config never changes are built (and marshalled) once and shared by
+// every resource that uses them; generated resources are never modified afterwards.
+var (
+	tlsInspector  = ListenerFilter(TLSInspectorFilter, &tlsinspectorv3.TlsInspector{})
+	httpInspector = ListenerFilter(HTTPInspectorFilter, &httpinspectorv3.HttpInspector{})
+	envoyHTTP     = []*hcmv3.HttpFilter{
+		httpFilter(FaultFilter, &faultv3.HTTPFault{}),
+		httpFilter(CORSFilter, &corsv3.Cors{}),
+		httpFilter(RouterFilter, &routerv3.Router{}),
+	}
+)
+
+func httpFilter(name string, m proto.Message) *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: MustAny(m)}}
 }
+
+// TLSInspector reads SNI and ALPN for filter chain matching.
+func TLSInspector() *listenerv3.ListenerFilter { return tlsInspector }
 
 // HTTPInspector tells plaintext HTTP from other protocols.
-func HTTPInspector() *listenerv3.ListenerFilter {
-	return ListenerFilter(HTTPInspectorFilter, &httpinspectorv3.HttpInspector{})
-}
+func HTTPInspector() *listenerv3.ListenerFilter { return httpInspector }
 
 // EnvoyHTTPFilters are the HTTP filters of every Envoy HTTP connection manager meshd
-// renders: fault and CORS read their config from routes; the router comes last.
-func EnvoyHTTPFilters() []*hcmv3.HttpFilter {
-	f := func(name string, m proto.Message) *hcmv3.HttpFilter {
-		return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: MustAny(m)}}
-	}
-	return []*hcmv3.HttpFilter{
-		f(FaultFilter, &faultv3.HTTPFault{}),
-		f(CORSFilter, &corsv3.Cors{}),
-		f(RouterFilter, &routerv3.Router{}),
-	}
-}
+// renders: fault and CORS read their config from routes; the router comes last. The
+// slice is fresh; the filters in it are shared and must not be modified.
+func EnvoyHTTPFilters() []*hcmv3.HttpFilter { return slices.Clone(envoyHTTP) }
 
 // RDSConnectionManager is an HTTP connection manager whose routes come from RDS under
 // the given name, with WebSocket upgrades passed through, as in Istio. The filters

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
 )
 
 // Flavor is the kind of xDS client a resource is rendered for.
@@ -45,6 +46,26 @@ type Resources struct {
 	// EDS are the clusters whose endpoints the client asks for: the input to the EDS
 	// fast path, which renders ClusterLoadAssignments without re-translating.
 	EDS []EDSCluster
+}
+
+// Messages lists every resource, in the order a proxy takes them (listeners, routes,
+// clusters), then the endpoints of idx rendered for the scope: for tests and
+// measurements that look at a scope's whole config.
+func (r *Resources) Messages(idx model.EndpointIndex, f Flavor, scope Scope) []proto.Message {
+	out := make([]proto.Message, 0, len(r.Listeners)+len(r.Routes)+2*len(r.Clusters))
+	for _, m := range r.Listeners {
+		out = append(out, m)
+	}
+	for _, m := range r.Routes {
+		out = append(out, m)
+	}
+	for _, m := range r.Clusters {
+		out = append(out, m)
+	}
+	for _, m := range Endpoints(r.EDS, idx, f, scope) {
+		out = append(out, m)
+	}
+	return out
 }
 
 // EDSCluster says which endpoints a cluster's ClusterLoadAssignment holds.

@@ -43,16 +43,30 @@ func virtualInbound(mtls render.MTLS, authz render.Authz) *listenerv3.Listener {
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
 		ListenerFilters:  []*listenerv3.ListenerFilter{originalDst(), render.TLSInspector(), render.HTTPInspector()},
 	}
+	// Every chain carries the same filters: build (and marshal) them once, not per
+	// chain; with many policies they are most of the listener's cost.
+	stat := fmt.Sprintf("inbound_0.0.0.0_%d", InboundPort)
+	f := inboundFilters{http: inboundHTTP(stat, authz), tcp: inboundTCP(stat, authz), tls: &corev3.TransportSocket{
+		Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: render.MustAny(meshServerTLS())},
+	}}
 	for _, port := range mtls.PortNumbers() {
-		l.FilterChains = append(l.FilterChains, inboundChains(mtls.Ports[port], port, authz)...)
+		l.FilterChains = append(l.FilterChains, inboundChains(mtls.Ports[port], port, f)...)
 	}
-	l.FilterChains = append(l.FilterChains, inboundChains(mtls.Mode, 0, authz)...)
+	l.FilterChains = append(l.FilterChains, inboundChains(mtls.Mode, 0, f)...)
 	return l
 }
 
+// inboundFilters are what inbound chains hand connections to: HTTP through the
+// connection manager, other streams through network authorization, and the mesh mTLS
+// transport socket that terminates mTLS chains.
+type inboundFilters struct {
+	http *listenerv3.Filter
+	tcp  []*listenerv3.Filter
+	tls  *corev3.TransportSocket
+}
+
 // inboundChains are the filter chains of one mode, for one port (0: any).
-func inboundChains(mode string, port uint32, authz render.Authz) []*listenerv3.FilterChain {
-	stat := fmt.Sprintf("inbound_0.0.0.0_%d", InboundPort)
+func inboundChains(mode string, port uint32, f inboundFilters) []*listenerv3.FilterChain {
 	match := func(transport string, alpn []string) *listenerv3.FilterChainMatch {
 		m := &listenerv3.FilterChainMatch{TransportProtocol: transport, ApplicationProtocols: alpn}
 		if port != 0 {
@@ -61,29 +75,27 @@ func inboundChains(mode string, port uint32, authz render.Authz) []*listenerv3.F
 		return m
 	}
 	name := func(kind string) string { return fmt.Sprintf("inbound|%d|%s", port, kind) }
-	tls := &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{
-		TypedConfig: render.MustAny(meshServerTLS()),
-	}}
+	tls := f.tls
 	var chains []*listenerv3.FilterChain
 	if mode != ir.MTLSDisable {
 		chains = append(chains,
 			&listenerv3.FilterChain{Name: name("mtls-http"), FilterChainMatch: match("tls", istioHTTPALPN), TransportSocket: tls,
-				Filters: []*listenerv3.Filter{inboundHTTP(stat, authz)}},
+				Filters: []*listenerv3.Filter{f.http}},
 			&listenerv3.FilterChain{Name: name("mtls-tcp"), FilterChainMatch: match("tls", render.IstioALPN()), TransportSocket: tls,
-				Filters: inboundTCP(stat, authz)},
+				Filters: f.tcp},
 		)
 	}
 	if mode != ir.MTLSStrict {
 		chains = append(chains,
 			&listenerv3.FilterChain{Name: name("plaintext-http"), FilterChainMatch: match("raw_buffer", plaintextHTTP),
-				Filters: []*listenerv3.Filter{inboundHTTP(stat, authz)}},
+				Filters: []*listenerv3.Filter{f.http}},
 			&listenerv3.FilterChain{Name: name("plaintext-tcp"), FilterChainMatch: match("raw_buffer", nil),
-				Filters: inboundTCP(stat, authz)},
+				Filters: f.tcp},
 		)
 		if mode == ir.MTLSDisable {
 			// Without mTLS termination, TLS from a peer passes through as bytes.
 			chains = append(chains, &listenerv3.FilterChain{Name: name("passthrough-tls"), FilterChainMatch: match("tls", nil),
-				Filters: inboundTCP(stat, authz)})
+				Filters: f.tcp})
 		}
 	}
 	return chains

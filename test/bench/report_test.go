@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
+	"github.com/meshd-io/meshd/internal/testutil"
+	"github.com/meshd-io/meshd/internal/translate"
+	"github.com/meshd-io/meshd/internal/xds"
+	"github.com/meshd-io/meshd/internal/xds/gatewaygen"
+	"github.com/meshd-io/meshd/internal/xds/render"
+	"github.com/meshd-io/meshd/internal/xds/sidecargen"
+)
+
+// row is one line of the report.
+type row struct {
+	metric, value, goal string
+	pass                bool
+}
+
+// TestBenchReport runs the issue's measurements and writes bench/results.md. It runs
+// only under `make bench` (MESHD_BENCH=1): measurements are not tests.
+func TestBenchReport(t *testing.T) {
+	if os.Getenv("MESHD_BENCH") == "" {
+		t.Skip("benchmarks run with make bench")
+	}
+	var rows []row
+	for _, s := range []struct {
+		name  string
+		yaml  string
+		scope render.Scope
+		gen   func(*irT, render.Scope) *render.Resources
+	}{
+		{"100 VirtualServices (prefix, regex, rewrite)", virtualServices(100), render.Scope{Namespace: benchNS}, sidecargen.Generate},
+		{"100 HTTP services with DestinationRules", services(100), render.Scope{Namespace: benchNS}, sidecargen.Generate},
+		{"100 AuthorizationPolicies", authorizationPolicies(100), render.Scope{Namespace: benchNS}, sidecargen.Generate},
+		{"1,000 hosts behind one gateway", gatewayHosts(1000), render.Scope{Namespace: benchNS, Gateway: "web"}, gatewaygen.Generate},
+		{"1,000 path routes on one host", pathRoutes(1000), render.Scope{Namespace: benchNS}, sidecargen.Generate},
+	} {
+		rows = append(rows, fullGeneration(t, s.name, s.yaml, s.scope, s.gen)...)
+	}
+	rows = append(rows, oneChange(t))
+	write(t, rows)
+}
+
+// irT is the IR generators read.
+type irT = ir.IR
+
+// fullGeneration measures generating and marshalling one proxy's whole config, against
+// the floor of marshalling the same resources alone.
+func fullGeneration(t *testing.T, name, yaml string, scope render.Scope, gen func(*irT, render.Scope) *render.Resources) []row {
+	snap, eps := load(t, yaml)
+	in, _ := translate.Translate(snap)
+	messages := func(res *render.Resources) []proto.Message { return res.Messages(eps, render.Envoy, scope) }
+	marshal := proto.MarshalOptions{Deterministic: true}
+	msgs := messages(gen(in, scope))
+	bytes := 0
+	for _, m := range msgs {
+		b, err := marshal.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bytes += len(b)
+	}
+	full := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, m := range messages(gen(in, scope)) {
+				_, _ = marshal.Marshal(m)
+			}
+		}
+	})
+	floor := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			for _, m := range msgs {
+				_, _ = marshal.Marshal(m)
+			}
+		}
+	})
+	ratio := float64(full.NsPerOp()) / float64(floor.NsPerOp())
+	return []row{
+		{name + ": full generation", fmt.Sprintf("%s/op, %.0f kB, %d resources, %d B/op, %d allocs/op",
+			time.Duration(full.NsPerOp()), float64(bytes)/1024, len(msgs), full.AllocedBytesPerOp(), full.AllocsPerOp()), "", true},
+		{name + ": generation / marshal floor", fmt.Sprintf("%.2fx (floor %s/op)", ratio, time.Duration(floor.NsPerOp())), "<= 1.5x", ratio <= 1.5},
+	}
+}
+
+// oneChange compares pushing one changed VirtualService on a warm 1,000-service mesh
+// (translate, generate for the connected scopes, diff, update the caches) with full
+// generation of that mesh for one proxy.
+func oneChange(t *testing.T) row {
+	in, idx := mesh(1000, 80)
+	srv := xds.NewServer(logr.Discard())
+	out, _ := translate.Translate(model.NewSnapshot(in))
+	srv.Update(out)
+	srv.UpdateEndpoints(idx)
+	srv.WarmScope(xds.ClassSidecar, "ns-0")
+	full := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			out, _ := translate.Translate(model.NewSnapshot(in))
+			res := sidecargen.Generate(out, render.Scope{Namespace: "ns-0"})
+			render.Endpoints(res.EDS, idx, render.Envoy, render.Scope{Namespace: "ns-0"})
+		}
+	})
+	i := 0
+	change := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			i++
+			pushOneChange(srv, in, i)
+		}
+	})
+	ratio := float64(full.NsPerOp()) / float64(change.NsPerOp())
+	return row{"one changed VirtualService, warm 1,000-service mesh", fmt.Sprintf("%s/op; full generation %s/op: %.1fx cheaper",
+		time.Duration(change.NsPerOp()), time.Duration(full.NsPerOp()), ratio), ">= 20x cheaper than full generation", ratio >= 20}
+}
+
+func write(t *testing.T, rows []row) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# meshd benchmarks\n\n%s, %s/%s, %d CPUs (%s), %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"),
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.Version())
+	b.WriteString("| metric | value | goal | pass |\n| --- | --- | --- | --- |\n")
+	for _, r := range rows {
+		pass := "yes"
+		switch {
+		case r.goal == "":
+			pass = ""
+		case !r.pass:
+			pass = "**no**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.metric, r.value, r.goal, pass)
+	}
+	fmt.Print(b.String())
+	path := filepath.Join(testutil.RepoRoot(), "bench", "results.md")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cpuModel() string {
+	raw, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if name, ok := strings.CutPrefix(l, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+		}
+	}
+	return "unknown CPU"
+}
