@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -45,11 +44,7 @@ func newScheme() *runtime.Scheme {
 	return s
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	shared.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m, shared.Stop) }
 
 func apiServer(t *testing.T) *rest.Config { return shared.Config(t) }
 

@@ -2,7 +2,6 @@ package ca
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"k8s.io/client-go/kubernetes"
@@ -19,11 +18,7 @@ var shared = &testutil.SharedAPIServer{CRDPaths: func() ([]string, error) {
 	return devcluster.ThirdPartyCRDPaths(context.Background(), testutil.RepoRoot())
 }}
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	shared.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m, shared.Stop) }
 
 func apiServer(t *testing.T) *rest.Config { return shared.Config(t) }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -81,4 +82,33 @@ func NewNamespace(t testing.TB, c client.Client) string {
 		t.Fatal(err)
 	}
 	return ns.Name
+}
+
+// Leaked reports goroutines still running once a package's tests (and its API server)
+// have stopped, other than ones client libraries leave behind themselves: klog's
+// flusher (process-wide by design), work-queue loops, and apimachinery's
+// watch.Filter, whose goroutine stays blocked on a send when its consumer stops
+// reading (an informer that stopped); none of them is meshd's. A TestMain fails the
+// package on anything else.
+func Leaked() error {
+	return goleak.Find(
+		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Typed[...]).updateUnfinishedWorkLoop"),
+		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*delayingType[...]).waitingLoop"),
+		goleak.IgnoreTopFunction("k8s.io/apimachinery/pkg/watch.(*filteredWatch).loop"),
+	)
+}
+
+// Main runs a package's tests, then stop (its API server, its manager), then fails the
+// package if goroutines are left running (see Leaked). Call it from TestMain.
+func Main(m *testing.M, stop ...func()) {
+	code := m.Run()
+	for _, s := range stop {
+		s()
+	}
+	if err := Leaked(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, "goroutines left running:", err)
+		code = 1
+	}
+	os.Exit(code)
 }

@@ -13,6 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/meshd-io/meshd/internal/testutil"
 	"github.com/meshd-io/meshd/internal/testutil/meshenv"
 	"github.com/meshd-io/meshd/internal/testutil/testnet"
 )
@@ -38,12 +39,11 @@ func TestMain(m *testing.M) {
 		_ = env.Stop()
 		os.Exit(1)
 	}
-	code := m.Run()
-	testHost.Close()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "integration: stop:", err)
-	}
-	os.Exit(code)
+	testutil.Main(m, testHost.Close, func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "integration: stop:", err)
+		}
+	})
 }
 
 // newNamespace creates a namespace of its own for one test, so tests do not see each
