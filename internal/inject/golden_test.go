@@ -34,7 +34,7 @@ type goldenCase struct {
 	pod *corev1.Pod
 }
 
-func loadCase(t *testing.T, path string) goldenCase {
+func loadCase(t testing.TB, path string) goldenCase {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
