@@ -123,7 +123,9 @@ func (e *Env) StartManager(cfg *rest.Config, opts manager.Options) error {
 		return err
 	}
 	e.XDSAddr = mgr.XDSAddr.String()
-	e.SecureXDSAddr = mgr.SecureXDSAddr.String()
+	if mgr.SecureXDSAddr != nil { // nil with the CA off
+		e.SecureXDSAddr = mgr.SecureXDSAddr.String()
+	}
 	e.xds = mgr.XDS
 	e.Manager = mgr
 	ctx, cancel := context.WithCancel(context.Background())
