@@ -17,13 +17,10 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/meshd-io/meshd/internal/testutil"
@@ -114,16 +111,8 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	for _, l := range []client.ObjectList{&admissionv1.ValidatingWebhookConfigurationList{}, &admissionv1.MutatingWebhookConfigurationList{}} {
-		if err := env.Client.List(ctx, l); err != nil {
-			t.Fatal(err)
-		}
-		items, _ := meta.ExtractList(l)
-		for _, o := range items {
-			if err := env.Client.Delete(ctx, o.(client.Object)); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if err := env.RemoveWebhookConfigurations(ctx); err != nil {
+		t.Fatal(err)
 	}
 	host, err := url.Parse(env.Config.Host)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,16 +95,8 @@ func TestReplicasOneStatusWriter(t *testing.T) {
 	// Cleanups run last-in first-out: the replicas stop before the API server.
 	t.Cleanup(func() { _ = env.Stop() })
 	// Neither replica serves the admission webhooks here (only one could bind them).
-	for _, l := range []client.ObjectList{&admissionv1.ValidatingWebhookConfigurationList{}, &admissionv1.MutatingWebhookConfigurationList{}} {
-		if err := env.Client.List(ctx, l); err != nil {
-			t.Fatal(err)
-		}
-		items, _ := meta.ExtractList(l)
-		for _, o := range items {
-			if err := env.Client.Delete(ctx, o.(client.Object)); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if err := env.RemoveWebhookConfigurations(ctx); err != nil {
+		t.Fatal(err)
 	}
 
 	a := startReplica(t, env.Config)

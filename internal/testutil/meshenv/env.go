@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -96,6 +98,27 @@ func StartAPIServer() (*Env, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// RemoveWebhookConfigurations deletes the installed webhook configurations, for tests
+// whose managers serve no webhooks (several replicas cannot all bind envtest's port):
+// the API server would otherwise refuse every object they cover.
+func (e *Env) RemoveWebhookConfigurations(ctx context.Context) error {
+	for _, l := range []client.ObjectList{&admissionv1.ValidatingWebhookConfigurationList{}, &admissionv1.MutatingWebhookConfigurationList{}} {
+		if err := e.Client.List(ctx, l); err != nil {
+			return err
+		}
+		items, err := meta.ExtractList(l)
+		if err != nil {
+			return err
+		}
+		for _, o := range items {
+			if err := e.Client.Delete(ctx, o.(client.Object)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // TestOptions are the manager's options for tests: ephemeral loopback ports, metrics
