@@ -13,7 +13,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
 		"Namespace of the leader-election lease.")
 	fs.StringVar(&o.XDSAddr, "xds-address", o.XDSAddr,
-		"Address xDS (ADS, plaintext) is served on; Istio's is 15010.")
+		"Address xDS (ADS, plaintext, unauthenticated) is served on; Istio's is 15010; empty turns it off (the deployed configuration does).")
 	fs.StringVar(&o.SecureXDSAddr, "secure-xds-address", o.SecureXDSAddr,
 		"Address xDS and the CA's certificate service are served on over TLS (Istio's 15012); empty turns the CA off.")
 	fs.StringVar(&o.CANamespace, "ca-namespace", o.CANamespace,

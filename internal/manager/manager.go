@@ -58,7 +58,7 @@ type Options struct {
 	LeaseDuration time.Duration
 	// GracefulShutdownTimeout bounds how long runnables get to stop.
 	GracefulShutdownTimeout time.Duration
-	// XDSAddr serves xDS (ADS) in plaintext: Istio's 15010.
+	// XDSAddr serves xDS (ADS) in plaintext: Istio's 15010; "" turns it off.
 	XDSAddr string
 	// WebhookHost and WebhookPort serve the admission webhooks over TLS (Istio's 15017;
 	// 0 turns them off) with tls.crt and tls.key from WebhookCertDir.
@@ -118,7 +118,8 @@ func NewScheme() *runtime.Scheme {
 type Meshd struct {
 	ctrl.Manager
 	XDS *xds.Server
-	// XDSAddr is the address xDS is served on (the port is known even for ":0").
+	// XDSAddr is the address plaintext xDS is served on (the port is known even for
+	// ":0"); nil when it is off.
 	XDSAddr net.Addr
 	// SecureXDSAddr serves xDS and the CA over TLS (nil when the CA is off).
 	SecureXDSAddr net.Addr
@@ -173,13 +174,18 @@ func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 		DiscoveryAddress: opts.Injection.DiscoveryAddress}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	lis, err := net.Listen("tcp", opts.XDSAddr)
-	if err != nil {
-		return nil, fmt.Errorf("xDS address %s: %w", opts.XDSAddr, err)
-	}
-	// Every replica serves xDS, leader or not.
-	if err := mgr.Add(nonLeaderRunnable(func(ctx context.Context) error { return xdsServer.Serve(ctx, lis) })); err != nil {
-		return nil, err
+	// Every replica serves xDS, leader or not. The plaintext port is optional: the
+	// deployed configuration serves only the authenticated one.
+	var plainAddr net.Addr
+	if opts.XDSAddr != "" {
+		lis, err := net.Listen("tcp", opts.XDSAddr)
+		if err != nil {
+			return nil, fmt.Errorf("xDS address %s: %w", opts.XDSAddr, err)
+		}
+		plainAddr = lis.Addr()
+		if err := mgr.Add(nonLeaderRunnable(func(ctx context.Context) error { return xdsServer.Serve(ctx, lis) })); err != nil {
+			return nil, err
+		}
 	}
 	var secureAddr net.Addr
 	if opts.SecureXDSAddr != "" {
@@ -209,7 +215,7 @@ func New(cfg *rest.Config, opts Options) (*Meshd, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &Meshd{Manager: mgr, XDS: xdsServer, XDSAddr: lis.Addr(), SecureXDSAddr: secureAddr}, nil
+	return &Meshd{Manager: mgr, XDS: xdsServer, XDSAddr: plainAddr, SecureXDSAddr: secureAddr}, nil
 }
 
 // nonLeaderRunnable runs on every replica, not only the elected one.

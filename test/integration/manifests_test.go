@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -45,6 +47,20 @@ func TestDeployManifestsAccepted(t *testing.T) {
 		"PodDisruptionBudget", "NetworkPolicy", "Namespace"} {
 		if kinds[k] == 0 {
 			t.Errorf("config/default renders no %s (got %v)", k, kinds)
+		}
+	}
+	// The deployed configuration serves xDS only where proxies authenticate (15012).
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Deployment":
+			args, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			if !strings.Contains(fmt.Sprint(args), "--xds-address= ") && !strings.Contains(fmt.Sprint(args), "--xds-address=]") {
+				t.Errorf("the manager Deployment does not turn plaintext xDS off (--xds-address=): %v", args)
+			}
+		case "Service":
+			if strings.Contains(fmt.Sprint(o.Object["spec"]), "15010") {
+				t.Errorf("Service %s exposes plaintext xDS (15010)", o.GetName())
+			}
 		}
 	}
 	if kinds["CustomResourceDefinition"] != 5 {

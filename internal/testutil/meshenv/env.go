@@ -145,7 +145,9 @@ func (e *Env) StartManager(cfg *rest.Config, opts manager.Options) error {
 	if err != nil {
 		return err
 	}
-	e.XDSAddr = mgr.XDSAddr.String()
+	if mgr.XDSAddr != nil { // nil with the plaintext port off
+		e.XDSAddr = mgr.XDSAddr.String()
+	}
 	if mgr.SecureXDSAddr != nil { // nil with the CA off
 		e.SecureXDSAddr = mgr.SecureXDSAddr.String()
 	}
