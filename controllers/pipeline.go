@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -243,6 +244,13 @@ func (p *Pipeline) translate(ctx context.Context) error {
 		}
 	}
 	out, report := translate.Translate(model.NewSnapshot(in))
+	for ref, rep := range report.Objects {
+		for _, e := range rep.Invalid {
+			if e.Type == field.ErrorTypeInternal {
+				log.FromContext(ctx).Error(errors.New(e.Detail), "translating an object failed; it is left out and the rest of the mesh is served", "object", ref.String())
+			}
+		}
+	}
 	p.mu.Lock()
 	p.lastReport = report
 	p.mu.Unlock()

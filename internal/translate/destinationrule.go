@@ -17,6 +17,9 @@ import (
 func (t *translator) destinationRules() {
 	for _, dr := range t.snap.DestinationRules {
 		ref := ir.ConfigRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name}
+		if !t.begin(ref) {
+			continue
+		}
 		rep := t.report.object(ref, dr.Generation)
 		if rep.Invalid = validate.DestinationRule(&dr.Spec); len(rep.Invalid) > 0 {
 			continue

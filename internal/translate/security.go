@@ -25,7 +25,7 @@ func (t *translator) security(out *ir.IR) {
 		out.AuthzProviders = append(out.AuthzProviders, t.authzProvider(p))
 	}
 	for _, pa := range t.snap.PeerAuthentications {
-		if len(validate.PeerAuthentication(&pa.Spec)) > 0 {
+		if !t.begin(ir.ConfigRef{Kind: "PeerAuthentication", Namespace: pa.Namespace, Name: pa.Name}) || len(validate.PeerAuthentication(&pa.Spec)) > 0 {
 			continue
 		}
 		p := &ir.PeerAuthn{
@@ -51,7 +51,7 @@ func (t *translator) security(out *ir.IR) {
 		out.PeerAuthentications = append(out.PeerAuthentications, p)
 	}
 	for _, ap := range t.snap.AuthorizationPolicies {
-		if len(validate.AuthorizationPolicy(&ap.Spec)) > 0 {
+		if !t.begin(ir.ConfigRef{Kind: "AuthorizationPolicy", Namespace: ap.Namespace, Name: ap.Name}) || len(validate.AuthorizationPolicy(&ap.Spec)) > 0 {
 			continue
 		}
 		p := &ir.AuthzPolicy{

@@ -4,39 +4,124 @@
 package translate
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 )
 
 // Translate builds the IR and the status report of a snapshot.
+//
+// A panic while translating one object is contained: that object is reported as not
+// accepted (with the panic's message, which is meshd's bug to fix) and translation runs
+// again without it, so one object can never take the rest of the mesh down or put
+// the control plane in a crash loop. A panic outside any object's translation is
+// re-raised.
 func Translate(snap *model.Snapshot) (*ir.IR, *Report) {
+	failed := map[ir.ConfigRef]string{}
+	for {
+		out, report, bad := translateOnce(snap, failed)
+		if bad == nil {
+			for ref, msg := range failed {
+				rep := report.object(ref, failedGeneration(snap, ref))
+				rep.Invalid = field.ErrorList{field.InternalError(field.NewPath("spec"), fmt.Errorf("translation failed (a meshd bug): %s", msg))}
+			}
+			return out, report
+		}
+		failed[bad.ref] = bad.msg
+	}
+}
+
+// failure is an object whose translation panicked.
+type failure struct {
+	ref ir.ConfigRef
+	msg string
+}
+
+// panicHook, when set (by tests), runs as each object's translation starts.
+var panicHook func(ir.ConfigRef)
+
+func translateOnce(snap *model.Snapshot, failed map[ir.ConfigRef]string) (out *ir.IR, report *Report, bad *failure) {
 	t := &translator{
 		snap:     snap,
 		report:   newReport(),
 		services: map[string]*ir.Service{},
+		failed:   failed,
 	}
-	t.addServices()
-	t.destinationRules()
-	t.virtualServices()
-	out := &ir.IR{RootNamespace: snap.Mesh.RootNamespace, TrustDomain: snap.Mesh.TrustDomain}
-	t.gatewayAPI(out)
+	defer func() {
+		if r := recover(); r != nil {
+			if t.current == (ir.ConfigRef{}) {
+				panic(r)
+			}
+			out, report, bad = nil, nil, &failure{ref: t.current, msg: fmt.Sprint(r)}
+		}
+	}()
+	out = &ir.IR{RootNamespace: snap.Mesh.RootNamespace, TrustDomain: snap.Mesh.TrustDomain}
+	// Each phase starts with no current object, so a panic between objects is not
+	// blamed on the last one.
+	for _, phase := range []func(){t.addServices, t.destinationRules, t.virtualServices, func() { t.gatewayAPI(out) }} {
+		t.current = ir.ConfigRef{}
+		phase()
+	}
 	for _, h := range slices.Sorted(maps.Keys(t.services)) {
 		out.Services = append(out.Services, t.services[h])
 	}
+	t.current = ir.ConfigRef{}
 	t.security(out)
+	t.current = ir.ConfigRef{}
 	out.Finish()
-	return out, t.report
+	return out, t.report, nil
+}
+
+// begin marks the start of one object's translation; it reports false for objects
+// whose translation failed before, which are left out.
+func (t *translator) begin(ref ir.ConfigRef) bool {
+	if _, ok := t.failed[ref]; ok {
+		return false
+	}
+	t.current = ref
+	if panicHook != nil {
+		panicHook(ref)
+	}
+	return true
+}
+
+// failedGeneration is the generation of the object ref names, for its status.
+func failedGeneration(snap *model.Snapshot, ref ir.ConfigRef) int64 {
+	for _, list := range [][]metav1.Object{objects(snap.VirtualServices), objects(snap.DestinationRules),
+		objects(snap.AuthorizationPolicies), objects(snap.PeerAuthentications)} {
+		for _, o := range list {
+			if o.GetNamespace() == ref.Namespace && o.GetName() == ref.Name {
+				return o.GetGeneration()
+			}
+		}
+	}
+	return 0
+}
+
+func objects[T metav1.Object](in []T) []metav1.Object {
+	out := make([]metav1.Object, len(in))
+	for i, o := range in {
+		out[i] = o
+	}
+	return out
 }
 
 type translator struct {
 	snap     *model.Snapshot
 	report   *Report
 	services map[string]*ir.Service
+	// failed are objects whose translation panicked; current is the object being
+	// translated.
+	failed  map[ir.ConfigRef]string
+	current ir.ConfigRef
 }
 
 // addServices turns each Kubernetes Service into IR with a default route per port: all

@@ -31,6 +31,9 @@ func (t *translator) virtualServices() {
 	claimed := map[string]ir.ConfigRef{} // host -> VirtualService that owns it for the mesh
 	for _, vs := range t.snap.VirtualServices {
 		ref := ir.ConfigRef{Kind: "VirtualService", Namespace: vs.Namespace, Name: vs.Name}
+		if !t.begin(ref) {
+			continue
+		}
 		rep := t.report.object(ref, vs.Generation)
 		if rep.Invalid = validate.VirtualService(&vs.Spec); len(rep.Invalid) > 0 {
 			continue
