@@ -62,6 +62,16 @@ func NewServer(log logr.Logger) *Server {
 // Tracker reports connected proxies and their ACKs and NACKs.
 func (s *Server) Tracker() *Tracker { return s.tracker }
 
+// ServiceCount is how many services the current config has.
+func (s *Server) ServiceCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ir == nil {
+		return 0
+	}
+	return len(s.ir.Services)
+}
+
 // Ready is closed once the first config is in place.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 

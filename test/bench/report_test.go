@@ -50,6 +50,7 @@ func TestBenchReport(t *testing.T) {
 		rows = append(rows, fullGeneration(t, s.name, s.yaml, s.scope, s.gen)...)
 	}
 	rows = append(rows, oneChange(t))
+	rows = append(rows, convergence(t)...)
 	write(t, rows)
 }
 

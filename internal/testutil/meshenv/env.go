@@ -81,6 +81,9 @@ func StartAPIServer() (*Env, error) {
 			},
 		},
 	}
+	// Room for thousands of Services (envtest's default range holds 254), as the
+	// fleet benchmarks need.
+	te.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
 	cfg, err := te.Start()
 	if err != nil {
 		return nil, err

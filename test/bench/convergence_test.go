@@ -1,0 +1,320 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshd-io/meshd/internal/testutil"
+	"github.com/meshd-io/meshd/internal/testutil/meshenv"
+)
+
+// Fleet shape of the convergence measurement: services in namespaces, endpoints per
+// service, proxies (raw ADS streams).
+const (
+	fleetNamespaces = 20
+	fleetServices   = 1000
+	fleetEndpoints  = 10
+	fleetProxies    = 2000
+	fleetWrites     = 15
+	churnPerSecond  = 30
+)
+
+// rawProxy is an ADS stream that subscribes as an Envoy sidecar does (listeners and
+// clusters, then route "9080" and every cluster's endpoints) and ACKs every response
+// without decoding it: thousands of them fit in one process.
+type rawProxy struct {
+	routeVersion atomic.Value // string: the last RDS version ACKed
+	changed      chan struct{}
+}
+
+func startRawProxy(ctx context.Context, t *testing.T, conn *grpc.ClientConn, ns string, i int, edsNames []string) *rawProxy {
+	p := &rawProxy{changed: make(chan struct{}, 1)}
+	p.routeVersion.Store("")
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev3.Node{Id: fmt.Sprintf("sidecar~10.200.%d.%d~proxy-%d.%s~%s.svc.cluster.local", i/250, i%250, i, ns, ns)}
+	send := func(r *discoveryv3.DiscoveryRequest) bool { return stream.Send(r) == nil }
+	send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType})
+	send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
+	go func() {
+		asked := map[string]bool{}
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			typ := resp.GetTypeUrl()
+			var names []string
+			switch typ {
+			case resourcev3.RouteType:
+				names = []string{"9080"}
+			case resourcev3.EndpointType:
+				names = edsNames
+			}
+			if !send(&discoveryv3.DiscoveryRequest{TypeUrl: typ, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce(), ResourceNames: names}) {
+				return
+			}
+			if typ == resourcev3.RouteType {
+				p.routeVersion.Store(resp.GetVersionInfo())
+				select {
+				case p.changed <- struct{}{}:
+				default:
+				}
+			}
+			// Follow listeners with routes and clusters with endpoints, once.
+			follow := map[string][]string{resourcev3.ListenerType: {"9080"}, resourcev3.ClusterType: edsNames}
+			next := map[string]string{resourcev3.ListenerType: resourcev3.RouteType, resourcev3.ClusterType: resourcev3.EndpointType}
+			if n, ok := next[typ]; ok && !asked[n] {
+				asked[n] = true
+				if !send(&discoveryv3.DiscoveryRequest{TypeUrl: n, ResourceNames: follow[typ]}) {
+					return
+				}
+			}
+		}
+	}()
+	return p
+}
+
+// convergence measures, on meshd fed by its controllers on envtest, the time from one
+// API write until every one of 2,000 ADS streams has ACKed the route configuration it
+// changed, under endpoint churn; and memory once they are synced.
+func convergence(t *testing.T) []row {
+	if _, err := testutil.AssetsDir(); err != nil {
+		return []row{{"convergence and memory", "not measured: " + err.Error(), "", false}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env, err := meshenv.StartAPIServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	if err := env.RemoveWebhookConfigurations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	opts := meshenv.TestOptions()
+	opts.SecureXDSAddr = ""
+	if err := env.StartManager(env.Config, opts); err != nil {
+		t.Fatal(err)
+	}
+
+	var edsNames []string
+	var objs []client.Object
+	for n := range fleetNamespaces {
+		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("fleet-%d", n)}})
+	}
+	slices := make([]*discoveryv1.EndpointSlice, 0, fleetServices)
+	for i := range fleetServices {
+		ns, name := fmt.Sprintf("fleet-%d", i%fleetNamespaces), fmt.Sprintf("svc-%d", i)
+		edsNames = append(edsNames, fmt.Sprintf("outbound|9080||%s.%s.svc.cluster.local", name, ns))
+		objs = append(objs, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 9080}}}})
+		slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Labels: map[string]string{discoveryv1.LabelServiceName: name}}, AddressType: discoveryv1.AddressTypeIPv4,
+			Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(8080))}}}
+		for e := range fleetEndpoints {
+			slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.%d.%d.%d", 1+i/250, i%250, e+1)},
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}})
+		}
+		slices = append(slices, slice)
+	}
+	for _, s := range slices {
+		objs = append(objs, s)
+	}
+	vs := testutil.MustDecode(t, `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc-0, namespace: fleet-0}
+spec:
+  hosts: [svc-0]
+  http: [{route: [{destination: {host: svc-0}}], timeout: 1s}]
+`)
+	objs = append(objs, vs)
+	createAll(t, env.Client, objs)
+	slices = nil
+
+	var conns []*grpc.ClientConn
+	for range 20 {
+		c, err := grpc.NewClient(env.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	// Wait until meshd has translated the whole fleet, so proxies sync once.
+	testutil.Eventually(t, 2*time.Minute, func() error {
+		if countServices(env) < fleetServices {
+			return fmt.Errorf("meshd knows %d of %d services", countServices(env), fleetServices)
+		}
+		return nil
+	})
+	syncStart := time.Now()
+	proxies := make([]*rawProxy, fleetProxies)
+	for i := range fleetProxies {
+		proxies[i] = startRawProxy(ctx, t, conns[i%len(conns)], fmt.Sprintf("fleet-%d", i%fleetNamespaces), i, edsNames)
+	}
+	testutil.Eventually(t, 5*time.Minute, func() error {
+		for _, pp := range env.Manager.XDS.Progress() {
+			if !pp.UpToDate {
+				return fmt.Errorf("proxy %s not synced", pp.NodeID)
+			}
+		}
+		if n := len(env.Manager.XDS.Progress()); n < fleetProxies {
+			return fmt.Errorf("%d of %d proxies connected", n, fleetProxies)
+		}
+		return nil
+	})
+	syncTook := time.Since(syncStart)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss := rssMB()
+
+	// Endpoint churn: 30 EndpointSlice changes a second, all through the writes.
+	churnCtx, stopChurn := context.WithCancel(ctx)
+	var churned atomic.Int64
+	go func() {
+		tick := time.NewTicker(time.Second / churnPerSecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-churnCtx.Done():
+				return
+			case <-tick.C:
+			}
+			s := &discoveryv1.EndpointSlice{}
+			key := client.ObjectKey{Namespace: fmt.Sprintf("fleet-%d", i%fleetNamespaces), Name: fmt.Sprintf("svc-%d", i%fleetServices)}
+			if env.Client.Get(churnCtx, key, s) == nil {
+				s.Endpoints[0].Addresses[0] = fmt.Sprintf("10.250.%d.%d", (i/250)%250, i%250+1)
+				if env.Client.Update(churnCtx, s) == nil {
+					churned.Add(1)
+				}
+			}
+		}
+	}()
+
+	var took []time.Duration
+	for w := range fleetWrites {
+		before := make([]string, len(proxies))
+		for i, p := range proxies {
+			before[i] = p.routeVersion.Load().(string)
+			select { // drop stale signals
+			case <-p.changed:
+			default:
+			}
+		}
+		cur := &unstructured.Unstructured{}
+		cur.SetGroupVersionKind(vs.GroupVersionKind())
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(vs), cur); err != nil {
+			t.Fatal(err)
+		}
+		route := cur.Object["spec"].(map[string]any)["http"].([]any)[0].(map[string]any)
+		route["timeout"] = strconv.Itoa(2+w) + "s"
+		start := time.Now()
+		if err := env.Client.Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.After(time.Minute)
+		for i, p := range proxies {
+			for p.routeVersion.Load().(string) == before[i] {
+				select {
+				case <-p.changed:
+				case <-deadline:
+					t.Fatalf("write %d: proxy %d never ACKed the new routes", w, i)
+				}
+			}
+		}
+		took = append(took, time.Since(start))
+		time.Sleep(300 * time.Millisecond)
+	}
+	stopChurn()
+	slicesSort(took)
+	p50, p99 := took[len(took)/2], took[len(took)-1]
+	return []row{
+		{fmt.Sprintf("initial sync of %d ADS streams (%d services, %d endpoints, %d namespaces)", fleetProxies, fleetServices, fleetServices*fleetEndpoints, fleetNamespaces),
+			syncTook.Round(time.Millisecond).String(), "", true},
+		{fmt.Sprintf("API write to every stream's ACK, %d writes under %d endpoint changes/s (%d applied)", fleetWrites, churnPerSecond, churned.Load()),
+			fmt.Sprintf("p50 %v, p99 (max) %v", p50.Round(time.Millisecond), p99.Round(time.Millisecond)), "p99 < 100ms", p99 < 100*time.Millisecond},
+		{"memory with every stream synced (meshd and the 2,000 test streams in one process)",
+			fmt.Sprintf("heap in use %d MB, RSS %d MB", ms.HeapInuse>>20, rss), "< 300 MB", rss < 300},
+	}
+}
+
+func slicesSort(d []time.Duration) { slices.Sort(d) }
+
+// createAll creates objects with a few writers at once.
+func createAll(t *testing.T, c client.Client, objs []client.Object) {
+	var wg sync.WaitGroup
+	work := make(chan client.Object)
+	var errs sync.Map
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range work {
+				if err := c.Create(context.Background(), o); err != nil {
+					errs.Store(o.GetName(), err)
+				}
+			}
+		}()
+	}
+	// Namespaces first: the rest lives in them.
+	for _, o := range objs {
+		if _, ok := o.(*corev1.Namespace); ok {
+			if err := c.Create(context.Background(), o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, o := range objs {
+		if _, ok := o.(*corev1.Namespace); !ok {
+			work <- o
+		}
+	}
+	close(work)
+	wg.Wait()
+	errs.Range(func(k, v any) bool { t.Fatalf("create %v: %v", k, v); return false })
+}
+
+// countServices is how many services meshd's current config has.
+func countServices(env *meshenv.Env) int { return env.Manager.XDS.ServiceCount() }
+
+// rssMB is the process's resident set size.
+func rssMB() uint64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb >> 10
+		}
+	}
+	return 0
+}
