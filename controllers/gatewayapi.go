@@ -110,28 +110,27 @@ func (p *Pipeline) writeGatewayAPIStatus(ctx context.Context, o *gatewayAPIObjec
 			return true
 		}))
 	}
-	routeStatus := func(kind string, obj client.Object, status *gatewayv1.RouteStatus) func() bool {
-		want := st.Routes[translate.RouteKey{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}]
-		return func() bool { return mergeParents(status, want) }
+	parents := func(kind string, obj client.Object, status *gatewayv1.RouteStatus) bool {
+		return mergeParents(status, st.Routes[translate.RouteKey{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}])
 	}
 	for i := range o.http.Items {
 		errs = append(errs, updateStatus(ctx, p.Client, &o.http.Items[i], func(r *gatewayv1.HTTPRoute) bool {
-			return routeStatus("HTTPRoute", r, &r.Status.RouteStatus)()
+			return parents("HTTPRoute", r, &r.Status.RouteStatus)
 		}))
 	}
 	for i := range o.grpc.Items {
 		errs = append(errs, updateStatus(ctx, p.Client, &o.grpc.Items[i], func(r *gatewayv1.GRPCRoute) bool {
-			return routeStatus("GRPCRoute", r, &r.Status.RouteStatus)()
+			return parents("GRPCRoute", r, &r.Status.RouteStatus)
 		}))
 	}
 	for i := range o.tcp.Items {
 		errs = append(errs, updateStatus(ctx, p.Client, &o.tcp.Items[i], func(r *gatewayv1.TCPRoute) bool {
-			return routeStatus("TCPRoute", r, &r.Status.RouteStatus)()
+			return parents("TCPRoute", r, &r.Status.RouteStatus)
 		}))
 	}
 	for i := range o.tls.Items {
 		errs = append(errs, updateStatus(ctx, p.Client, &o.tls.Items[i], func(r *gatewayv1.TLSRoute) bool {
-			return routeStatus("TLSRoute", r, &r.Status.RouteStatus)()
+			return parents("TLSRoute", r, &r.Status.RouteStatus)
 		}))
 	}
 	return errors.Join(errs...)

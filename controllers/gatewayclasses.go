@@ -49,5 +49,4 @@ func ensureGatewayClasses(mgr ctrl.Manager) error {
 	}))
 }
 
-
 func ptrTo[T any](v T) *T { return &v }

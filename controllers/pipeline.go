@@ -162,11 +162,12 @@ var createOrDelete = predicate.Funcs{
 	UpdateFunc: func(event.UpdateEvent) bool { return false },
 }
 
+// alwaysElected stands in for Elected when the pipeline has none.
+var alwaysElected = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 func (p *Pipeline) elected() <-chan struct{} {
 	if p.Elected == nil {
-		c := make(chan struct{})
-		close(c)
-		return c
+		return alwaysElected
 	}
 	return p.Elected
 }
@@ -339,9 +340,17 @@ func (p *Pipeline) workloadStatus(ctx context.Context) error {
 		c := translate.WorkloadsCondition(obj.GetGeneration(), obj.GetNamespace(), labels, root, pods)
 		return writeConditions(ctx, p.Client, p.Scheme, obj, status, []metav1.Condition{c}, ownerWorkloads)
 	}
-	targets, err := p.policyTargets(ctx)
-	if err != nil {
-		return err
+	// What policies may target is listed only when some policy has targetRefs: this
+	// pass runs on every pod change.
+	var targets policyTargets
+	for i := range aps.Items {
+		if ap := &aps.Items[i]; ap.Spec.TargetRef != nil || len(ap.Spec.TargetRefs) > 0 {
+			var err error
+			if targets, err = p.policyTargets(ctx); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	var errs []error
 	for i := range aps.Items {

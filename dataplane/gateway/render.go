@@ -142,6 +142,13 @@ func Render(in Input) ([]client.Object, error) {
 	return objs, nil
 }
 
+// Check reports what Render would refuse in gw (the same errors) without building
+// anything: translation calls it on every pass to put the error in the Gateway's status.
+func Check(gw *gatewayv1.Gateway) error {
+	_, err := newRendering(Input{Gateway: gw})
+	return err
+}
+
 func newRendering(in Input) (*rendering, error) {
 	gw := in.Gateway
 	if gw == nil {

@@ -84,7 +84,7 @@ func (t *translator) gateways() []*gatewayState {
 		}
 		// What the deployer cannot deploy (a bad service-type annotation, a listener on
 		// a port the proxy itself uses) is refused here, where status can say so.
-		if _, err := gateway.Render(gateway.Input{Gateway: gw}); err != nil {
+		if err := gateway.Check(gw); err != nil {
 			g.invalid, g.invalidReason = err.Error(), string(gatewayv1.GatewayReasonInvalidParameters)
 		}
 		if inf := gw.Spec.Infrastructure; inf != nil && inf.ParametersRef != nil {

@@ -52,7 +52,7 @@ func FuzzTranslateAndGenerate(f *testing.F) {
 		if !ok {
 			return
 		}
-		in.Services = servicesOf(world)
+		in.Services = world.SortedServices()
 		in.GatewayAPI = world.GatewayAPI
 		out, _ := translate.Translate(model.NewSnapshot(in))
 		for _, ns := range []string{"shop", "edge", "default"} {
@@ -116,14 +116,6 @@ func withNamespace[T interface {
 		o.SetNamespace("shop")
 	}
 	return o
-}
-
-func servicesOf(s *model.Snapshot) []*model.Service {
-	out := make([]*model.Service, 0, len(s.Services))
-	for _, svc := range s.SortedServices() {
-		out = append(out, svc)
-	}
-	return out
 }
 
 // checkValid fails on any generated resource Envoy would reject.

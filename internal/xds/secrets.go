@@ -11,6 +11,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/go-logr/logr"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -39,7 +40,7 @@ type SecretIssuer interface {
 // of the identity its connection proved.
 type secrets struct {
 	issuer SecretIssuer
-	log    func(msg string, kv ...any)
+	log    logr.Logger
 
 	mu    sync.Mutex
 	byID  map[string]*identitySecrets
@@ -57,8 +58,7 @@ type identitySecrets struct {
 
 // SetSecretIssuer turns on SDS for authenticated streams (the secure port).
 func (s *Server) SetSecretIssuer(issuer SecretIssuer) {
-	s.secrets = &secrets{issuer: issuer, byID: map[string]*identitySecrets{}, retry: 10 * time.Second,
-		log: func(msg string, kv ...any) { s.log.Info(msg, kv...) }}
+	s.secrets = &secrets{issuer: issuer, byID: map[string]*identitySecrets{}, retry: 10 * time.Second, log: s.log}
 }
 
 // checkSecretRequest returns the identity a secret request is answered for, or a
@@ -177,11 +177,11 @@ func (c *secrets) schedule(id string, is *identitySecrets, after time.Duration) 
 		is.watched = is.watches > 0
 		renewAt, err := c.issue(id, is)
 		if err != nil {
-			c.log("renewing a workload certificate failed; retrying", "identity", id, "error", err.Error())
+			c.log.Error(err, "renewing a workload certificate failed; retrying", "identity", id)
 			c.schedule(id, is, c.retry)
 			return
 		}
-		c.log("renewed a workload certificate", "identity", id, "renewAt", renewAt.Format(time.RFC3339))
+		c.log.Info("renewed a workload certificate", "identity", id, "renewAt", renewAt.Format(time.RFC3339))
 		c.schedule(id, is, time.Until(renewAt))
 	})
 }

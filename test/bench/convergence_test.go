@@ -107,14 +107,7 @@ func convergence(t *testing.T) []row {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env, err := meshenv.StartAPIServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	if err := env.RemoveWebhookConfigurations(ctx); err != nil {
-		t.Fatal(err)
-	}
+	env := meshenv.StartBare(t)
 	opts := meshenv.TestOptions()
 	opts.SecureXDSAddr = ""
 	if err := env.StartManager(env.Config, opts); err != nil {
@@ -126,7 +119,7 @@ func convergence(t *testing.T) []row {
 	for n := range fleetNamespaces {
 		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("fleet-%d", n)}})
 	}
-	slices := make([]*discoveryv1.EndpointSlice, 0, fleetServices)
+	epSlices := make([]*discoveryv1.EndpointSlice, 0, fleetServices)
 	for i := range fleetServices {
 		ns, name := fmt.Sprintf("fleet-%d", i%fleetNamespaces), fmt.Sprintf("svc-%d", i)
 		edsNames = append(edsNames, fmt.Sprintf("outbound|9080||%s.%s.svc.cluster.local", name, ns))
@@ -139,9 +132,9 @@ func convergence(t *testing.T) []row {
 			slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.%d.%d.%d", 1+i/250, i%250, e+1)},
 				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}})
 		}
-		slices = append(slices, slice)
+		epSlices = append(epSlices, slice)
 	}
-	for _, s := range slices {
+	for _, s := range epSlices {
 		objs = append(objs, s)
 	}
 	vs := testutil.MustDecode(t, `
@@ -154,7 +147,6 @@ spec:
 `)
 	objs = append(objs, vs)
 	createAll(t, env.Client, objs)
-	slices = nil
 
 	var conns []*grpc.ClientConn
 	for range 20 {
@@ -168,8 +160,8 @@ spec:
 	}
 	// Wait until meshd has translated the whole fleet, so proxies sync once.
 	testutil.Eventually(t, 2*time.Minute, func() error {
-		if countServices(env) < fleetServices {
-			return fmt.Errorf("meshd knows %d of %d services", countServices(env), fleetServices)
+		if n := env.Manager.XDS.ServiceCount(); n < fleetServices {
+			return fmt.Errorf("meshd knows %d of %d services", n, fleetServices)
 		}
 		return nil
 	})
@@ -253,7 +245,7 @@ spec:
 		time.Sleep(300 * time.Millisecond)
 	}
 	stopChurn()
-	slicesSort(took)
+	slices.Sort(took)
 	p50, p99 := took[len(took)/2], took[len(took)-1]
 	return []row{
 		{fmt.Sprintf("initial sync of %d ADS streams (%d services, %d endpoints, %d namespaces)", fleetProxies, fleetServices, fleetServices*fleetEndpoints, fleetNamespaces),
@@ -264,8 +256,6 @@ spec:
 			fmt.Sprintf("heap in use %d MB, RSS %d MB", ms.HeapInuse>>20, rss), "< 300 MB", rss < 300},
 	}
 }
-
-func slicesSort(d []time.Duration) { slices.Sort(d) }
 
 // createAll creates objects with a few writers at once.
 func createAll(t *testing.T, c client.Client, objs []client.Object) {
@@ -300,9 +290,6 @@ func createAll(t *testing.T, c client.Client, objs []client.Object) {
 	wg.Wait()
 	errs.Range(func(k, v any) bool { t.Fatalf("create %v: %v", k, v); return false })
 }
-
-// countServices is how many services meshd's current config has.
-func countServices(env *meshenv.Env) int { return env.Manager.XDS.ServiceCount() }
 
 // rssMB is the process's resident set size.
 func rssMB() uint64 {

@@ -39,7 +39,7 @@ func TestBenchReport(t *testing.T) {
 		name  string
 		yaml  string
 		scope render.Scope
-		gen   func(*irT, render.Scope) *render.Resources
+		gen   func(*ir.IR, render.Scope) *render.Resources
 	}{
 		{"100 VirtualServices (prefix, regex, rewrite)", virtualServices(100), render.Scope{Namespace: benchNS}, sidecargen.Generate},
 		{"100 HTTP services with DestinationRules", services(100), render.Scope{Namespace: benchNS}, sidecargen.Generate},
@@ -54,12 +54,9 @@ func TestBenchReport(t *testing.T) {
 	write(t, rows)
 }
 
-// irT is the IR generators read.
-type irT = ir.IR
-
 // fullGeneration measures generating and marshalling one proxy's whole config, against
 // the floor of marshalling the same resources alone.
-func fullGeneration(t *testing.T, name, yaml string, scope render.Scope, gen func(*irT, render.Scope) *render.Resources) []row {
+func fullGeneration(t *testing.T, name, yaml string, scope render.Scope, gen func(*ir.IR, render.Scope) *render.Resources) []row {
 	snap, eps := load(t, yaml)
 	in, _ := translate.Translate(snap)
 	messages := func(res *render.Resources) []proto.Message { return res.Messages(eps, render.Envoy, scope) }

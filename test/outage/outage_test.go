@@ -106,14 +106,7 @@ func TestAPIServerOutage(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	env, err := meshenv.StartAPIServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	if err := env.RemoveWebhookConfigurations(ctx); err != nil {
-		t.Fatal(err)
-	}
+	env := meshenv.StartBare(t)
 	host, err := url.Parse(env.Config.Host)
 	if err != nil {
 		t.Fatal(err)

@@ -88,16 +88,9 @@ func TestReplicasOneStatusWriter(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	env, err := meshenv.StartAPIServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Cleanups run last-in first-out: the replicas stop before the API server.
-	t.Cleanup(func() { _ = env.Stop() })
-	// Neither replica serves the admission webhooks here (only one could bind them).
-	if err := env.RemoveWebhookConfigurations(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// Neither replica serves the admission webhooks (only one could bind them); the
+	// API server stops after the replicas.
+	env := meshenv.StartBare(t)
 
 	a := startReplica(t, env.Config)
 	select {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"testing"
 	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -122,6 +123,22 @@ func (e *Env) RemoveWebhookConfigurations(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// StartBare starts an API server for one test, without webhook configurations (for
+// managers that serve none), and stops it when the test ends: register it before
+// anything that must stop first, since cleanups run last-in first-out.
+func StartBare(t testing.TB) *Env {
+	t.Helper()
+	e, err := StartAPIServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop() })
+	if err := e.RemoveWebhookConfigurations(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // TestOptions are the manager's options for tests: ephemeral loopback ports, metrics
