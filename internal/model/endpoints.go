@@ -1,6 +1,10 @@
 package model
 
-import "sort"
+import (
+	"maps"
+	"slices"
+	"sort"
+)
 
 // Endpoints are kept apart from the Snapshot: an endpoint change takes the EDS fast
 // path and never causes a translation.
@@ -52,4 +56,27 @@ func (idx EndpointIndex) Sort() {
 			return eps[i].Port < eps[j].Port
 		})
 	}
+}
+
+// Equal reports whether two endpoints are the same in every field.
+func (e Endpoint) Equal(o Endpoint) bool {
+	return e.Address == o.Address && e.Port == o.Port && e.ServiceAccount == o.ServiceAccount &&
+		e.Locality == o.Locality && e.Ready == o.Ready && e.TLSMode == o.TLSMode && maps.Equal(e.Labels, o.Labels)
+}
+
+// ChangedSince lists the service ports whose endpoints differ from old's (added,
+// changed or gone): what an EDS push must re-render.
+func (idx EndpointIndex) ChangedSince(old EndpointIndex) map[EndpointKey]bool {
+	out := map[EndpointKey]bool{}
+	for k, eps := range idx {
+		if prev, ok := old[k]; !ok || !slices.EqualFunc(eps, prev, Endpoint.Equal) {
+			out[k] = true
+		}
+	}
+	for k := range old {
+		if _, ok := idx[k]; !ok {
+			out[k] = true
+		}
+	}
+	return out
 }

@@ -1,12 +1,9 @@
 package xds
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/meshd-io/meshd/internal/ir"
@@ -40,28 +37,14 @@ func (k scopeKey) String() string {
 	return k.Class + "/" + k.Namespace + "/" + k.Signature
 }
 
-// versionPrefix starts every version a scope's caches give out: proxies' ACKs say
-// which scope's config they hold. Signatures can be long, so they are hashed.
-func (k scopeKey) versionPrefix() string {
-	if k.Signature == "" {
-		return k.Class + "/" + k.Namespace + "/"
-	}
-	h := sha256.Sum256([]byte(k.Signature))
-	return k.Class + "/" + k.Namespace + "/" + hex.EncodeToString(h[:6]) + "/"
-}
-
-// scope is the config of one scopeKey: a LinearCache per type, the hash of each
-// resource's bytes (to send only what changed), and the EDS clusters it uses.
+// scope is the config of one scopeKey: a cache per type, and the EDS clusters it uses.
 type scope struct {
 	key scopeKey
 	// client is the namespace, labels and locality of the first proxy of the scope; any
 	// of its proxies would give the same config, since only the signature matters.
 	client render.Scope
-	caches map[string]*cachev3.LinearCache
-	// version mirrors each LinearCache's version counter: one step per update.
-	version map[string]uint64
-	hashes  map[string]map[string][32]byte
-	eds     []render.EDSCluster
+	caches map[string]*resourceCache
+	eds    []render.EDSCluster
 }
 
 // keyFor is the scope of a proxy under the current IR. Callers hold s.mu.
@@ -89,10 +72,9 @@ func (s *Server) scopeFor(info nodeInfo) (*scope, error) {
 		return sc, nil
 	}
 	client := render.Scope{Namespace: info.Namespace, Labels: info.Labels, Locality: info.Locality, Gateway: info.Gateway}
-	sc := &scope{key: key, client: client, caches: map[string]*cachev3.LinearCache{},
-		hashes: map[string]map[string][32]byte{}, version: map[string]uint64{}}
+	sc := &scope{key: key, client: client, caches: map[string]*resourceCache{}}
 	for _, t := range typeURLs {
-		sc.caches[t] = cachev3.NewLinearCache(t, cachev3.WithVersionPrefix(key.versionPrefix()))
+		sc.caches[t] = newResourceCache(t)
 	}
 	s.scopes[key] = sc
 	s.regenerate(sc)
@@ -126,8 +108,20 @@ func (s *Server) regenerate(sc *scope) {
 	for _, c := range res.Clusters {
 		byType[resourcev3.ClusterType][c.Name] = c
 	}
-	byType[resourcev3.EndpointType] = endpointResources(sc, s.endpoints)
-	for _, t := range typeURLs {
+	for _, t := range []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType} {
 		s.publish(sc, t, byType[t])
 	}
+	s.publishEndpoints(sc, func(render.EDSCluster) bool { return true }, map[string]*cachedEntry{})
+	// Clusters the scope no longer has lose their endpoints.
+	keep := map[string]bool{}
+	for _, c := range sc.eds {
+		keep[c.Name] = true
+	}
+	var gone []string
+	for _, n := range sc.caches[resourcev3.EndpointType].names() {
+		if !keep[n] {
+			gone = append(gone, n)
+		}
+	}
+	sc.caches[resourcev3.EndpointType].update(nil, gone)
 }

@@ -6,12 +6,10 @@ package xds
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -94,70 +92,102 @@ func (s *Server) Update(in *ir.IR) {
 	s.tracker.signal() // proxies are now behind the new config
 }
 
-// UpdateEndpoints is the EDS fast path: it re-renders only ClusterLoadAssignments.
+// UpdateEndpoints is the EDS fast path: it re-renders only the ClusterLoadAssignments
+// of service ports whose endpoints changed, once for all scopes that render them alike.
 func (s *Server) UpdateEndpoints(idx model.EndpointIndex) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	changed := idx.ChangedSince(s.endpoints)
 	s.endpoints = idx
+	if len(changed) == 0 {
+		return
+	}
+	shared := map[string]*cachedEntry{}
 	for _, sc := range s.scopes {
-		s.publish(sc, resourcev3.EndpointType, endpointResources(sc, idx))
+		s.publishEndpoints(sc, func(c render.EDSCluster) bool {
+			return changed[model.EndpointKey{Hostname: c.Hostname, Port: c.Port}]
+		}, shared)
 	}
 }
 
-func endpointResources(sc *scope, idx model.EndpointIndex) map[string]types.Resource {
-	out := map[string]types.Resource{}
-	for _, cla := range render.Endpoints(sc.eds, idx, generators[sc.key.Class].flavor, sc.client) {
-		out[cla.ClusterName] = cla
+// publishEndpoints renders and publishes the scope's ClusterLoadAssignments for the
+// clusters want selects, and removes those of clusters the scope no longer has. shared
+// holds the entries of one pass: scopes whose cluster renders alike (the same subset,
+// and no failover from the client's own locality) share one marshalled entry.
+func (s *Server) publishEndpoints(sc *scope, want func(render.EDSCluster) bool, shared map[string]*cachedEntry) {
+	flavor := generators[sc.key.Class].flavor
+	cache := sc.caches[resourcev3.EndpointType]
+	var changed []*cachedEntry
+	for _, c := range sc.eds {
+		if !want(c) {
+			continue
+		}
+		key := edsShareKey(c, flavor, sc.client)
+		e := shared[key]
+		if e == nil {
+			cla := render.Endpoints([]render.EDSCluster{c}, s.endpoints, flavor, sc.client)[0]
+			e = s.entry(resourcev3.EndpointType, c.Name, cla, sc)
+			if e == nil {
+				continue
+			}
+			shared[key] = e
+		}
+		if old := cache.get(c.Name); old == nil || old.version != e.version {
+			changed = append(changed, e)
+		}
 	}
-	return out
+	cache.update(changed, nil)
+}
+
+// edsShareKey names what a ClusterLoadAssignment depends on.
+func edsShareKey(c render.EDSCluster, f render.Flavor, client render.Scope) string {
+	key := fmt.Sprintf("%d|%s|%v|%v|%v|%+v", f, c.Name, c.Labels, c.Failover, c.Distribute, c.Locality)
+	if c.Failover || c.Distribute {
+		key += "|" + client.Locality.String()
+	}
+	return key
+}
+
+// entry marshals a resource once into a cache entry, or logs and returns nil.
+func (s *Server) entry(typeURL, name string, r types.Resource, sc *scope) *cachedEntry {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil {
+		s.log.Error(err, "marshal", "type", typeURL, "name", name, "scope", sc.key.String())
+		return nil
+	}
+	return newCachedEntry(typeURL, name, b)
 }
 
 // publish hands a type's resources to its cache: new or changed (by marshalled bytes)
 // ones are updated, missing ones deleted. A resource that fails validation is not
 // published; the proxy keeps the last good version.
 func (s *Server) publish(sc *scope, typeURL string, resources map[string]types.Resource) {
-	old := sc.hashes[typeURL]
-	next := make(map[string][32]byte, len(resources))
-	changed := map[string]types.Resource{}
+	cache := sc.caches[typeURL]
+	var changed []*cachedEntry
 	for name, r := range resources {
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
-		if err != nil {
-			s.log.Error(err, "marshal", "type", typeURL, "name", name)
+		e := s.entry(typeURL, name, r, sc)
+		if e == nil {
 			continue
 		}
-		h := sha256.Sum256(b)
-		prev, known := old[name]
-		if known && prev == h {
-			next[name] = h
+		if old := cache.get(name); old != nil && old.version == e.version {
 			continue
 		}
 		// Only new bytes need validating: what is already published passed before.
 		if v, ok := r.(interface{ ValidateAll() error }); ok {
 			if err := v.ValidateAll(); err != nil {
 				s.log.Error(err, "generated resource is invalid; keeping the last good version", "type", typeURL, "name", name, "scope", sc.key.String())
-				if known {
-					next[name] = prev
-				}
 				continue
 			}
 		}
-		next[name] = h
-		changed[name] = r
+		changed = append(changed, e)
 	}
 	var deleted []string
-	for name := range old {
-		if _, ok := next[name]; !ok {
+	for _, name := range cache.names() {
+		if _, ok := resources[name]; !ok {
 			deleted = append(deleted, name)
 		}
 	}
-	sc.hashes[typeURL] = next
-	if len(changed) == 0 && len(deleted) == 0 {
-		return
-	}
-	if err := sc.caches[typeURL].UpdateResources(changed, deleted); err != nil {
-		s.log.Error(err, "update cache", "type", typeURL)
-	}
-	sc.version[typeURL]++
+	cache.update(changed, deleted)
 }
 
 // ProxyProgress says, for one connected proxy, whether it has acknowledged the current
@@ -171,12 +201,22 @@ type ProxyProgress struct {
 	Nack string
 }
 
-// Progress reports every connected state-of-the-world proxy against the current config.
+// Progress reports every connected proxy against the current config. Versions are
+// hashes of content, so a proxy is up to date when it acknowledged the version its
+// subscription has now.
 func (s *Server) Progress() []ProxyProgress {
 	proxies := s.tracker.Proxies()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]ProxyProgress, 0, len(proxies))
+	// Proxies of a scope mostly subscribe alike: compute each expected version once.
+	type expectedKey struct {
+		scope    scopeKey
+		typeURL  string
+		wildcard bool
+		names    uint64
+	}
+	expected := map[expectedKey]string{}
 	for _, p := range proxies {
 		key := s.keyFor(p.info)
 		sc := s.scopes[key]
@@ -184,14 +224,20 @@ func (s *Server) Progress() []ProxyProgress {
 			continue
 		}
 		pp := ProxyProgress{NodeID: p.NodeID, Namespace: key.Namespace, UpToDate: true}
-		prefix := key.versionPrefix()
 		for _, t := range p.Subscribed {
-			if t == resourcev3.SecretType {
-				continue // per identity, not part of the scope's config
+			cache := sc.caches[t]
+			if cache == nil {
+				continue // secrets: per identity, not part of the scope's config
 			}
-			acked, ok := strings.CutPrefix(p.Acked[t], prefix)
-			n, err := strconv.ParseUint(acked, 10, 64)
-			if !ok || err != nil || n < sc.version[t] {
+			names := p.Names[t]
+			wildcard := len(names) == 0 || p.Delta
+			memo := expectedKey{scope: key, typeURL: t, wildcard: wildcard, names: p.NamesKey[t]}
+			want, ok := expected[memo]
+			if !ok {
+				want = cache.version(names, wildcard)
+				expected[memo] = want
+			}
+			if p.Acked[t] != want {
 				pp.UpToDate = false
 			}
 			if nack, ok := p.Nacked[t]; ok {

@@ -2,6 +2,9 @@ package xds
 
 import (
 	"context"
+	"hash/fnv"
+	"maps"
+	"slices"
 	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -28,7 +31,18 @@ type ProxyState struct {
 	Nacked map[string]Nack
 	// Subscribed lists the types the proxy asked for, in order of first request.
 	Subscribed []string
-	info       nodeInfo
+	// Names are, per type, the resource names of the last state-of-the-world request
+	// (none: wildcard).
+	Names map[string][]string
+	// NamesKey hashes each type's Names, so proxies subscribed alike are known to be
+	// without comparing thousands of names each time.
+	NamesKey map[string]uint64
+	// Delta is set for incremental streams, whose ACKs carry a nonce: Acked holds the
+	// version of the response that nonce named.
+	Delta bool
+	// sent maps an incremental stream's response nonces to their versions.
+	sent map[string]string
+	info nodeInfo
 }
 
 // Nack is a rejected version and why.
@@ -58,7 +72,8 @@ func (t *Tracker) Proxies() []ProxyState {
 	out := make([]ProxyState, 0, len(t.streams))
 	for _, p := range t.streams {
 		c := ProxyState{NodeID: p.NodeID, Acked: map[string]string{}, Nacked: map[string]Nack{},
-			Subscribed: append([]string(nil), p.Subscribed...), info: p.info}
+			Subscribed: append([]string(nil), p.Subscribed...), info: p.info, Delta: p.Delta,
+			Names: maps.Clone(p.Names), NamesKey: maps.Clone(p.NamesKey)}
 		for k, v := range p.Acked {
 			c.Acked[k] = v
 		}
@@ -70,13 +85,30 @@ func (t *Tracker) Proxies() []ProxyState {
 	return out
 }
 
-func (t *Tracker) request(id int64, node *corev3.Node, typeURL, version string, errDetail string, log logr.Logger) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// stream returns (creating) a stream's state. Callers hold t.mu.
+func (t *Tracker) stream(id int64) *ProxyState {
 	p := t.streams[id]
 	if p == nil {
-		p = &ProxyState{Acked: map[string]string{}, Nacked: map[string]Nack{}}
+		p = &ProxyState{Acked: map[string]string{}, Nacked: map[string]Nack{}, Names: map[string][]string{}, NamesKey: map[string]uint64{}, sent: map[string]string{}}
 		t.streams[id] = p
+	}
+	return p
+}
+
+// request records one request: names are a state-of-the-world request's resource names.
+func (t *Tracker) request(id int64, node *corev3.Node, typeURL, version string, names []string, errDetail string, log logr.Logger) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.stream(id)
+	// Envoy repeats every name in every request; keep the first copy while they stay.
+	if prev, ok := p.Names[typeURL]; (names != nil || !p.Delta) && (!ok || !slices.Equal(prev, names)) {
+		p.Names[typeURL] = names
+		h := fnv.New64a()
+		for _, n := range names {
+			h.Write([]byte(n))
+			h.Write([]byte{0})
+		}
+		p.NamesKey[typeURL] = h.Sum64()
 	}
 	if node.GetId() != "" {
 		p.NodeID = node.GetId()
@@ -118,16 +150,23 @@ func (t *Tracker) callbacks(log logr.Logger) serverv3.Callbacks {
 			t.closed(id)
 		},
 		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
-			t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetVersionInfo(), req.GetErrorDetail().GetMessage(), log)
+			t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetVersionInfo(), req.GetResourceNames(), req.GetErrorDetail().GetMessage(), log)
 			return nil
 		},
 		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-			version := ""
-			if req.GetResponseNonce() != "" {
-				version = req.GetResponseNonce()
-			}
-			t.request(id, req.GetNode(), req.GetTypeUrl(), version, req.GetErrorDetail().GetMessage(), log)
+			t.mu.Lock()
+			p := t.stream(id)
+			p.Delta = true
+			version := p.sent[req.GetResponseNonce()]
+			delete(p.sent, req.GetResponseNonce())
+			t.mu.Unlock()
+			t.request(id, req.GetNode(), req.GetTypeUrl(), version, nil, req.GetErrorDetail().GetMessage(), log)
 			return nil
+		},
+		StreamDeltaResponseFunc: func(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.stream(id).sent[resp.GetNonce()] = resp.GetSystemVersionInfo()
 		},
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meshd-io/meshd/internal/xds/grpcgen"
 )
@@ -32,17 +31,8 @@ type watchEntry struct {
 }
 
 // CreateWatch implements go-control-plane's cache for state-of-the-world streams.
-//
-// A NACK carries the last version the proxy accepted, which is empty when it rejected
-// its very first config; the LinearCache answers such a request with everything at
-// once, which the proxy rejects again, in a tight loop. The proxy keeps its last good
-// config, so a NACK is turned into a watch for the next change instead.
 func (s *Server) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
 	info := parseNode(req.GetNode())
-	if req.GetErrorDetail() != nil {
-		req = proto.Clone(req).(*cachev3.Request)
-		req.VersionInfo = "nacked"
-	}
 	e := &watchEntry{info: info, req: req, ch: ch, sub: sub, typ: req.GetTypeUrl()}
 	if e.typ == resourcev3.SecretType {
 		return s.secretWatch(e)
@@ -126,15 +116,14 @@ func openOn(sc *scope, e *watchEntry) (func(), error) {
 	if c == nil {
 		return nil, errors.New("resource type " + e.typ + " is not served")
 	}
+	// A NACK carries the last version the proxy accepted (empty if it rejected its
+	// first config); answering it with the same config again would loop, so the cache
+	// waits for a change instead, and the proxy keeps its last good config. A watch
+	// moved to another scope is answered with that scope's config all the same.
 	if e.req != nil {
-		req := e.req
-		if req.GetVersionInfo() == "nacked" {
-			req = proto.Clone(req).(*cachev3.Request)
-			req.VersionInfo = sc.key.versionPrefix() + "nacked"
-		}
-		return c.CreateWatch(req, e.sub, e.ch)
+		return c.open(&cacheWatch{req: e.req, ch: e.ch, sub: e.sub, nacked: e.req.GetErrorDetail() != nil && e.gen == 0})
 	}
-	return c.CreateDeltaWatch(e.dreq, e.sub, e.dch)
+	return c.open(&cacheWatch{dreq: e.dreq, dch: e.dch, sub: e.sub, nacked: e.dreq.GetErrorDetail() != nil && e.gen == 0})
 }
 
 // rescope moves every watch whose proxy's scope the current IR changed.

@@ -22,6 +22,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -151,7 +152,7 @@ spec:
 	var conns []*grpc.ClientConn
 	for range 20 {
 		c, err := grpc.NewClient(env.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.ForceCodecV2(newEnvelopeCodec())))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,15 +221,19 @@ spec:
 			default:
 			}
 		}
-		cur := &unstructured.Unstructured{}
-		cur.SetGroupVersionKind(vs.GroupVersionKind())
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(vs), cur); err != nil {
-			t.Fatal(err)
-		}
-		route := cur.Object["spec"].(map[string]any)["http"].([]any)[0].(map[string]any)
-		route["timeout"] = strconv.Itoa(2+w) + "s"
-		start := time.Now()
-		if err := env.Client.Update(ctx, cur); err != nil {
+		var start time.Time
+		// meshd writes status meanwhile: retry on a conflict, timing the write that lands.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur := &unstructured.Unstructured{}
+			cur.SetGroupVersionKind(vs.GroupVersionKind())
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(vs), cur); err != nil {
+				return err
+			}
+			route := cur.Object["spec"].(map[string]any)["http"].([]any)[0].(map[string]any)
+			route["timeout"] = strconv.Itoa(2+w) + "s"
+			start = time.Now()
+			return env.Client.Update(ctx, cur)
+		}); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.After(time.Minute)

@@ -6,6 +6,7 @@ package replicas
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
@@ -135,21 +137,33 @@ spec:
 	}
 	testutil.Eventually(t, 30*time.Second, acceptedAt(1))
 
-	// Both replicas serve the VirtualService's host to proxies.
+	// Both replicas serve the VirtualService's host to proxies, with the same versions:
+	// they are hashes of the config, not counters of one process.
+	node := &corev3.Node{Id: fmt.Sprintf("sidecar~10.1.0.5~client.%s~%s.svc.cluster.local", ns, ns)}
+	cluster := "outbound|9080||reviews." + ns + ".svc.cluster.local"
+	synced := func(st adsclient.State) bool {
+		return st.Clusters[cluster] != nil && st.Routes["9080"] != nil && st.Endpoints[cluster] != nil
+	}
+	conns := map[*replica]*grpc.ClientConn{}
+	states := map[string]adsclient.State{}
 	for name, r := range map[string]*replica{"leader": a, "follower": b} {
 		conn, err := grpc.NewClient(r.mgr.XDSAddr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		c, err := adsclient.Dial(ctx, conn, &corev3.Node{Id: fmt.Sprintf("sidecar~10.1.0.5~client.%s~%s.svc.cluster.local", ns, ns)})
+		conns[r] = conn
+		c, err := adsclient.Dial(ctx, conn, node)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cluster := "outbound|9080||reviews." + ns + ".svc.cluster.local"
-		if err := c.Wait(ctx, func(st adsclient.State) bool { return st.Clusters[cluster] != nil && st.Routes["9080"] != nil }); err != nil {
+		if err := c.Wait(ctx, synced); err != nil {
 			t.Fatalf("the %s serves no config for reviews: %v", name, err)
 		}
+		states[name] = c.Snapshot()
+	}
+	if !maps.Equal(states["leader"].Versions, states["follower"].Versions) {
+		t.Fatalf("the replicas serve one config under different versions: %v and %v", states["leader"].Versions, states["follower"].Versions)
 	}
 	if elected(b) {
 		t.Fatal("both replicas lead")
@@ -167,6 +181,18 @@ spec:
 		t.Fatalf("no handover within three leases (%v)", 3*lease)
 	}
 	t.Logf("handover took %v (lease %v)", time.Since(stopped).Round(time.Millisecond), lease)
+
+	// The leader's proxy reconnects to the other replica with what it holds: nothing
+	// is pushed again (routes and endpoints are answered with no resource, listeners
+	// and clusters not at all).
+	resumed, err := adsclient.Resume(ctx, conns[b], node, states["leader"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if st := resumed.Snapshot(); !maps.Equal(st.Versions, states["leader"].Versions) || sum(st.Received) != 0 {
+		t.Fatalf("a proxy resuming on the other replica was pushed %v (versions %v, had %v)", st.Received, st.Versions, states["leader"].Versions)
+	}
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(vs), vs); err != nil {
 		t.Fatal(err)
 	}
@@ -179,4 +205,21 @@ spec:
 	if len(b.writes.List()) == 0 {
 		t.Error("the new leader wrote no status")
 	}
+	// The change reaches the resumed proxy as one route configuration.
+	if err := resumed.Wait(ctx, func(st adsclient.State) bool {
+		return st.Routes["9080"].GetVirtualHosts()[0].GetRoutes()[0].GetRoute().GetTimeout().AsDuration() == 5*time.Second
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := resumed.Snapshot().Received; got[resourcev3.RouteType] != 1 || sum(got) != 1 {
+		t.Errorf("one changed route pushed %v to the resumed proxy, want one route configuration", got)
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

@@ -41,6 +41,8 @@ type State struct {
 	// Versions are the last accepted version per type URL; Nacks the last rejection.
 	Versions map[string]string
 	Nacks    map[string]string
+	// Received counts, per type URL, the resources the server has sent this stream.
+	Received map[string]int
 }
 
 // Client is one ADS stream.
@@ -61,6 +63,13 @@ type Client struct {
 // Dial opens an ADS stream on conn for node and subscribes like Envoy. The stream
 // ends with ctx.
 func Dial(ctx context.Context, conn grpc.ClientConnInterface, node *corev3.Node) (*Client, error) {
+	return Resume(ctx, conn, node, State{})
+}
+
+// Resume opens an ADS stream for a proxy that already holds prev (from a stream to
+// another or a restarted control plane), as Envoy reconnects: its first requests carry
+// the versions it holds and the route and endpoint names it follows.
+func Resume(ctx context.Context, conn grpc.ClientConnInterface, node *corev3.Node, prev State) (*Client, error) {
 	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		return nil, err
@@ -69,23 +78,39 @@ func Dial(ctx context.Context, conn grpc.ClientConnInterface, node *corev3.Node)
 		node: node, stream: stream, changed: make(chan struct{}),
 		subscribed: map[string][]string{}, nonces: map[string]string{},
 		state: State{
-			Listeners: map[string]*listenerv3.Listener{}, Routes: map[string]*routev3.RouteConfiguration{},
-			Clusters: map[string]*clusterv3.Cluster{}, Endpoints: map[string]*endpointv3.ClusterLoadAssignment{},
-			Secrets: map[string]*tlsv3.Secret{}, Versions: map[string]string{}, Nacks: map[string]string{},
+			Listeners: orEmpty(prev.Listeners), Routes: orEmpty(prev.Routes),
+			Clusters: orEmpty(prev.Clusters), Endpoints: orEmpty(prev.Endpoints),
+			Secrets: map[string]*tlsv3.Secret{}, Versions: orEmpty(prev.Versions), Nacks: map[string]string{},
+			Received: map[string]int{},
 		},
 	}
+	reqs := []*discoveryv3.DiscoveryRequest{{TypeUrl: resourcev3.ClusterType}, {TypeUrl: resourcev3.ListenerType}}
+	if len(prev.Listeners) > 0 {
+		reqs = append(reqs, c.follow(resourcev3.ListenerType))
+	}
+	if len(prev.Clusters) > 0 {
+		reqs = append(reqs, c.follow(resourcev3.ClusterType))
+	}
 	// Envoy sends its node on the first request only.
-	for i, t := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
-		req := &discoveryv3.DiscoveryRequest{TypeUrl: t}
-		if i == 0 {
-			req.Node = node
+	reqs[0].Node = node
+	for _, req := range reqs {
+		if req == nil {
+			continue
 		}
+		req.VersionInfo = c.state.Versions[req.TypeUrl]
 		if err := stream.Send(req); err != nil {
 			return nil, err
 		}
 	}
 	go c.run()
 	return c, nil
+}
+
+func orEmpty[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return maps.Clone(m)
 }
 
 // Snapshot returns a copy of the state (the maps are copied; resources are shared and
@@ -97,6 +122,7 @@ func (c *Client) Snapshot() State {
 		Listeners: maps.Clone(c.state.Listeners), Routes: maps.Clone(c.state.Routes),
 		Clusters: maps.Clone(c.state.Clusters), Endpoints: maps.Clone(c.state.Endpoints),
 		Secrets: maps.Clone(c.state.Secrets), Versions: maps.Clone(c.state.Versions), Nacks: maps.Clone(c.state.Nacks),
+		Received: maps.Clone(c.state.Received),
 	}
 }
 
@@ -197,6 +223,7 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse) error {
 		decoded[resourceName(m)] = m
 	}
 	c.mu.Lock()
+	c.state.Received[t] += len(resp.GetResources())
 	c.nonces[t] = resp.GetNonce()
 	ack := &discoveryv3.DiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce(), ResourceNames: c.subscribed[t]}
 	if problem != nil {

@@ -1,0 +1,466 @@
+package xds
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// resourceCache holds one resource type of one scope. Every resource is marshalled once
+// into an Any that every response shares, and is versioned by the hash of its bytes, so
+// the same config gives the same versions on every replica and after a restart: a proxy
+// that reconnects to another meshd holding the same config is sent nothing.
+//
+// Watches are indexed by the names they subscribe to, so a change wakes only the
+// streams that asked for what changed, and costs what changed, not the size of the
+// fleet's subscriptions (go-control-plane's LinearCache re-reads every subscription of
+// every stream a change touches).
+type resourceCache struct {
+	typeURL string
+	// fullState types (LDS, CDS) carry every resource in every state-of-the-world
+	// response; the others carry only what changed.
+	fullState bool
+
+	mu        sync.Mutex
+	resources map[string]*cachedEntry
+	// sum mixes every resource's (name, version): the version of a wildcard response.
+	sum      uint64
+	named    map[string]map[*cacheWatch]struct{}
+	wildcard map[*cacheWatch]struct{}
+	// everything is the answer to a wildcard watch, built once per change and shared by
+	// every stream (nil until needed).
+	everything *sotwResponse
+}
+
+// mixOf is the mix of a resource name at a version.
+func mixOf(name, version string) uint64 {
+	sum, err := hex.DecodeString(version)
+	if err != nil {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	h.Write(sum)
+	return h.Sum64()
+}
+
+// cachedEntry is one marshalled resource.
+type cachedEntry struct {
+	name string
+	any  *anypb.Any
+	// version is the hex of the first 8 bytes of the SHA-256 of the resource's bytes.
+	version string
+	// mix is the entry's share of a response version: a hash of name and version, so
+	// the XOR over a set of entries names that set's content whatever the order.
+	mix uint64
+}
+
+// newCachedEntry wraps marshalled bytes of a resource of type typeURL.
+func newCachedEntry(typeURL, name string, b []byte) *cachedEntry {
+	sum := sha256.Sum256(b)
+	version := hex.EncodeToString(sum[:8])
+	return &cachedEntry{name: name, any: &anypb.Any{TypeUrl: typeURL, Value: b}, version: version, mix: mixOf(name, version)}
+}
+
+// cacheWatch is one open watch: a state-of-the-world or an incremental one.
+type cacheWatch struct {
+	req  *cachev3.Request
+	ch   chan cachev3.Response
+	dreq *cachev3.DeltaRequest
+	dch  chan cachev3.DeltaResponse
+	sub  cachev3.Subscription
+	// nacked: the request rejected the last response; answer only a new change, not
+	// the same config again (the proxy keeps its last good one meanwhile).
+	nacked bool
+	// mix is, for a partial (RDS, EDS) watch, the version mix of its subscribed
+	// resources, kept up to date by updates so none has to re-read the subscription.
+	mix uint64
+}
+
+func newResourceCache(typeURL string) *resourceCache {
+	return &resourceCache{typeURL: typeURL, fullState: cachev3.ResourceRequiresFullStateInSotw(typeURL),
+		resources: map[string]*cachedEntry{}, named: map[string]map[*cacheWatch]struct{}{},
+		wildcard: map[*cacheWatch]struct{}{}}
+}
+
+// versionString renders a mix of entries as a response version.
+func versionString(mix uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], mix)
+	return hex.EncodeToString(b[:])
+}
+
+// get returns a resource's entry, or nil.
+func (c *resourceCache) get(name string) *cachedEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.resources[name]
+}
+
+// names lists the cache's resource names.
+func (c *resourceCache) names() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Collect(maps.Keys(c.resources))
+}
+
+// version is the version a state-of-the-world proxy subscribed to names (all of them
+// when wildcard) holds once it is up to date.
+func (c *resourceCache) version(names []string, wildcard bool) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if wildcard {
+		return versionString(c.sum)
+	}
+	var mix uint64
+	for _, n := range names {
+		if e := c.resources[n]; e != nil {
+			mix ^= e.mix
+		}
+	}
+	return versionString(mix)
+}
+
+// update replaces changed entries and removes deleted names, then answers the watches
+// that subscribe to any of them.
+func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
+	if len(changed) == 0 && len(deleted) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.everything = nil
+	names := make([]string, 0, len(changed)+len(deleted))
+	// delta is, per name, how its change moves the mix of a set that holds it.
+	delta := make(map[string]uint64, len(changed)+len(deleted))
+	for _, e := range changed {
+		d := e.mix
+		if old := c.resources[e.name]; old != nil {
+			d ^= old.mix
+		}
+		c.resources[e.name] = e
+		c.sum ^= d
+		delta[e.name] = d
+		names = append(names, e.name)
+	}
+	for _, n := range deleted {
+		if old := c.resources[n]; old != nil {
+			c.sum ^= old.mix
+			delete(c.resources, n)
+			delta[n] = old.mix
+			names = append(names, n)
+		}
+	}
+	touched := map[*cacheWatch]struct{}{}
+	for _, n := range names {
+		for w := range c.named[n] {
+			touched[w] = struct{}{}
+		}
+	}
+	for w := range c.wildcard {
+		touched[w] = struct{}{}
+	}
+	for w := range touched {
+		if !w.sub.IsWildcard() {
+			for _, n := range names {
+				if _, ok := w.sub.SubscribedResources()[n]; ok {
+					w.mix ^= delta[n]
+				}
+			}
+		}
+		if c.respond(w, names, false) {
+			c.untrack(w)
+		}
+	}
+}
+
+// open answers w at once when its stream lacks something, and otherwise keeps it until
+// a change it subscribes to. The returned func cancels it.
+func (c *resourceCache) open(w *cacheWatch) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.respond(w, nil, true) {
+		return func() {}, nil
+	}
+	c.track(w)
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.untrack(w)
+	}, nil
+}
+
+func (c *resourceCache) track(w *cacheWatch) {
+	if w.sub.IsWildcard() {
+		c.wildcard[w] = struct{}{}
+	}
+	for n := range w.sub.SubscribedResources() {
+		if c.named[n] == nil {
+			c.named[n] = map[*cacheWatch]struct{}{}
+		}
+		c.named[n][w] = struct{}{}
+	}
+}
+
+func (c *resourceCache) untrack(w *cacheWatch) {
+	delete(c.wildcard, w)
+	for n := range w.sub.SubscribedResources() {
+		if ws := c.named[n]; ws != nil {
+			delete(ws, w)
+			if len(ws) == 0 {
+				delete(c.named, n)
+			}
+		}
+	}
+}
+
+// respond sends w what it lacks and reports whether it did. With names nil (a new
+// watch) every subscribed resource is compared with what the stream was sent; after an
+// update only the names that changed are. Callers hold c.mu.
+func (c *resourceCache) respond(w *cacheWatch, names []string, initial bool) bool {
+	if w.dreq != nil {
+		return c.respondDelta(w, names, initial)
+	}
+	if c.fullState {
+		return c.respondFullState(w, initial)
+	}
+	return c.respondPartial(w, names, initial)
+}
+
+// fullSet is the full-state answer to w: every resource it subscribes to. Wildcard
+// watches share one answer per change.
+func (c *resourceCache) fullSet(w *cacheWatch) *sotwResponse {
+	if w.sub.IsWildcard() && c.everything != nil {
+		return c.everything
+	}
+	var entries []*cachedEntry
+	if w.sub.IsWildcard() {
+		entries = make([]*cachedEntry, 0, len(c.resources))
+		for _, e := range c.resources {
+			entries = append(entries, e)
+		}
+	} else {
+		for n := range w.sub.SubscribedResources() {
+			if e := c.resources[n]; e != nil {
+				entries = append(entries, e)
+			}
+		}
+	}
+	r := &sotwResponse{entries: sortedEntries(entries), returned: make(map[string]string, len(entries))}
+	var mix uint64
+	for _, e := range entries {
+		mix ^= e.mix
+		r.returned[e.name] = e.version
+	}
+	r.version = versionString(mix)
+	if w.sub.IsWildcard() {
+		c.everything = r
+	}
+	return r
+}
+
+// respondFullState answers LDS and CDS: the whole set, whenever its version is not the
+// one the proxy holds.
+func (c *resourceCache) respondFullState(w *cacheWatch, initial bool) bool {
+	set := c.fullSet(w)
+	if set.version == w.req.GetVersionInfo() || (initial && w.nacked) {
+		return false
+	}
+	w.ch <- &sotwResponse{req: w.req, version: set.version, entries: set.entries, returned: set.returned}
+	return true
+}
+
+// respondPartial answers RDS and EDS with only the resources the stream lacks. Its
+// version mixes every subscribed resource, so it is the same wherever the same config
+// is served.
+func (c *resourceCache) respondPartial(w *cacheWatch, names []string, initial bool) bool {
+	known := w.sub.ReturnedResources()
+	subscribed := w.sub.SubscribedResources()
+	var send []*cachedEntry
+	switch {
+	case initial:
+		w.mix = 0
+		for n := range subscribed {
+			if e := c.resources[n]; e != nil {
+				w.mix ^= e.mix
+				if known[n] != e.version {
+					send = append(send, e)
+				}
+			}
+		}
+	default:
+		for _, n := range names {
+			if _, ok := subscribed[n]; !ok {
+				continue
+			}
+			if e := c.resources[n]; e != nil && known[n] != e.version {
+				send = append(send, e)
+			}
+		}
+	}
+	version := versionString(w.mix)
+	switch {
+	case initial && version == w.req.GetVersionInfo() && len(known) == 0:
+		// A proxy back from another meshd (or this one before a restart) that holds
+		// exactly this config: nothing to send. Later changes are sent to it as to
+		// any other stream, so record that it holds everything.
+		returned := map[string]string{}
+		for n := range subscribed {
+			if e := c.resources[n]; e != nil {
+				returned[n] = e.version
+			}
+		}
+		if len(returned) > 0 {
+			// Nothing is sent, but the server must learn what the stream holds; an empty
+			// response with the same version is a no-op for the proxy.
+			w.ch <- &sotwResponse{req: w.req, version: version, returned: returned}
+			return true
+		}
+		return false
+	case initial && w.nacked:
+		return false
+	case len(send) == 0 && !(initial && w.req.GetVersionInfo() == "" && w.req.GetResponseNonce() == ""):
+		return false
+	}
+	// The stream's map is copied, never changed: the server drops a response still
+	// queued when a newer request of its type arrives, and the stream must then be
+	// known to hold what it held before.
+	returned := make(map[string]string, len(subscribed))
+	for n, v := range known {
+		if _, ok := subscribed[n]; ok && c.resources[n] != nil {
+			returned[n] = v
+		}
+	}
+	for _, e := range send {
+		returned[e.name] = e.version
+	}
+	w.ch <- &sotwResponse{req: w.req, version: version, entries: sortedEntries(send), returned: returned}
+	return true
+}
+
+// respondDelta answers an incremental watch with changed and removed resources.
+func (c *resourceCache) respondDelta(w *cacheWatch, names []string, initial bool) bool {
+	known := w.sub.ReturnedResources()
+	wanted := func(n string) bool {
+		if w.sub.IsWildcard() {
+			return true
+		}
+		_, ok := w.sub.SubscribedResources()[n]
+		return ok
+	}
+	var send []*cachedEntry
+	var removed []string
+	check := func(n string) {
+		e := c.resources[n]
+		v, has := known[n]
+		switch {
+		case e != nil && wanted(n) && v != e.version:
+			send = append(send, e)
+		case has && (e == nil || !wanted(n)):
+			removed = append(removed, n)
+		}
+	}
+	if names == nil {
+		if w.sub.IsWildcard() {
+			for n := range c.resources {
+				check(n)
+			}
+		} else {
+			for n := range w.sub.SubscribedResources() {
+				check(n)
+			}
+		}
+		for n := range known {
+			if c.resources[n] == nil || !wanted(n) {
+				check(n)
+			}
+		}
+	} else {
+		for _, n := range names {
+			check(n)
+		}
+	}
+	send = slices.CompactFunc(sortedEntries(send), func(a, b *cachedEntry) bool { return a.name == b.name })
+	slices.Sort(removed)
+	removed = slices.Compact(removed)
+	firstWildcard := initial && w.sub.IsWildcard() && w.dreq.GetResponseNonce() == ""
+	if len(send) == 0 && len(removed) == 0 && !firstWildcard {
+		return false
+	}
+	if initial && w.nacked && !firstWildcard {
+		return false
+	}
+	returned := maps.Clone(known)
+	if returned == nil {
+		returned = map[string]string{}
+	}
+	for _, e := range send {
+		returned[e.name] = e.version
+	}
+	for _, n := range removed {
+		delete(returned, n)
+	}
+	w.dch <- &deltaResponse{req: w.dreq, version: versionString(c.sum), entries: send, removed: removed, returned: returned}
+	return true
+}
+
+func sortedEntries(es []*cachedEntry) []*cachedEntry {
+	slices.SortFunc(es, func(a, b *cachedEntry) int { return strings.Compare(a.name, b.name) })
+	return es
+}
+
+// sotwResponse is a state-of-the-world response built from shared, marshalled entries.
+type sotwResponse struct {
+	req      *cachev3.Request
+	version  string
+	entries  []*cachedEntry
+	returned map[string]string
+}
+
+func (r *sotwResponse) GetDiscoveryResponse() (*discoveryv3.DiscoveryResponse, error) {
+	out := &discoveryv3.DiscoveryResponse{VersionInfo: r.version, TypeUrl: r.req.GetTypeUrl(),
+		Resources: make([]*anypb.Any, len(r.entries))}
+	for i, e := range r.entries {
+		out.Resources[i] = e.any
+	}
+	return out, nil
+}
+func (r *sotwResponse) GetRequest() *discoveryv3.DiscoveryRequest { return r.req }
+func (r *sotwResponse) GetVersion() (string, error)               { return r.version, nil }
+func (r *sotwResponse) GetResponseVersion() string                { return r.version }
+func (r *sotwResponse) GetReturnedResources() map[string]string   { return r.returned }
+func (r *sotwResponse) GetContext() context.Context               { return context.Background() }
+
+// deltaResponse is an incremental response built from shared, marshalled entries.
+type deltaResponse struct {
+	req      *cachev3.DeltaRequest
+	version  string
+	entries  []*cachedEntry
+	removed  []string
+	returned map[string]string
+}
+
+func (r *deltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscoveryResponse, error) {
+	out := &discoveryv3.DeltaDiscoveryResponse{SystemVersionInfo: r.version, TypeUrl: r.req.GetTypeUrl(),
+		RemovedResources: r.removed, Resources: make([]*discoveryv3.Resource, len(r.entries))}
+	for i, e := range r.entries {
+		out.Resources[i] = &discoveryv3.Resource{Name: e.name, Version: e.version, Resource: e.any}
+	}
+	return out, nil
+}
+func (r *deltaResponse) GetDeltaRequest() *discoveryv3.DeltaDiscoveryRequest { return r.req }
+func (r *deltaResponse) GetSystemVersion() (string, error)                   { return r.version, nil }
+func (r *deltaResponse) GetResponseVersion() string                          { return r.version }
+func (r *deltaResponse) GetNextVersionMap() map[string]string                { return r.returned }
+func (r *deltaResponse) GetReturnedResources() map[string]string             { return r.returned }
+func (r *deltaResponse) GetContext() context.Context                         { return context.Background() }
