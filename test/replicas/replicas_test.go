@@ -173,6 +173,14 @@ spec:
 	}
 
 	// The leader stops; the follower leads and writes the next status.
+	accepted := func() metav1.Condition {
+		got := &networkingv1.VirtualService{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(vs), got); err != nil {
+			t.Fatal(err)
+		}
+		return *meta.FindStatusCondition(got.Status.Conditions, "Accepted")
+	}
+	before := accepted()
 	stopped := time.Now()
 	a.stop()
 	select {
@@ -192,6 +200,10 @@ spec:
 	time.Sleep(time.Second)
 	if st := resumed.Snapshot(); !maps.Equal(st.Versions, states["leader"].Versions) || sum(st.Received) != 0 {
 		t.Fatalf("a proxy resuming on the other replica was pushed %v (versions %v, had %v)", st.Received, st.Versions, states["leader"].Versions)
+	}
+	// The new leader's first pass finds the status as the old one left it: no flapping.
+	if after := accepted(); after.Status != before.Status || !after.LastTransitionTime.Equal(&before.LastTransitionTime) {
+		t.Errorf("the handover changed Accepted from %+v to %+v", before, after)
 	}
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(vs), vs); err != nil {
 		t.Fatal(err)
