@@ -37,6 +37,10 @@ type resourceCache struct {
 	sum      uint64
 	named    map[string]map[*cacheWatch]struct{}
 	wildcard map[*cacheWatch]struct{}
+	// broad are watches on many names (Envoy's endpoint subscriptions name every
+	// cluster): indexing each under every name would cost more per ACK than checking
+	// their subscriptions against the few names a change touches.
+	broad map[*cacheWatch]struct{}
 	// everything is the answer to a wildcard watch, built once per change and shared by
 	// every stream (nil until needed).
 	everything *sotwResponse
@@ -90,7 +94,7 @@ type cacheWatch struct {
 func newResourceCache(typeURL string) *resourceCache {
 	return &resourceCache{typeURL: typeURL, fullState: cachev3.ResourceRequiresFullStateInSotw(typeURL),
 		resources: map[string]*cachedEntry{}, named: map[string]map[*cacheWatch]struct{}{},
-		wildcard: map[*cacheWatch]struct{}{}}
+		wildcard: map[*cacheWatch]struct{}{}, broad: map[*cacheWatch]struct{}{}}
 }
 
 // versionString renders a mix of entries as a response version.
@@ -170,6 +174,14 @@ func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
 	for w := range c.wildcard {
 		touched[w] = struct{}{}
 	}
+	for w := range c.broad {
+		for _, n := range names {
+			if _, ok := w.sub.SubscribedResources()[n]; ok {
+				touched[w] = struct{}{}
+				break
+			}
+		}
+	}
 	for w := range touched {
 		if !w.sub.IsWildcard() {
 			for _, n := range names {
@@ -200,9 +212,16 @@ func (c *resourceCache) open(w *cacheWatch) (func(), error) {
 	}, nil
 }
 
+// broadWatch is the number of names from which a watch is not indexed by name.
+const broadWatch = 16
+
 func (c *resourceCache) track(w *cacheWatch) {
 	if w.sub.IsWildcard() {
 		c.wildcard[w] = struct{}{}
+	}
+	if len(w.sub.SubscribedResources()) >= broadWatch {
+		c.broad[w] = struct{}{}
+		return
 	}
 	for n := range w.sub.SubscribedResources() {
 		if c.named[n] == nil {
@@ -214,6 +233,10 @@ func (c *resourceCache) track(w *cacheWatch) {
 
 func (c *resourceCache) untrack(w *cacheWatch) {
 	delete(c.wildcard, w)
+	if _, ok := c.broad[w]; ok {
+		delete(c.broad, w)
+		return
+	}
 	for n := range w.sub.SubscribedResources() {
 		if ws := c.named[n]; ws != nil {
 			delete(ws, w)

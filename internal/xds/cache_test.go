@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -211,5 +212,33 @@ func TestCacheDelta(t *testing.T) {
 	r = read(ch)
 	if len(r.GetResources()) != 1 || r.GetResources()[0].GetName() != "x" || !slices.Equal(r.GetRemovedResources(), []string{"y"}) {
 		t.Fatalf("delta update: %v", r)
+	}
+}
+
+// A stream subscribed to many names (Envoy's endpoints) is woken by a change to any of
+// them, and only by those.
+func TestCacheBroadSubscription(t *testing.T) {
+	c := newResourceCache(resourcev3.EndpointType)
+	var names []string
+	var kv []string
+	for i := range broadWatch + 4 {
+		names = append(names, fmt.Sprintf("cla-%02d", i))
+		kv = append(kv, names[i], "v1")
+	}
+	c.update(entries(resourcev3.EndpointType, append(kv, "other", "v1")...), nil)
+	p := newSotwClient(t, c, names...)
+	if got := sentNames(p.request(false), c); len(got) != len(names) {
+		t.Fatalf("first response carried %d of %d", len(got), len(names))
+	}
+	if p.request(false) != nil {
+		t.Fatal("an ACK with nothing changed was answered")
+	}
+	c.update(entries(resourcev3.EndpointType, "other", "v2"), nil)
+	if p.take() != nil {
+		t.Fatal("a change to an unsubscribed name woke the stream")
+	}
+	c.update(entries(resourcev3.EndpointType, "cla-07", "v2"), nil)
+	if got := sentNames(p.take(), c); !slices.Equal(got, []string{"cla-07"}) {
+		t.Fatalf("a change to one subscribed name sent %v", got)
 	}
 }
