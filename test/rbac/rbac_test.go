@@ -67,6 +67,13 @@ func TestManagerRunsWithGeneratedRBAC(t *testing.T) {
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:istio-system", "system:authenticated"},
 	}
 	cfg.Wrap(recorder.Wrap)
+	// Secrets are listed and watched only as metadata: no replica caches Secret data
+	// cluster-wide; a Gateway's certificate is read by name when a proxy asks for it.
+	secretLists := testutil.NewRequestLog(func(req *http.Request, _ *http.Response) bool {
+		return req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/secrets") &&
+			!strings.Contains(req.Header.Get("Accept"), "as=PartialObjectMetadata")
+	})
+	cfg.Wrap(secretLists.Wrap)
 	t.Cleanup(func() {
 		if r := recorder.List(); t.Failed() && len(r) > 0 {
 			t.Logf("requests refused meanwhile:\n%s", strings.Join(r, "\n"))
@@ -89,6 +96,9 @@ func TestManagerRunsWithGeneratedRBAC(t *testing.T) {
 
 	if r := recorder.List(); len(r) > 0 {
 		t.Errorf("the API server refused %d request(s) of meshd running with its generated RBAC:\n%s", len(r), strings.Join(r, "\n"))
+	}
+	if r := secretLists.List(); len(r) > 0 {
+		t.Errorf("meshd listed or watched Secrets with their data:\n%s", strings.Join(r, "\n"))
 	}
 }
 
