@@ -14,8 +14,9 @@ import (
 // accepted, with the panic's message, and every other object still translates.
 func TestPanicContained(t *testing.T) {
 	bad := ir.ConfigRef{Kind: "VirtualService", Namespace: "default", Name: "reviews"}
+	badDR := ir.ConfigRef{Kind: "DestinationRule", Namespace: "default", Name: "reviews"}
 	panicHook = func(ref ir.ConfigRef) {
-		if ref == bad {
+		if ref == bad || ref == badDR {
 			panic("boom")
 		}
 	}
@@ -38,6 +39,11 @@ metadata: {name: reviews}
 spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews}}]}]}
 ---
 apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec: {host: reviews}
+---
+apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: ratings}
 spec: {hosts: [ratings], http: [{route: [{destination: {host: ratings}}]}]}
@@ -46,17 +52,29 @@ spec: {hosts: [ratings], http: [{route: [{destination: {host: ratings}}]}]}
 		t.Fatal(err)
 	}
 	snap, _ := testutil.LoadSnapshot(t, path)
+	// The VirtualService and the DestinationRule share a name; their generations differ.
+	for _, vs := range snap.VirtualServices {
+		if vs.Name == bad.Name {
+			vs.Generation = 3
+		}
+	}
+	for _, dr := range snap.DestinationRules {
+		dr.Generation = 7
+	}
 	out, report := Translate(snap)
 	rep := report.Objects[bad]
 	if rep == nil || len(rep.Invalid) != 1 || !strings.Contains(rep.Invalid[0].Error(), "boom") {
 		t.Fatalf("the panicking VirtualService's report: %+v", rep)
 	}
-	if c := rep.Conditions()[0]; c.Status != "False" || !strings.Contains(c.Message, "translation failed") {
-		t.Errorf("its Accepted condition: %+v", c)
+	if c := rep.Conditions()[0]; c.Status != "False" || !strings.Contains(c.Message, "translation failed") || c.ObservedGeneration != 3 {
+		t.Errorf("its Accepted condition: %+v (want False at the VirtualService's generation 3)", c)
+	}
+	if c := report.Objects[badDR].Conditions()[0]; c.Status != "False" || c.ObservedGeneration != 7 {
+		t.Errorf("the panicking DestinationRule's Accepted condition: %+v (want False at its own generation 7, not the VirtualService's)", c)
 	}
 	others := 0
 	for ref, r := range report.Objects {
-		if ref != bad && len(r.Invalid) == 0 {
+		if ref != bad && ref != badDR && len(r.Invalid) == 0 {
 			others++
 		}
 	}

@@ -95,12 +95,15 @@ func (t *translator) begin(ref ir.ConfigRef) bool {
 
 // failedGeneration is the generation of the object ref names, for its status.
 func failedGeneration(snap *model.Snapshot, ref ir.ConfigRef) int64 {
-	for _, list := range [][]metav1.Object{objects(snap.VirtualServices), objects(snap.DestinationRules),
-		objects(snap.AuthorizationPolicies), objects(snap.PeerAuthentications)} {
-		for _, o := range list {
-			if o.GetNamespace() == ref.Namespace && o.GetName() == ref.Name {
-				return o.GetGeneration()
-			}
+	byKind := map[string][]metav1.Object{
+		"VirtualService": objects(snap.VirtualServices), "DestinationRule": objects(snap.DestinationRules),
+		"AuthorizationPolicy": objects(snap.AuthorizationPolicies), "PeerAuthentication": objects(snap.PeerAuthentications),
+	}
+	// Kinds share names (a VirtualService and a DestinationRule are often both
+	// "reviews"): match the kind too.
+	for _, o := range byKind[ref.Kind] {
+		if o.GetNamespace() == ref.Namespace && o.GetName() == ref.Name {
+			return o.GetGeneration()
 		}
 	}
 	return 0

@@ -46,18 +46,6 @@ type resourceCache struct {
 	everything *sotwResponse
 }
 
-// mixOf is the mix of a resource name at a version.
-func mixOf(name, version string) uint64 {
-	sum, err := hex.DecodeString(version)
-	if err != nil {
-		return 0
-	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	h.Write(sum)
-	return h.Sum64()
-}
-
 // cachedEntry is one marshalled resource.
 type cachedEntry struct {
 	name string
@@ -72,8 +60,10 @@ type cachedEntry struct {
 // newCachedEntry wraps marshalled bytes of a resource of type typeURL.
 func newCachedEntry(typeURL, name string, b []byte) *cachedEntry {
 	sum := sha256.Sum256(b)
-	version := hex.EncodeToString(sum[:8])
-	return &cachedEntry{name: name, any: &anypb.Any{TypeUrl: typeURL, Value: b}, version: version, mix: mixOf(name, version)}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	h.Write(sum[:8])
+	return &cachedEntry{name: name, any: &anypb.Any{TypeUrl: typeURL, Value: b}, version: hex.EncodeToString(sum[:8]), mix: h.Sum64()}
 }
 
 // cacheWatch is one open watch: a state-of-the-world or an incremental one.
@@ -190,7 +180,7 @@ func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
 				}
 			}
 		}
-		if c.respond(w, names, false) {
+		if c.respond(w, names) {
 			c.untrack(w)
 		}
 	}
@@ -201,7 +191,7 @@ func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
 func (c *resourceCache) open(w *cacheWatch) (func(), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.respond(w, nil, true) {
+	if c.respond(w, nil) {
 		return func() {}, nil
 	}
 	c.track(w)
@@ -250,7 +240,8 @@ func (c *resourceCache) untrack(w *cacheWatch) {
 // respond sends w what it lacks and reports whether it did. With names nil (a new
 // watch) every subscribed resource is compared with what the stream was sent; after an
 // update only the names that changed are. Callers hold c.mu.
-func (c *resourceCache) respond(w *cacheWatch, names []string, initial bool) bool {
+func (c *resourceCache) respond(w *cacheWatch, names []string) bool {
+	initial := names == nil
 	if w.dreq != nil {
 		return c.respondDelta(w, names, initial)
 	}

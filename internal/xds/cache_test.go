@@ -93,26 +93,11 @@ func TestCacheSendsOnlyWhatChanged(t *testing.T) {
 	c := newResourceCache(resourcev3.EndpointType)
 	c.update(entries(resourcev3.EndpointType, "a", "1", "b", "2", "c", "3"), nil)
 	p := newSotwClient(t, c, "a", "b")
-	first := p.request(false)
-	if got := sentNames(first, c); !slices.Equal(got, []string{"a", "b"}) {
-		t.Fatalf("first response carried %v, want a and b", got)
-	}
-	if p.request(false) != nil {
-		t.Fatal("an ACK with nothing changed was answered")
-	}
-	c.update(entries(resourcev3.EndpointType, "c", "33"), nil)
-	if p.take() != nil {
-		t.Fatal("a change to an unsubscribed resource woke the stream")
-	}
-	c.update(entries(resourcev3.EndpointType, "b", "22"), nil)
-	r := p.take()
-	if got := sentNames(r, c); !slices.Equal(got, []string{"b"}) {
-		t.Fatalf("after b changed the stream got %v, want only b", got)
-	}
+	r := syncThenChange(t, c, p, "c", "b")
 	if r.GetVersionInfo() != c.version([]string{"a", "b"}, false) {
 		t.Fatalf("version %s is not the subscription's %s", r.GetVersionInfo(), c.version([]string{"a", "b"}, false))
 	}
-	// A change between a response and its ACK is caught from the change log.
+	// A change between a response and its ACK is sent in answer to the ACK.
 	c.update(entries(resourcev3.EndpointType, "a", "111", "c", "333"), nil)
 	if got := sentNames(p.request(false), c); !slices.Equal(got, []string{"a"}) {
 		t.Fatalf("a change before the ACK sent %v, want a", got)
@@ -130,7 +115,7 @@ func TestCacheSendsOnlyWhatChanged(t *testing.T) {
 	// Another replica holding the same config gives the same version, and a stream
 	// that reconnects to it with that version gets no resource.
 	other := newResourceCache(resourcev3.EndpointType)
-	other.update(entries(resourcev3.EndpointType, "b", "22", "a", "1"), nil)
+	other.update(entries(resourcev3.EndpointType, "b", "changed", "a", "1"), nil)
 	back := newSotwClient(t, other, "a", "b")
 	back.version = p.version
 	if r := back.request(false); len(r.GetResources()) != 0 {
@@ -226,19 +211,28 @@ func TestCacheBroadSubscription(t *testing.T) {
 		kv = append(kv, names[i], "v1")
 	}
 	c.update(entries(resourcev3.EndpointType, append(kv, "other", "v1")...), nil)
-	p := newSotwClient(t, c, names...)
-	if got := sentNames(p.request(false), c); len(got) != len(names) {
-		t.Fatalf("first response carried %d of %d", len(got), len(names))
+	syncThenChange(t, c, newSotwClient(t, c, names...), "other", "cla-07")
+}
+
+// syncThenChange syncs p (its first response carries every name it subscribes to, its
+// ACK is not answered), then checks that a change to the unsubscribed name does not
+// wake it and a change to the subscribed one sends that one alone, which it returns.
+func syncThenChange(t *testing.T, c *resourceCache, p *sotwClient, unsubscribed, subscribed string) *discoveryv3.DiscoveryResponse {
+	t.Helper()
+	if got := sentNames(p.request(false), c); !slices.Equal(got, p.names) {
+		t.Fatalf("first response carried %v, want %v", got, p.names)
 	}
 	if p.request(false) != nil {
 		t.Fatal("an ACK with nothing changed was answered")
 	}
-	c.update(entries(resourcev3.EndpointType, "other", "v2"), nil)
+	c.update(entries(c.typeURL, unsubscribed, "changed"), nil)
 	if p.take() != nil {
-		t.Fatal("a change to an unsubscribed name woke the stream")
+		t.Fatal("a change to an unsubscribed resource woke the stream")
 	}
-	c.update(entries(resourcev3.EndpointType, "cla-07", "v2"), nil)
-	if got := sentNames(p.take(), c); !slices.Equal(got, []string{"cla-07"}) {
-		t.Fatalf("a change to one subscribed name sent %v", got)
+	c.update(entries(c.typeURL, subscribed, "changed"), nil)
+	r := p.take()
+	if got := sentNames(r, c); !slices.Equal(got, []string{subscribed}) {
+		t.Fatalf("after %s changed the stream got %v, want it alone", subscribed, got)
 	}
+	return r
 }

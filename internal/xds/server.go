@@ -111,9 +111,9 @@ func (s *Server) UpdateEndpoints(idx model.EndpointIndex) {
 }
 
 // publishEndpoints renders and publishes the scope's ClusterLoadAssignments for the
-// clusters want selects, and removes those of clusters the scope no longer has. shared
-// holds the entries of one pass: scopes whose cluster renders alike (the same subset,
-// and no failover from the client's own locality) share one marshalled entry.
+// clusters want selects. shared holds the entries of one pass: scopes whose cluster
+// renders alike (the same subset, and no failover from the client's own locality)
+// share one marshalled entry.
 func (s *Server) publishEndpoints(sc *scope, want func(render.EDSCluster) bool, shared map[string]*cachedEntry) {
 	flavor := generators[sc.key.Class].flavor
 	cache := sc.caches[resourcev3.EndpointType]

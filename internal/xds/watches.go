@@ -101,17 +101,8 @@ func (s *Server) addServerListeners(sc *scope, e *watchEntry) {
 	}
 }
 
-// open creates the watch on the scope's cache for e's type. The cancel func is never
-// nil (the LinearCache returns nil when it answered at once).
+// open creates the watch on the scope's cache for e's type.
 func open(sc *scope, e *watchEntry) (func(), error) {
-	cancel, err := openOn(sc, e)
-	if cancel == nil {
-		cancel = func() {}
-	}
-	return cancel, err
-}
-
-func openOn(sc *scope, e *watchEntry) (func(), error) {
 	c := sc.caches[e.typ]
 	if c == nil {
 		return nil, errors.New("resource type " + e.typ + " is not served")
