@@ -70,6 +70,9 @@ type Pipeline struct {
 
 	mu         sync.Mutex
 	lastReport *translate.Report
+	// translator re-translates only what a change reaches. Only the config
+	// reconcile uses it, and the work queue never runs one key twice at once.
+	translator translate.Incremental
 }
 
 // SetupWithManager watches what the snapshot and the endpoints are made of.
@@ -244,7 +247,7 @@ func (p *Pipeline) translate(ctx context.Context) error {
 			in.Mesh = &meshes.Items[i].Spec
 		}
 	}
-	out, report := translate.Translate(model.NewSnapshot(in))
+	out, report := p.translator.Translate(model.NewSnapshot(in))
 	for ref, rep := range report.Objects {
 		for _, e := range rep.Invalid {
 			if e.Type == field.ErrorTypeInternal {

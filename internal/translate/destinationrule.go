@@ -17,7 +17,7 @@ import (
 func (t *translator) destinationRules() {
 	for _, dr := range t.snap.DestinationRules {
 		ref := ir.ConfigRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name}
-		if !t.begin(ref) {
+		if t.restricted.skips(ref) || !t.begin(ref) {
 			continue
 		}
 		rep := t.report.object(ref, dr.Generation)
@@ -43,6 +43,7 @@ func (t *translator) destinationRules() {
 		}
 		sort.Slice(policy.Subsets, func(i, j int) bool { return policy.Subsets[i].Name < policy.Subsets[j].Name })
 		for _, svc := range svcs {
+			t.restricted.mutating(svc)
 			svc.Policies = append(svc.Policies, policy)
 		}
 	}

@@ -71,6 +71,7 @@ func (t *translator) meshRoutes(mesh map[meshParent][]routeEntry) {
 	slices.Reverse(parents) // prepended one by one below, so the first must go last
 	for _, p := range parents {
 		svc := t.services[p.host]
+		t.restricted.mutating(svc)
 		entries := mesh[p]
 		first := entries[0]
 		table := &ir.RouteTable{Source: ir.ConfigRef{Kind: "GatewayAPIRoutes", Namespace: first.namespace, Name: first.name}, Routes: sortedRoutes(entries)}

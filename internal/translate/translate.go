@@ -25,6 +25,13 @@ import (
 // the control plane in a crash loop. A panic outside any object's translation is
 // re-raised.
 func Translate(snap *model.Snapshot) (*ir.IR, *Report) {
+	out, report, _ := translateContained(snap)
+	return out, report
+}
+
+// translateContained is Translate, saying also whether some object's translation
+// failed.
+func translateContained(snap *model.Snapshot) (*ir.IR, *Report, bool) {
 	failed := map[ir.ConfigRef]string{}
 	for {
 		out, report, bad := translateOnce(snap, failed)
@@ -33,30 +40,44 @@ func Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 				rep := report.object(ref, failedGeneration(snap, ref))
 				rep.Invalid = field.ErrorList{field.InternalError(field.NewPath("spec"), fmt.Errorf("translation failed (a meshd bug): %s", msg))}
 			}
-			return out, report
+			return out, report, len(failed) > 0
 		}
 		failed[bad.ref] = bad.msg
 	}
 }
 
-// failure is an object whose translation panicked.
+// failure is an object whose translation panicked, or (abort) a restricted translation
+// that would have had to change a service it carries over unchanged.
 type failure struct {
-	ref ir.ConfigRef
-	msg string
+	ref   ir.ConfigRef
+	msg   string
+	abort bool
 }
 
 // panicHook, when set (by tests), runs as each object's translation starts.
 var panicHook func(ir.ConfigRef)
 
 func translateOnce(snap *model.Snapshot, failed map[ir.ConfigRef]string) (out *ir.IR, report *Report, bad *failure) {
-	t := &translator{
+	return newTranslator(snap, failed).run()
+}
+
+func newTranslator(snap *model.Snapshot, failed map[ir.ConfigRef]string) *translator {
+	return &translator{
 		snap:     snap,
 		report:   newReport(),
 		services: map[string]*ir.Service{},
 		failed:   failed,
 	}
+}
+
+func (t *translator) run() (out *ir.IR, report *Report, bad *failure) {
+	snap := t.snap
 	defer func() {
 		if r := recover(); r != nil {
+			if r == errCarried {
+				out, report, bad = nil, nil, &failure{abort: true}
+				return
+			}
 			if t.current == (ir.ConfigRef{}) {
 				panic(r)
 			}
@@ -125,12 +146,20 @@ type translator struct {
 	// translated.
 	failed  map[ir.ConfigRef]string
 	current ir.ConfigRef
+	// restricted, when set, limits translation to the services and objects a change
+	// reaches; every other service is carried over from the previous IR (see
+	// Incremental).
+	restricted *restriction
 }
 
 // addServices turns each Kubernetes Service into IR with a default route per port: all
 // traffic to the port's cluster, as Istio does when no VirtualService names the host.
 func (t *translator) addServices() {
 	for _, svc := range t.snap.SortedServices() {
+		if prev := t.restricted.carried(svc.Hostname); prev != nil {
+			t.services[svc.Hostname] = prev
+			continue
+		}
 		s := &ir.Service{Hostname: svc.Hostname, Namespace: svc.Namespace, ExportTo: ir.Visibility(svc.ExportTo)}
 		if svc.ClusterIP != "" && svc.ClusterIP != "None" {
 			s.Addresses = []string{svc.ClusterIP}
@@ -155,10 +184,14 @@ func (t *translator) addServices() {
 // resolveHost turns a host as written in an Istio object into an FQDN: a short name
 // (no dots) resolves in the object's own namespace, as Istio does.
 func (t *translator) resolveHost(host, namespace string) string {
+	return resolveHost(host, namespace, t.snap.ClusterDomain)
+}
+
+func resolveHost(host, namespace, domain string) string {
 	if host == "*" || strings.Contains(host, ".") {
 		return host
 	}
-	return host + "." + namespace + ".svc." + t.snap.ClusterDomain
+	return host + "." + namespace + ".svc." + domain
 }
 
 // matchingServices returns the services a (possibly wildcard) host names, sorted.

@@ -31,7 +31,7 @@ func (t *translator) virtualServices() {
 	claimed := map[string]ir.ConfigRef{} // host -> VirtualService that owns it for the mesh
 	for _, vs := range t.snap.VirtualServices {
 		ref := ir.ConfigRef{Kind: "VirtualService", Namespace: vs.Namespace, Name: vs.Name}
-		if !t.begin(ref) {
+		if t.restricted.skips(ref) || !t.begin(ref) {
 			continue
 		}
 		rep := t.report.object(ref, vs.Generation)
@@ -62,6 +62,7 @@ func (t *translator) virtualServices() {
 					continue
 				}
 				claimed[svc.Hostname] = ref
+				t.restricted.mutating(svc)
 				for _, port := range svc.Ports {
 					if !model.Protocol(port.Protocol).CarriesHTTPRoutes() {
 						if len(vs.Spec.TCP)+len(vs.Spec.TLS) > 0 {

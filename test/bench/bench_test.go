@@ -110,7 +110,8 @@ func BenchmarkPushOneChange(b *testing.B) {
 	for _, n := range sizes {
 		in, idx := mesh(n, 80)
 		srv := xds.NewServer(logr.Discard())
-		out, _ := translate.Translate(model.NewSnapshot(in))
+		x := &translate.Incremental{}
+		out, _ := x.Translate(model.NewSnapshot(in))
 		srv.Update(out)
 		srv.UpdateEndpoints(idx)
 		srv.WarmScope(xds.ClassGRPC, "ns-0")
@@ -119,19 +120,20 @@ func BenchmarkPushOneChange(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				pushOneChange(srv, in, i)
+				pushOneChange(srv, x, in, i)
 			}
 		})
 	}
 }
 
 // pushOneChange changes the first VirtualService's split (step i) and pushes the
-// mesh's new config, as the pipeline does on that change.
-func pushOneChange(srv *xds.Server, in model.Inputs, i int) {
+// mesh's new config, as the pipeline does on that change: a new snapshot, translated
+// by the pipeline's incremental translator.
+func pushOneChange(srv *xds.Server, x *translate.Incremental, in model.Inputs, i int) {
 	w := int32(10 + i%80)
 	in.VirtualServices[0] = in.VirtualServices[0].DeepCopy()
 	in.VirtualServices[0].Spec.HTTP[1].Route[0].Weight = w
 	in.VirtualServices[0].Spec.HTTP[1].Route[1].Weight = 100 - w
-	out, _ := translate.Translate(model.NewSnapshot(in))
+	out, _ := x.Translate(model.NewSnapshot(in))
 	srv.Update(out)
 }

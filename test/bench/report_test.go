@@ -99,7 +99,8 @@ func fullGeneration(t *testing.T, name, yaml string, scope render.Scope, gen fun
 func oneChange(t *testing.T) row {
 	in, idx := mesh(1000, 80)
 	srv := xds.NewServer(logr.Discard())
-	out, _ := translate.Translate(model.NewSnapshot(in))
+	x := &translate.Incremental{}
+	out, _ := x.Translate(model.NewSnapshot(in))
 	srv.Update(out)
 	srv.UpdateEndpoints(idx)
 	srv.WarmScope(xds.ClassSidecar, "ns-0")
@@ -114,7 +115,7 @@ func oneChange(t *testing.T) row {
 	change := testing.Benchmark(func(b *testing.B) {
 		for b.Loop() {
 			i++
-			pushOneChange(srv, in, i)
+			pushOneChange(srv, x, in, i)
 		}
 	})
 	ratio := float64(full.NsPerOp()) / float64(change.NsPerOp())
