@@ -54,12 +54,16 @@ func NewSnapshot(in Inputs) *Snapshot {
 // objects: by creation time, then namespace, then name.
 func OldestFirst[T metav1.Object](objs []T) []T {
 	out := slices.Clone(objs)
-	slices.SortStableFunc(out, func(a, b T) int {
-		ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
-		if c := ta.Compare(tb.Time); c != 0 {
-			return c
-		}
-		return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
-	})
+	slices.SortStableFunc(out, func(a, b T) int { return CompareAge(a, b) })
 	return out
+}
+
+// CompareAge orders objects as OldestFirst does: by creation time, then namespace,
+// then name.
+func CompareAge(a, b metav1.Object) int {
+	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+	if c := ta.Compare(tb.Time); c != 0 {
+		return c
+	}
+	return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
 }

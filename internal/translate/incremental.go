@@ -2,6 +2,7 @@ package translate
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -34,20 +35,39 @@ type Incremental struct {
 	out    *ir.IR
 	report *Report
 	failed bool
+	// vsDeps and drDeps are the dependencies of prev's VirtualServices and
+	// DestinationRules, index by index (nil when not worked out).
+	vsDeps, drDeps []*dependent
+	// services are the previous IR's services by hostname (nil: not indexed yet).
+	services map[string]*ir.Service
 }
 
 // Translate returns the IR and report of snap.
 func (x *Incremental) Translate(snap *model.Snapshot) (*ir.IR, *Report) {
-	if r := x.restrictionFor(snap); r != nil {
+	r := x.restrictionFor(snap)
+	if r != nil {
 		t := newTranslator(snap, map[ir.ConfigRef]string{})
 		t.restricted = r
+		// Objects not translated again keep their reports: start from the previous
+		// ones, without those of objects translated again or gone.
+		t.report.Objects = maps.Clone(x.report.Objects)
+		for ref := range r.objects {
+			delete(t.report.Objects, ref)
+		}
+		for _, ref := range r.removed {
+			delete(t.report.Objects, ref)
+		}
 		if out, report, bad := t.run(); bad == nil {
-			x.carryReports(snap, report, r)
+			x.vsDeps, x.drDeps, x.services = r.vsDeps, r.drDeps, t.services
 			return x.keep(snap, out, report, false)
 		}
 	}
 	// Objects whose translation failed are left out by a full translation only.
 	out, report, failed := translateContained(snap)
+	x.vsDeps, x.drDeps, x.services = nil, nil, nil
+	if r != nil {
+		x.vsDeps, x.drDeps = r.vsDeps, r.drDeps
+	}
 	return x.keep(snap, out, report, failed)
 }
 
@@ -65,14 +85,12 @@ type restriction struct {
 	hosts   map[string]bool
 	objects map[ir.ConfigRef]bool
 	prev    map[string]*ir.Service
-}
-
-// carried is the previous IR's service for host when the restriction carries it over.
-func (r *restriction) carried(host string) *ir.Service {
-	if r == nil || r.hosts[host] {
-		return nil
-	}
-	return r.prev[host]
+	// order is the previous IR's services, by hostname.
+	order []*ir.Service
+	// removed are objects prev had and the snapshot has not.
+	removed []ir.ConfigRef
+	// vsDeps and drDeps are the snapshot's objects' dependencies, for the next pass.
+	vsDeps, drDeps []*dependent
 }
 
 // skips reports whether an object keeps its previous translation.
@@ -87,24 +105,6 @@ func (r *restriction) mutating(svc *ir.Service) {
 	}
 }
 
-// carryReports gives every object the restricted translation skipped its previous
-// report: its inputs, and those of everything it depends on, are unchanged.
-func (x *Incremental) carryReports(snap *model.Snapshot, report *Report, r *restriction) {
-	carry := func(ref ir.ConfigRef) {
-		if _, ok := report.Objects[ref]; !ok && !r.objects[ref] {
-			if o := x.report.Objects[ref]; o != nil {
-				report.Objects[ref] = o
-			}
-		}
-	}
-	for _, vs := range snap.VirtualServices {
-		carry(ir.ConfigRef{Kind: "VirtualService", Namespace: vs.Namespace, Name: vs.Name})
-	}
-	for _, dr := range snap.DestinationRules {
-		carry(ir.ConfigRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name})
-	}
-}
-
 // restrictionFor works out what of snap must be translated again, or nil when it
 // must all be.
 func (x *Incremental) restrictionFor(snap *model.Snapshot) *restriction {
@@ -113,64 +113,40 @@ func (x *Incremental) restrictionFor(snap *model.Snapshot) *restriction {
 		joinsServiceRoutes(prev) || joinsServiceRoutes(snap) || hasDelegates(prev) || hasDelegates(snap) {
 		return nil
 	}
-	r := &restriction{hosts: map[string]bool{}, objects: map[ir.ConfigRef]bool{}, prev: make(map[string]*ir.Service, len(x.out.Services))}
-	for _, s := range x.out.Services {
-		r.prev[s.Hostname] = s
+	if x.services == nil {
+		x.services = make(map[string]*ir.Service, len(x.out.Services))
+		for _, s := range x.out.Services {
+			x.services[s.Hostname] = s
+		}
 	}
-	// Every hostname either snapshot knows: patterns expand against these.
-	known := make(map[string]bool, len(snap.Services))
+	r := &restriction{hosts: map[string]bool{}, objects: map[ir.ConfigRef]bool{}, prev: x.services, order: x.out.Services}
+	// Patterns expand against every hostname either snapshot knows.
+	known := knownHosts{snap.Services, prev.Services}
+	count := len(snap.Services)
 	for h, s := range snap.Services {
-		known[h] = true
 		if old := prev.Services[h]; old == nil || !sameService(old, s) {
 			r.hosts[h] = true
 		}
 	}
 	for h := range prev.Services {
-		if !known[h] {
-			known[h], r.hosts[h] = true, true
+		if snap.Services[h] == nil {
+			r.hosts[h] = true
+			count++
 		}
 	}
-	var pending []dependent
-	seed := func(d dependent) {
+	seed := func(d *dependent) {
 		for _, p := range d.patterns {
-			expand(p, known, r.hosts)
+			known.expand(p, r.hosts)
 		}
 	}
 	// Changed, added and removed objects: both versions' hosts are reached.
-	oldVS := byKey(prev.VirtualServices)
-	for _, vs := range snap.VirtualServices {
-		d := vsDependent(vs, snap.ClusterDomain)
-		if old, ok := oldVS[objectKey(vs)]; !ok || !sameObject(old, vs) {
-			r.objects[d.ref] = true
-			seed(d)
-			if ok {
-				seed(vsDependent(old, snap.ClusterDomain))
-			}
-		} else {
-			pending = append(pending, d)
-		}
-		delete(oldVS, objectKey(vs))
-	}
-	for _, vs := range oldVS {
-		seed(vsDependent(vs, snap.ClusterDomain))
-	}
-	oldDR := byKey(prev.DestinationRules)
-	for _, dr := range snap.DestinationRules {
-		d := drDependent(dr, snap.ClusterDomain)
-		if old, ok := oldDR[objectKey(dr)]; !ok || !sameObject(old, dr) {
-			r.objects[d.ref] = true
-			seed(d)
-			if ok {
-				seed(drDependent(old, snap.ClusterDomain))
-			}
-		} else {
-			pending = append(pending, d)
-		}
-		delete(oldDR, objectKey(dr))
-	}
-	for _, dr := range oldDR {
-		seed(drDependent(dr, snap.ClusterDomain))
-	}
+	pending := make([]*dependent, 0, len(snap.VirtualServices)+len(snap.DestinationRules))
+	pending, r.vsDeps = changedObjects(prev.VirtualServices, x.vsDeps, snap.VirtualServices, func(vs *networkingv1.VirtualService) *dependent {
+		return vsDependent(vs, snap.ClusterDomain)
+	}, r, seed, pending)
+	pending, r.drDeps = changedObjects(prev.DestinationRules, x.drDeps, snap.DestinationRules, func(dr *networkingv1.DestinationRule) *dependent {
+		return drDependent(dr, snap.ClusterDomain)
+	}, r, seed, pending)
 	// Close over dependencies: an unchanged object that touches a reached host is
 	// translated again, and everything it routes or shapes is reached with it.
 	for grew := true; grew; {
@@ -186,10 +162,62 @@ func (x *Incremental) restrictionFor(snap *model.Snapshot) *restriction {
 		}
 		pending = rest
 	}
-	if len(r.hosts) == len(known) {
+	if len(r.hosts) == count {
 		return nil // everything is reached: a full translation costs the same
 	}
 	return r
+}
+
+// changedObjects marks the objects of one kind that are new or changed in cur for
+// translation, seeds the hosts of both their versions (and of removed objects), and
+// appends the unchanged ones' dependencies to unchanged. It also returns cur's
+// dependencies, index by index; prevDeps are prev's (nil: work them out).
+//
+// Both lists are sorted oldest first (model.OldestFirst), so one merging walk pairs
+// an object's two versions without an index.
+func changedObjects[T metav1.Object](prev []T, prevDeps []*dependent, cur []T, dep func(T) *dependent,
+	r *restriction, seed func(*dependent), unchanged []*dependent) ([]*dependent, []*dependent) {
+	curDeps := make([]*dependent, len(cur))
+	i, j := 0, 0
+	for i < len(prev) || j < len(cur) {
+		c := 1 // prev[i] is gone
+		switch {
+		case i == len(prev):
+			c = -1 // cur[j] is new
+		case j < len(cur):
+			c = model.CompareAge(cur[j], prev[i])
+		}
+		switch {
+		case c > 0:
+			d := depAt(prevDeps, i, prev, dep)
+			r.removed = append(r.removed, d.ref)
+			seed(d)
+			i++
+			continue
+		case c == 0 && sameObject(prev[i], cur[j]):
+			curDeps[j] = depAt(prevDeps, i, prev, dep)
+			unchanged = append(unchanged, curDeps[j])
+		default:
+			curDeps[j] = dep(cur[j])
+			r.objects[curDeps[j].ref] = true
+			seed(curDeps[j])
+			if c == 0 {
+				seed(depAt(prevDeps, i, prev, dep))
+			}
+		}
+		if c == 0 {
+			i++
+		}
+		j++
+	}
+	return unchanged, curDeps
+}
+
+func depAt[T any](deps []*dependent, i int, objs []T, dep func(T) *dependent) *dependent {
+	if deps != nil {
+		return deps[i]
+	}
+	return dep(objs[i])
 }
 
 // dependent is what an object's translation touches: the host patterns it routes or
@@ -200,7 +228,7 @@ type dependent struct {
 	reads    []string
 }
 
-func (d dependent) reaches(hosts map[string]bool) bool {
+func (d *dependent) reaches(hosts map[string]bool) bool {
 	for _, h := range d.reads {
 		if hosts[h] {
 			return true
@@ -222,17 +250,22 @@ func (d dependent) reaches(hosts map[string]bool) bool {
 	return false
 }
 
+// knownHosts are the hostnames of two snapshots' services.
+type knownHosts [2]map[string]*model.Service
+
 // expand adds to hosts every known host pattern names.
-func expand(pattern string, known, hosts map[string]bool) {
-	if !strings.HasPrefix(pattern, "*") {
-		if known[pattern] {
-			hosts[pattern] = true
+func (k knownHosts) expand(pattern string, hosts map[string]bool) {
+	for _, m := range k {
+		if !strings.HasPrefix(pattern, "*") {
+			if m[pattern] != nil {
+				hosts[pattern] = true
+			}
+			continue
 		}
-		return
-	}
-	for h := range known {
-		if matchesPattern(pattern, h) {
-			hosts[h] = true
+		for h := range m {
+			if matchesPattern(pattern, h) {
+				hosts[h] = true
+			}
 		}
 	}
 }
@@ -242,8 +275,8 @@ func matchesPattern(pattern, host string) bool {
 	return pattern == "*" || strings.HasSuffix(host, pattern[1:])
 }
 
-func vsDependent(vs *networkingv1.VirtualService, domain string) dependent {
-	d := dependent{ref: ir.ConfigRef{Kind: "VirtualService", Namespace: vs.Namespace, Name: vs.Name}}
+func vsDependent(vs *networkingv1.VirtualService, domain string) *dependent {
+	d := &dependent{ref: ir.ConfigRef{Kind: "VirtualService", Namespace: vs.Namespace, Name: vs.Name}}
 	for _, h := range vs.Spec.Hosts {
 		d.patterns = append(d.patterns, resolveHost(h, vs.Namespace, domain))
 	}
@@ -275,8 +308,8 @@ func vsDependent(vs *networkingv1.VirtualService, domain string) dependent {
 	return d
 }
 
-func drDependent(dr *networkingv1.DestinationRule, domain string) dependent {
-	return dependent{ref: ir.ConfigRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name},
+func drDependent(dr *networkingv1.DestinationRule, domain string) *dependent {
+	return &dependent{ref: ir.ConfigRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name},
 		patterns: []string{resolveHost(dr.Spec.Host, dr.Namespace, domain)}}
 }
 
@@ -306,14 +339,6 @@ func hasDelegates(s *model.Snapshot) bool {
 type objectKeyT struct{ namespace, name string }
 
 func objectKey(o metav1.Object) objectKeyT { return objectKeyT{o.GetNamespace(), o.GetName()} }
-
-func byKey[T metav1.Object](objs []T) map[objectKeyT]T {
-	out := make(map[objectKeyT]T, len(objs))
-	for _, o := range objs {
-		out[objectKey(o)] = o
-	}
-	return out
-}
 
 // sameObject reports whether two objects are one version of one object: the same
 // pointer, or the same UID and resourceVersion as the API server stores them.

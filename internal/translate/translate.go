@@ -91,9 +91,7 @@ func (t *translator) run() (out *ir.IR, report *Report, bad *failure) {
 		t.current = ir.ConfigRef{}
 		phase()
 	}
-	for _, h := range slices.Sorted(maps.Keys(t.services)) {
-		out.Services = append(out.Services, t.services[h])
-	}
+	out.Services = t.sortedServices()
 	t.current = ir.ConfigRef{}
 	t.security(out)
 	t.current = ir.ConfigRef{}
@@ -152,33 +150,67 @@ type translator struct {
 	restricted *restriction
 }
 
-// addServices turns each Kubernetes Service into IR with a default route per port: all
-// traffic to the port's cluster, as Istio does when no VirtualService names the host.
+// addServices turns each Kubernetes Service into IR (a restricted translation only the
+// services it reaches, carrying the others over).
 func (t *translator) addServices() {
-	for _, svc := range t.snap.SortedServices() {
-		if prev := t.restricted.carried(svc.Hostname); prev != nil {
-			t.services[svc.Hostname] = prev
-			continue
+	if r := t.restricted; r != nil {
+		// Carry every service over, then build the reached ones anew.
+		t.services = maps.Clone(r.prev)
+		for h := range r.hosts {
+			delete(t.services, h)
+			if svc := t.snap.Services[h]; svc != nil {
+				t.services[h] = newService(svc)
+			}
 		}
-		s := &ir.Service{Hostname: svc.Hostname, Namespace: svc.Namespace, ExportTo: ir.Visibility(svc.ExportTo)}
-		if svc.ClusterIP != "" && svc.ClusterIP != "None" {
-			s.Addresses = []string{svc.ClusterIP}
-		}
-		for _, p := range svc.Ports {
-			s.Ports = append(s.Ports, &ir.Port{
-				Number: p.Port, Name: p.Name, Protocol: string(p.Protocol),
-				Default: &ir.RouteTable{Routes: []*ir.Route{{
-					Name: "default",
-					Forward: &ir.Forward{Destinations: []*ir.Destination{{
-						Cluster: ir.ClusterName(p.Port, "", svc.Hostname), Hostname: svc.Hostname,
-						Port: p.Port, Weight: 100,
-					}}},
-					Retry: defaultRetry(),
-				}}},
-			})
-		}
-		t.services[svc.Hostname] = s
+		return
 	}
+	for _, svc := range t.snap.SortedServices() {
+		t.services[svc.Hostname] = newService(svc)
+	}
+}
+
+// newService is a Kubernetes Service as IR, with a default route per port: all
+// traffic to the port's cluster, as Istio does when no VirtualService names the host.
+func newService(svc *model.Service) *ir.Service {
+	s := &ir.Service{Hostname: svc.Hostname, Namespace: svc.Namespace, ExportTo: ir.Visibility(svc.ExportTo)}
+	if svc.ClusterIP != "" && svc.ClusterIP != "None" {
+		s.Addresses = []string{svc.ClusterIP}
+	}
+	for _, p := range svc.Ports {
+		s.Ports = append(s.Ports, &ir.Port{
+			Number: p.Port, Name: p.Name, Protocol: string(p.Protocol),
+			Default: &ir.RouteTable{Routes: []*ir.Route{{
+				Name: "default",
+				Forward: &ir.Forward{Destinations: []*ir.Destination{{
+					Cluster: ir.ClusterName(p.Port, "", svc.Hostname), Hostname: svc.Hostname,
+					Port: p.Port, Weight: 100,
+				}}},
+				Retry: defaultRetry(),
+			}}},
+		})
+	}
+	return s
+}
+
+// sortedServices lists the translated services by hostname. A restricted translation
+// that added or removed none keeps the previous order.
+func (t *translator) sortedServices() []*ir.Service {
+	if r := t.restricted; r != nil && len(r.order) == len(t.services) {
+		out := make([]*ir.Service, 0, len(t.services))
+		for _, prev := range r.order {
+			if s := t.services[prev.Hostname]; s != nil {
+				out = append(out, s)
+			}
+		}
+		if len(out) == len(t.services) {
+			return out
+		}
+	}
+	out := make([]*ir.Service, 0, len(t.services))
+	for _, h := range slices.Sorted(maps.Keys(t.services)) {
+		out = append(out, t.services[h])
+	}
+	return out
 }
 
 // resolveHost turns a host as written in an Istio object into an FQDN: a short name

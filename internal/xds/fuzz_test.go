@@ -61,7 +61,7 @@ func FuzzTranslateAndGenerate(f *testing.F) {
 				if class == ClassGateway {
 					scope = render.Scope{Namespace: "edge", Gateway: "web"}
 				}
-				res := gen.generate(out, scope)
+				res := gen.generate(out, scope, nil)
 				checkValid(t, class, res, eps, gen.flavor, scope)
 			}
 		}

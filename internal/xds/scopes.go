@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -15,12 +16,13 @@ import (
 
 // generators render each proxy class's config.
 var generators = map[string]struct {
-	generate func(*ir.IR, render.Scope) *render.Resources
+	generate func(*ir.IR, render.Scope, *render.Memo) *render.Resources
 	flavor   render.Flavor
 }{
-	ClassGRPC:    {grpcgen.Generate, render.Proxyless},
-	ClassSidecar: {sidecargen.Generate, render.Envoy},
-	ClassGateway: {gatewaygen.Generate, render.Envoy},
+	ClassGRPC:    {grpcgen.GenerateWith, render.Proxyless},
+	ClassSidecar: {sidecargen.GenerateWith, render.Envoy},
+	// A gateway's config is its own Gateway's, small next to a mesh's: rendered whole.
+	ClassGateway: {func(in *ir.IR, s render.Scope, _ *render.Memo) *render.Resources { return gatewaygen.Generate(in, s) }, render.Envoy},
 }
 
 // scopeKey names a scope: proxies of one class, in one namespace, whose labels
@@ -45,6 +47,10 @@ type scope struct {
 	client render.Scope
 	caches map[string]*resourceCache
 	eds    []render.EDSCluster
+	// memo and marshalled let a regeneration cost what changed: protos rendered for
+	// services the IR carries over are handed out again, and their bytes reused.
+	memo       render.Memo
+	marshalled marshalMemo
 }
 
 // keyFor is the scope of a proxy under the current IR. Callers hold s.mu.
@@ -87,6 +93,35 @@ func (s *Server) WarmScope(class, namespace string) {
 	_, _ = s.scopeFor(nodeInfo{Class: class, Namespace: namespace})
 }
 
+func resources[T types.Resource](in []T) []types.Resource {
+	out := make([]types.Resource, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
+}
+
+// edsChanges reports, by index into cur, which EDS clusters are new or render
+// otherwise than in prev. Generators list clusters in a stable order, so most pair up
+// by index; the rest are looked up by name.
+func edsChanges(prev, cur []render.EDSCluster) func(int) bool {
+	var byName map[string]render.EDSCluster
+	return func(i int) bool {
+		c := cur[i]
+		if i < len(prev) && prev[i].Name == c.Name {
+			return !prev[i].Equal(c)
+		}
+		if byName == nil {
+			byName = make(map[string]render.EDSCluster, len(prev))
+			for _, p := range prev {
+				byName[p.Name] = p
+			}
+		}
+		old, ok := byName[c.Name]
+		return !ok || !old.Equal(c)
+	}
+}
+
 // regenerate renders a scope's config from the current IR and publishes it. Callers
 // hold s.mu.
 func (s *Server) regenerate(sc *scope) {
@@ -94,25 +129,27 @@ func (s *Server) regenerate(sc *scope) {
 		return
 	}
 	gen := generators[sc.key.Class]
-	res := gen.generate(s.ir, sc.client)
+	sc.memo.Begin(s.ir)
+	res := gen.generate(s.ir, sc.client, &sc.memo)
+	sc.memo.End()
+	sc.marshalled.begin()
+	defer sc.marshalled.end()
+	rerender := edsChanges(sc.eds, res.EDS)
+	sameNames := len(sc.eds) == len(res.EDS) && slices.EqualFunc(sc.eds, res.EDS, func(a, b render.EDSCluster) bool { return a.Name == b.Name })
 	sc.eds = res.EDS
-	byType := map[string]map[string]types.Resource{
-		resourcev3.ListenerType: {}, resourcev3.RouteType: {}, resourcev3.ClusterType: {},
-	}
-	for _, l := range res.Listeners {
-		byType[resourcev3.ListenerType][l.Name] = l
-	}
-	for _, r := range res.Routes {
-		byType[resourcev3.RouteType][r.Name] = r
-	}
-	for _, c := range res.Clusters {
-		byType[resourcev3.ClusterType][c.Name] = c
-	}
-	for _, t := range []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType} {
-		s.publish(sc, t, byType[t])
-	}
-	s.publishEndpoints(sc, func(render.EDSCluster) bool { return true }, map[string]*cachedEntry{})
+	s.publish(sc, resourcev3.ListenerType, resources(res.Listeners))
+	s.publish(sc, resourcev3.RouteType, resources(res.Routes))
+	s.publish(sc, resourcev3.ClusterType, resources(res.Clusters))
+	// Endpoints are rendered again only for clusters that are new or render otherwise;
+	// endpoint changes come through UpdateEndpoints.
+	endpoints := sc.caches[resourcev3.EndpointType]
+	s.publishEndpoints(sc, func(i int, c render.EDSCluster) bool {
+		return rerender(i) || endpoints.get(c.Name) == nil
+	}, map[string]*cachedEntry{})
 	// Clusters the scope no longer has lose their endpoints.
+	if sameNames {
+		return
+	}
 	keep := map[string]bool{}
 	for _, c := range sc.eds {
 		keep[c.Name] = true

@@ -14,6 +14,7 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/go-logr/logr"
@@ -104,7 +105,7 @@ func (s *Server) UpdateEndpoints(idx model.EndpointIndex) {
 	}
 	shared := map[string]*cachedEntry{}
 	for _, sc := range s.scopes {
-		s.publishEndpoints(sc, func(c render.EDSCluster) bool {
+		s.publishEndpoints(sc, func(_ int, c render.EDSCluster) bool {
 			return changed[model.EndpointKey{Hostname: c.Hostname, Port: c.Port}]
 		}, shared)
 	}
@@ -114,12 +115,12 @@ func (s *Server) UpdateEndpoints(idx model.EndpointIndex) {
 // clusters want selects. shared holds the entries of one pass: scopes whose cluster
 // renders alike (the same subset, and no failover from the client's own locality)
 // share one marshalled entry.
-func (s *Server) publishEndpoints(sc *scope, want func(render.EDSCluster) bool, shared map[string]*cachedEntry) {
+func (s *Server) publishEndpoints(sc *scope, want func(int, render.EDSCluster) bool, shared map[string]*cachedEntry) {
 	flavor := generators[sc.key.Class].flavor
 	cache := sc.caches[resourcev3.EndpointType]
 	var changed []*cachedEntry
-	for _, c := range sc.eds {
-		if !want(c) {
+	for i, c := range sc.eds {
+		if !want(i, c) {
 			continue
 		}
 		key := edsShareKey(c, flavor, sc.client)
@@ -161,33 +162,63 @@ func (s *Server) entry(typeURL, name string, r types.Resource, sc *scope) *cache
 // publish hands a type's resources to its cache: new or changed (by marshalled bytes)
 // ones are updated, missing ones deleted. A resource that fails validation is not
 // published; the proxy keeps the last good version.
-func (s *Server) publish(sc *scope, typeURL string, resources map[string]types.Resource) {
+func (s *Server) publish(sc *scope, typeURL string, resources []types.Resource) {
 	cache := sc.caches[typeURL]
 	var changed []*cachedEntry
-	for name, r := range resources {
-		e := s.entry(typeURL, name, r, sc)
-		if e == nil {
-			continue
-		}
-		if old := cache.get(name); old != nil && old.version == e.version {
-			continue
-		}
-		// Only new bytes need validating: what is already published passed before.
-		if v, ok := r.(interface{ ValidateAll() error }); ok {
-			if err := v.ValidateAll(); err != nil {
-				s.log.Error(err, "generated resource is invalid; keeping the last good version", "type", typeURL, "name", name, "scope", sc.key.String())
-				continue
+	held := 0 // resources whose name the cache holds once changed is applied
+	for _, r := range resources {
+		name := cachev3.GetResourceName(r)
+		old := cache.get(name)
+		e := s.checkedEntry(sc, typeURL, name, r, old)
+		switch {
+		case e == nil:
+			if old != nil {
+				held++ // the last good version stays
 			}
+			continue
+		case old == nil || old.version != e.version:
+			changed = append(changed, e)
 		}
-		changed = append(changed, e)
+		held++
+	}
+	cache.update(changed, nil)
+	if cache.len() == held {
+		return // nothing else is held: nothing to delete
+	}
+	keep := make(map[string]bool, len(resources))
+	for _, r := range resources {
+		keep[cachev3.GetResourceName(r)] = true
 	}
 	var deleted []string
 	for _, name := range cache.names() {
-		if _, ok := resources[name]; !ok {
+		if !keep[name] {
 			deleted = append(deleted, name)
 		}
 	}
-	cache.update(changed, deleted)
+	cache.update(nil, deleted)
+}
+
+// checkedEntry is r's cache entry, or nil (logged) when r cannot be published. A proto
+// the generator handed out before (a carried-over service's) has its entry already;
+// only bytes that differ from what is published (old) need validating.
+func (s *Server) checkedEntry(sc *scope, typeURL, name string, r types.Resource, old *cachedEntry) *cachedEntry {
+	if e := sc.marshalled.entry(r); e != nil {
+		return e
+	}
+	b, check, err := sc.marshalled.marshal(r)
+	if err != nil {
+		s.log.Error(err, "marshal", "type", typeURL, "name", name, "scope", sc.key.String())
+		return nil
+	}
+	e := newCachedEntry(typeURL, name, b)
+	if old == nil || old.version != e.version {
+		if err := check(); err != nil {
+			s.log.Error(err, "generated resource is invalid; keeping the last good version", "type", typeURL, "name", name, "scope", sc.key.String())
+			return nil
+		}
+	}
+	sc.marshalled.keep(r, e)
+	return e
 }
 
 // ProxyProgress says, for one connected proxy, whether it has acknowledged the current

@@ -105,24 +105,27 @@ func BenchmarkGenerateSidecar(b *testing.B) {
 }
 
 // BenchmarkPushOneChange: one VirtualService changed, end to end inside the control
-// plane: translate, generate for one connected scope, hash and diff, update the caches.
+// plane: translate, generate for one connected scope (proxyless gRPC or sidecar), hash
+// and diff, update the caches.
 func BenchmarkPushOneChange(b *testing.B) {
-	for _, n := range sizes {
-		in, idx := mesh(n, 80)
-		srv := xds.NewServer(logr.Discard())
-		x := &translate.Incremental{}
-		out, _ := x.Translate(model.NewSnapshot(in))
-		srv.Update(out)
-		srv.UpdateEndpoints(idx)
-		srv.WarmScope(xds.ClassGRPC, "ns-0")
-		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i++
-				pushOneChange(srv, x, in, i)
-			}
-		})
+	for _, class := range []string{xds.ClassGRPC, xds.ClassSidecar} {
+		for _, n := range sizes {
+			in, idx := mesh(n, 80)
+			srv := xds.NewServer(logr.Discard())
+			x := &translate.Incremental{}
+			out, _ := x.Translate(model.NewSnapshot(in))
+			srv.Update(out)
+			srv.UpdateEndpoints(idx)
+			srv.WarmScope(class, "ns-0")
+			b.Run(fmt.Sprintf("%s/services=%d", class, n), func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					i++
+					pushOneChange(srv, x, in, i)
+				}
+			})
+		}
 	}
 }
 

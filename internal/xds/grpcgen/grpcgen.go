@@ -8,6 +8,10 @@ package grpcgen
 import (
 	"fmt"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/xds/render"
 )
@@ -24,19 +28,33 @@ func ListenerName(host string, port uint32) string {
 }
 
 // Generate renders the config a client in scope sees.
-func Generate(in *ir.IR, scope Scope) *Resources {
+func Generate(in *ir.IR, scope Scope) *Resources { return GenerateWith(in, scope, nil) }
+
+// servicePort is what one service port renders to.
+type servicePort struct {
+	listener *listenerv3.Listener
+	route    *routev3.RouteConfiguration
+	clusters []*clusterv3.Cluster
+	eds      []render.EDSCluster
+}
+
+// GenerateWith is Generate reusing, through memo, what was rendered for services the
+// IR carries over unchanged.
+func GenerateWith(in *ir.IR, scope Scope, memo *render.Memo) *Resources {
 	out := &Resources{}
 	find := render.LookupFor(in, scope)
 	for _, svc := range render.VisibleServices(in, scope) {
-		policy := scope.Policy(in, svc)
 		for _, port := range svc.Ports {
-			name := ListenerName(svc.Hostname, port.Number)
-			out.Listeners = append(out.Listeners, apiListener(name))
-			table := render.ClientTable(port, scope)
-			out.Routes = append(out.Routes, routeConfig(name, svc, table, find))
-			clusters, eds := render.ServiceClusters(svc, port, policy, render.Proxyless)
-			out.Clusters = append(out.Clusters, clusters...)
-			out.EDS = append(out.EDS, eds...)
+			p := render.Memoized(memo, svc, port.Number, render.PartGRPC, func() servicePort {
+				name := ListenerName(svc.Hostname, port.Number)
+				clusters, eds := render.ServiceClusters(svc, port, scope.Policy(in, svc), render.Proxyless)
+				return servicePort{listener: apiListener(name), route: routeConfig(name, svc, render.ClientTable(port, scope), find),
+					clusters: clusters, eds: eds}
+			})
+			out.Listeners = append(out.Listeners, p.listener)
+			out.Routes = append(out.Routes, p.route)
+			out.Clusters = append(out.Clusters, p.clusters...)
+			out.EDS = append(out.EDS, p.eds...)
 		}
 	}
 	if len(scope.ServerListeners) > 0 {

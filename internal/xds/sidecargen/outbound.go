@@ -99,11 +99,13 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 		hosts := g.httpPorts[n].hosts
 		slices.SortFunc(hosts, func(a, b httpHost) int { return cmp.Compare(a.svc.Hostname, b.svc.Hostname) })
 		for _, h := range hosts {
-			rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
-				Name:    fmt.Sprintf("%s:%d", h.svc.Hostname, n),
-				Domains: domains(h.svc, n, g.scope.Namespace),
-				Routes:  render.Routes(render.ClientTable(h.port, g.scope).Routes, g.find, render.Envoy),
-			})
+			rc.VirtualHosts = append(rc.VirtualHosts, render.Memoized(g.memo, h.svc, n, render.PartVirtualHost, func() *routev3.VirtualHost {
+				return &routev3.VirtualHost{
+					Name:    fmt.Sprintf("%s:%d", h.svc.Hostname, n),
+					Domains: domains(h.svc, n, g.scope.Namespace),
+					Routes:  render.Routes(render.ClientTable(h.port, g.scope).Routes, g.find, render.Envoy),
+				}
+			}))
 		}
 		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
 			Name: allowAny, Domains: []string{"*"},

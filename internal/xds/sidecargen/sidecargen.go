@@ -38,16 +38,38 @@ const (
 	inboundPassthroughSource = "127.0.0.6"
 )
 
-// Generate renders the config a sidecar in scope sees.
+// Generate renders the config a sidecar in scope sees, sorted by name.
 func Generate(in *ir.IR, scope render.Scope) *render.Resources {
-	g := &generator{in: in, scope: scope, find: render.LookupFor(in, scope), httpPorts: map[uint32]*httpPort{}}
+	out := GenerateWith(in, scope, nil)
+	slices.SortFunc(out.Listeners, func(a, b *listenerT) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Routes, func(a, b *routeConfigT) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Clusters, func(a, b *clusterT) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.EDS, func(a, b render.EDSCluster) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// portClusters are the clusters of one service port.
+type portClusters struct {
+	clusters []*clusterT
+	eds      []render.EDSCluster
+}
+
+// GenerateWith is Generate reusing, through memo, what was rendered for services the
+// IR carries over unchanged: their clusters and virtual hosts. Its output is in the
+// order it is generated (by service, then port), which is deterministic but not by
+// name: the xDS cache, its one user, keys resources by name, and sorting thousands
+// of cluster names would cost more than the rest of a one-service change.
+func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Resources {
+	g := &generator{in: in, scope: scope, find: render.LookupFor(in, scope), httpPorts: map[uint32]*httpPort{}, memo: memo}
 	out := &render.Resources{}
 	for _, svc := range render.VisibleServices(in, scope) {
-		policy := scope.Policy(in, svc)
 		for _, port := range svc.Ports {
-			clusters, eds := render.ServiceClusters(svc, port, policy, render.Envoy)
-			out.Clusters = append(out.Clusters, clusters...)
-			out.EDS = append(out.EDS, eds...)
+			pc := render.Memoized(memo, svc, port.Number, render.PartClusters, func() portClusters {
+				clusters, eds := render.ServiceClusters(svc, port, scope.Policy(in, svc), render.Envoy)
+				return portClusters{clusters, eds}
+			})
+			out.Clusters = append(out.Clusters, pc.clusters...)
+			out.EDS = append(out.EDS, pc.eds...)
 			if model.Protocol(port.Protocol).CarriesHTTPRoutes() {
 				g.addHTTP(svc, port)
 			} else {
@@ -60,10 +82,6 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 	out.Listeners = append(out.Listeners, virtualOutbound(), virtualInbound(render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope)))
 	out.Routes = g.routeConfigs()
 	out.Clusters = append(out.Clusters, passthroughCluster(PassthroughCluster, ""), passthroughCluster(InboundPassthroughCluster, inboundPassthroughSource), blackHoleCluster())
-	slices.SortFunc(out.Listeners, func(a, b *listenerT) int { return cmp.Compare(a.Name, b.Name) })
-	slices.SortFunc(out.Routes, func(a, b *routeConfigT) int { return cmp.Compare(a.Name, b.Name) })
-	slices.SortFunc(out.Clusters, func(a, b *clusterT) int { return cmp.Compare(a.Name, b.Name) })
-	slices.SortFunc(out.EDS, func(a, b render.EDSCluster) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -77,6 +95,8 @@ type generator struct {
 	httpPorts map[uint32]*httpPort
 	// tcp are the non-HTTP service ports, each with its own listener.
 	tcp []tcpPort
+	// memo holds what earlier generations rendered per service port.
+	memo *render.Memo
 }
 
 type httpPort struct {

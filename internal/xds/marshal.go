@@ -1,0 +1,193 @@
+package xds
+
+import (
+	"errors"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// deterministic is how every resource is marshalled: versions are hashes of the bytes.
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+// marshalMemo keeps, by pointer, the cache entries of the protos a scope published and
+// the bytes of the virtual hosts in its route configurations. Generators hand out the
+// same protos for services the IR carries over (render.Memo), so a regeneration
+// marshals only what it rendered anew; a route configuration (one per port for
+// sidecars, a thousand virtual hosts in a large mesh) is assembled from its virtual
+// hosts' bytes. Only what a pass uses is kept for the next; the maps are kept from
+// pass to pass, as most of what they hold is used again.
+type marshalMemo struct {
+	pass    int
+	entries map[types.Resource]*memoizedEntry
+	vhosts  map[*routev3.VirtualHost]*memoizedBytes
+	// used count what this pass used of each map.
+	usedEntries, usedVhosts int
+}
+
+type memoizedEntry struct {
+	entry *cachedEntry
+	pass  int
+}
+
+type memoizedBytes struct {
+	bytes []byte
+	pass  int
+}
+
+func (m *marshalMemo) begin() {
+	if m.entries == nil {
+		m.entries, m.vhosts = map[types.Resource]*memoizedEntry{}, map[*routev3.VirtualHost]*memoizedBytes{}
+	}
+	m.pass++
+	m.usedEntries, m.usedVhosts = 0, 0
+}
+
+// end forgets what the pass did not use.
+func (m *marshalMemo) end() {
+	if len(m.entries) != m.usedEntries {
+		for r, e := range m.entries {
+			if e.pass != m.pass {
+				delete(m.entries, r)
+			}
+		}
+	}
+	if len(m.vhosts) != m.usedVhosts {
+		for vh, b := range m.vhosts {
+			if b.pass != m.pass {
+				delete(m.vhosts, vh)
+			}
+		}
+	}
+}
+
+// entry is the published entry of r, if r was published before.
+func (m *marshalMemo) entry(r types.Resource) *cachedEntry {
+	e := m.entries[r]
+	if e == nil {
+		return nil
+	}
+	if e.pass != m.pass {
+		e.pass = m.pass
+		m.usedEntries++
+	}
+	return e.entry
+}
+
+// keep remembers r's entry once it is published (or found equal to what is).
+func (m *marshalMemo) keep(r types.Resource, e *cachedEntry) {
+	if old := m.entries[r]; old != nil && old.pass == m.pass {
+		old.entry = e
+		return
+	}
+	m.entries[r] = &memoizedEntry{entry: e, pass: m.pass}
+	m.usedEntries++
+}
+
+// vhost returns the memoized bytes of a virtual host, marking them used.
+func (m *marshalMemo) vhost(vh *routev3.VirtualHost) ([]byte, bool) {
+	b := m.vhosts[vh]
+	if b == nil {
+		return nil, false
+	}
+	if b.pass != m.pass {
+		b.pass = m.pass
+		m.usedVhosts++
+	}
+	return b.bytes, true
+}
+
+func (m *marshalMemo) keepVhost(vh *routev3.VirtualHost, b []byte) {
+	m.vhosts[vh] = &memoizedBytes{bytes: b, pass: m.pass}
+	m.usedVhosts++
+}
+
+func (m *marshalMemo) forgetVhost(vh *routev3.VirtualHost) {
+	if b := m.vhosts[vh]; b != nil {
+		delete(m.vhosts, vh)
+		if b.pass == m.pass {
+			m.usedVhosts--
+		}
+	}
+}
+
+// marshal returns r's bytes, and the validation they need before they are published:
+// for a route configuration, only its own fields and its newly marshalled virtual
+// hosts (the others were published before).
+func (m *marshalMemo) marshal(r types.Resource) ([]byte, func() error, error) {
+	rc, ok := r.(*routev3.RouteConfiguration)
+	if !ok || len(rc.VirtualHosts) == 0 {
+		b, err := deterministic.Marshal(r)
+		return b, func() error { return validateResource(r) }, err
+	}
+	b, fresh, err := m.assemble(rc)
+	check := func() error {
+		err := errors.Join(validateShallow(rc))
+		for _, vh := range fresh {
+			err = errors.Join(err, vh.ValidateAll())
+		}
+		if err != nil {
+			for _, vh := range fresh {
+				m.forgetVhost(vh) // never reused unchecked
+			}
+		}
+		return err
+	}
+	return b, check, err
+}
+
+// assemble marshals a route configuration as proto.Marshal would (fields in number
+// order: name, then the repeated virtual_hosts, then the rest), taking each virtual
+// host's bytes from the memo when it has them.
+func (m *marshalMemo) assemble(rc *routev3.RouteConfiguration) ([]byte, []*routev3.VirtualHost, error) {
+	head, err := deterministic.Marshal(&routev3.RouteConfiguration{Name: rc.Name})
+	if err != nil {
+		return nil, nil, err
+	}
+	name, vhs := rc.Name, rc.VirtualHosts
+	rc.Name, rc.VirtualHosts = "", nil
+	tail, err := deterministic.Marshal(rc)
+	rc.Name, rc.VirtualHosts = name, vhs
+	if err != nil {
+		return nil, nil, err
+	}
+	var fresh []*routev3.VirtualHost
+	parts := make([][]byte, len(vhs))
+	size := len(head) + len(tail)
+	for i, vh := range vhs {
+		b, ok := m.vhost(vh)
+		if !ok {
+			if b, err = deterministic.Marshal(vh); err != nil {
+				return nil, nil, err
+			}
+			fresh = append(fresh, vh)
+			m.keepVhost(vh, b)
+		}
+		parts[i] = b
+		size += len(b) + protowire.SizeTag(2) + protowire.SizeVarint(uint64(len(b)))
+	}
+	out := make([]byte, 0, size)
+	out = append(out, head...)
+	for _, b := range parts {
+		out = protowire.AppendTag(out, 2, protowire.BytesType)
+		out = protowire.AppendBytes(out, b)
+	}
+	return append(out, tail...), fresh, nil
+}
+
+func validateResource(r types.Resource) error {
+	if v, ok := r.(interface{ ValidateAll() error }); ok {
+		return v.ValidateAll()
+	}
+	return nil
+}
+
+// validateShallow validates a route configuration's own fields, not its virtual hosts.
+func validateShallow(rc *routev3.RouteConfiguration) error {
+	vhs := rc.VirtualHosts
+	rc.VirtualHosts = nil
+	defer func() { rc.VirtualHosts = vhs }()
+	return rc.ValidateAll()
+}
