@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	securityv1 "github.com/meshd-io/meshd/api/security/v1"
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 )
@@ -40,6 +41,49 @@ type Incremental struct {
 	vsDeps, drDeps []*dependent
 	// services are the previous IR's services by hostname (nil: not indexed yet).
 	services map[string]*ir.Service
+	// policies are the last restricted pass's security policy translations.
+	policies policyMemo
+}
+
+// policyMemo keeps what security policies translated to: a policy's translation
+// depends on nothing but the object and the Mesh (which a restricted pass has
+// unchanged), so an unchanged policy keeps its IR.
+type policyMemo struct {
+	authz map[objectKeyT]translated[*ir.AuthzPolicy]
+	peer  map[objectKeyT]translated[*ir.PeerAuthn]
+}
+
+// translated is one version of an object and what it translated to (nil: invalid).
+type translated[T any] struct {
+	obj metav1.Object
+	out T
+}
+
+// reuse returns o's translation from prev when o is the same version, else
+// translates it; either way next keeps it.
+func reuse[O metav1.Object, T any](prev, next map[objectKeyT]translated[T], o O, translate func(O) T) T {
+	k := objectKey(o)
+	if t, ok := prev[k]; ok && sameObject(t.obj, o) {
+		next[k] = t
+		return t.out
+	}
+	out := translate(o)
+	next[k] = translated[T]{obj: o, out: out}
+	return out
+}
+
+func (r *restriction) authzPolicy(ap *securityv1.AuthorizationPolicy, translate func(*securityv1.AuthorizationPolicy) *ir.AuthzPolicy) *ir.AuthzPolicy {
+	if r == nil {
+		return translate(ap)
+	}
+	return reuse(r.prevPolicies.authz, r.policies.authz, ap, translate)
+}
+
+func (r *restriction) peerAuthn(pa *securityv1.PeerAuthentication, translate func(*securityv1.PeerAuthentication) *ir.PeerAuthn) *ir.PeerAuthn {
+	if r == nil {
+		return translate(pa)
+	}
+	return reuse(r.prevPolicies.peer, r.policies.peer, pa, translate)
 }
 
 // Translate returns the IR and report of snap.
@@ -58,13 +102,13 @@ func (x *Incremental) Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 			delete(t.report.Objects, ref)
 		}
 		if out, report, bad := t.run(); bad == nil {
-			x.vsDeps, x.drDeps, x.services = r.vsDeps, r.drDeps, t.services
+			x.vsDeps, x.drDeps, x.services, x.policies = r.vsDeps, r.drDeps, t.services, r.policies
 			return x.keep(snap, out, report, false)
 		}
 	}
 	// Objects whose translation failed are left out by a full translation only.
 	out, report, failed := translateContained(snap)
-	x.vsDeps, x.drDeps, x.services = nil, nil, nil
+	x.vsDeps, x.drDeps, x.services, x.policies = nil, nil, nil, policyMemo{}
 	if r != nil {
 		x.vsDeps, x.drDeps = r.vsDeps, r.drDeps
 	}
@@ -91,6 +135,8 @@ type restriction struct {
 	removed []ir.ConfigRef
 	// vsDeps and drDeps are the snapshot's objects' dependencies, for the next pass.
 	vsDeps, drDeps []*dependent
+	// prevPolicies are the last pass's policy translations; policies this pass's.
+	prevPolicies, policies policyMemo
 }
 
 // skips reports whether an object keeps its previous translation.
@@ -119,7 +165,11 @@ func (x *Incremental) restrictionFor(snap *model.Snapshot) *restriction {
 			x.services[s.Hostname] = s
 		}
 	}
-	r := &restriction{hosts: map[string]bool{}, objects: map[ir.ConfigRef]bool{}, prev: x.services, order: x.out.Services}
+	r := &restriction{hosts: map[string]bool{}, objects: map[ir.ConfigRef]bool{}, prev: x.services, order: x.out.Services,
+		prevPolicies: x.policies, policies: policyMemo{
+			authz: make(map[objectKeyT]translated[*ir.AuthzPolicy], len(snap.AuthorizationPolicies)),
+			peer:  make(map[objectKeyT]translated[*ir.PeerAuthn], len(snap.PeerAuthentications)),
+		}}
 	// Patterns expand against every hostname either snapshot knows.
 	known := knownHosts{snap.Services, prev.Services}
 	count := len(snap.Services)

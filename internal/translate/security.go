@@ -25,62 +25,82 @@ func (t *translator) security(out *ir.IR) {
 		out.AuthzProviders = append(out.AuthzProviders, t.authzProvider(p))
 	}
 	for _, pa := range t.snap.PeerAuthentications {
-		if !t.begin(ir.ConfigRef{Kind: "PeerAuthentication", Namespace: pa.Namespace, Name: pa.Name}) || len(validate.PeerAuthentication(&pa.Spec)) > 0 {
+		if !t.begin(ir.ConfigRef{Kind: "PeerAuthentication", Namespace: pa.Namespace, Name: pa.Name}) {
 			continue
 		}
-		p := &ir.PeerAuthn{
-			Source:    ir.ConfigRef{Kind: "PeerAuthentication", Namespace: pa.Namespace, Name: pa.Name},
-			Namespace: pa.Namespace,
+		if p := t.restricted.peerAuthn(pa, peerAuthn); p != nil {
+			out.PeerAuthentications = append(out.PeerAuthentications, p)
 		}
-		if s := pa.Spec.Selector; s != nil && len(s.MatchLabels) > 0 {
-			p.Selector = s.MatchLabels
-		}
-		if pa.Spec.MTLS != nil {
-			p.Mode = mtlsMode(pa.Spec.MTLS.Mode)
-		}
-		for port, m := range pa.Spec.PortLevelMTLS {
-			n, err := strconv.ParseUint(port, 10, 32)
-			if err != nil || p.Selector == nil {
-				continue // validation requires numeric ports and a selector
-			}
-			if p.PortModes == nil {
-				p.PortModes = map[uint32]string{}
-			}
-			p.PortModes[uint32(n)] = mtlsMode(m.Mode)
-		}
-		out.PeerAuthentications = append(out.PeerAuthentications, p)
 	}
 	for _, ap := range t.snap.AuthorizationPolicies {
-		if !t.begin(ir.ConfigRef{Kind: "AuthorizationPolicy", Namespace: ap.Namespace, Name: ap.Name}) || len(validate.AuthorizationPolicy(&ap.Spec)) > 0 {
+		if !t.begin(ir.ConfigRef{Kind: "AuthorizationPolicy", Namespace: ap.Namespace, Name: ap.Name}) {
 			continue
 		}
-		p := &ir.AuthzPolicy{
-			Source:    ir.ConfigRef{Kind: "AuthorizationPolicy", Namespace: ap.Namespace, Name: ap.Name},
-			Namespace: ap.Namespace,
-			Action:    string(ap.Spec.Action),
-			DryRun:    strings.EqualFold(ap.Annotations[DryRunAnnotation], "true"),
+		if p := t.restricted.authzPolicy(ap, t.authzPolicy); p != nil {
+			out.AuthorizationPolicies = append(out.AuthorizationPolicies, p)
 		}
-		if p.Action == "" {
-			p.Action = string(securityv1.ActionAllow)
-		}
-		if ap.Spec.Provider != nil {
-			p.Provider = ap.Spec.Provider.Name
-		}
-		if s := ap.Spec.Selector; s != nil && len(s.MatchLabels) > 0 {
-			p.Selector = s.MatchLabels
-		}
-		for i := range ap.Spec.Rules {
-			p.Rules = append(p.Rules, t.authzRule(&ap.Spec.Rules[i], ap.Namespace))
-		}
-		refs := ap.Spec.TargetRefs
-		if ap.Spec.TargetRef != nil {
-			refs = append(refs, *ap.Spec.TargetRef)
-		}
-		for _, r := range refs {
-			p.TargetRefs = append(p.TargetRefs, ir.PolicyTarget{Kind: r.Kind, Name: r.Name})
-		}
-		out.AuthorizationPolicies = append(out.AuthorizationPolicies, p)
 	}
+}
+
+// peerAuthn translates a PeerAuthentication, or returns nil when it is invalid.
+func peerAuthn(pa *securityv1.PeerAuthentication) *ir.PeerAuthn {
+	if len(validate.PeerAuthentication(&pa.Spec)) > 0 {
+		return nil
+	}
+	p := &ir.PeerAuthn{
+		Source:    ir.ConfigRef{Kind: "PeerAuthentication", Namespace: pa.Namespace, Name: pa.Name},
+		Namespace: pa.Namespace,
+	}
+	if s := pa.Spec.Selector; s != nil && len(s.MatchLabels) > 0 {
+		p.Selector = s.MatchLabels
+	}
+	if pa.Spec.MTLS != nil {
+		p.Mode = mtlsMode(pa.Spec.MTLS.Mode)
+	}
+	for port, m := range pa.Spec.PortLevelMTLS {
+		n, err := strconv.ParseUint(port, 10, 32)
+		if err != nil || p.Selector == nil {
+			continue // validation requires numeric ports and a selector
+		}
+		if p.PortModes == nil {
+			p.PortModes = map[uint32]string{}
+		}
+		p.PortModes[uint32(n)] = mtlsMode(m.Mode)
+	}
+	return p
+}
+
+// authzPolicy translates an AuthorizationPolicy, or returns nil when it is invalid.
+func (t *translator) authzPolicy(ap *securityv1.AuthorizationPolicy) *ir.AuthzPolicy {
+	if len(validate.AuthorizationPolicy(&ap.Spec)) > 0 {
+		return nil
+	}
+	p := &ir.AuthzPolicy{
+		Source:    ir.ConfigRef{Kind: "AuthorizationPolicy", Namespace: ap.Namespace, Name: ap.Name},
+		Namespace: ap.Namespace,
+		Action:    string(ap.Spec.Action),
+		DryRun:    strings.EqualFold(ap.Annotations[DryRunAnnotation], "true"),
+	}
+	if p.Action == "" {
+		p.Action = string(securityv1.ActionAllow)
+	}
+	if ap.Spec.Provider != nil {
+		p.Provider = ap.Spec.Provider.Name
+	}
+	if s := ap.Spec.Selector; s != nil && len(s.MatchLabels) > 0 {
+		p.Selector = s.MatchLabels
+	}
+	for i := range ap.Spec.Rules {
+		p.Rules = append(p.Rules, t.authzRule(&ap.Spec.Rules[i], ap.Namespace))
+	}
+	refs := ap.Spec.TargetRefs
+	if ap.Spec.TargetRef != nil {
+		refs = append(refs, *ap.Spec.TargetRef)
+	}
+	for _, r := range refs {
+		p.TargetRefs = append(p.TargetRefs, ir.PolicyTarget{Kind: r.Kind, Name: r.Name})
+	}
+	return p
 }
 
 // mtlsMode maps UNSET to "" (inherit).

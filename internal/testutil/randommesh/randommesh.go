@@ -7,6 +7,7 @@ package randommesh
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	securityv1 "github.com/meshd-io/meshd/api/security/v1"
+	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
 	"github.com/meshd-io/meshd/internal/model"
 )
 
@@ -26,6 +29,8 @@ type Mesh struct {
 	svcs    map[string]*model.Service // by namespace/name
 	vss     map[string]*networkingv1.VirtualService
 	drs     map[string]*networkingv1.DestinationRule
+	aps     map[string]*securityv1.AuthorizationPolicy
+	pas     map[string]*securityv1.PeerAuthentication
 }
 
 var (
@@ -128,12 +133,48 @@ func (m *Mesh) destinationRule(ns, name string) *networkingv1.DestinationRule {
 	return dr
 }
 
+func (m *Mesh) authorizationPolicy(ns, name string) *securityv1.AuthorizationPolicy {
+	ap := &securityv1.AuthorizationPolicy{ObjectMeta: m.meta(ns, name)}
+	ap.Spec.Action = securityv1.AuthorizationPolicyAction(m.pick([]string{"", "ALLOW", "DENY"}))
+	if m.rng.IntN(2) == 0 {
+		ap.Spec.Selector = &typev1beta1.WorkloadSelector{MatchLabels: map[string]string{"app": m.pick(names)}}
+	}
+	rule := securityv1.Rule{From: []securityv1.RuleFrom{{Source: &securityv1.Source{ServiceAccounts: []string{m.pick(names)}}}},
+		To: []securityv1.RuleTo{{Operation: &securityv1.Operation{Methods: []string{m.pick([]string{"GET", "POST"})}}}}}
+	if m.rng.IntN(10) == 0 {
+		rule.To[0].Operation.Methods = nil // an operation with nothing in it: invalid
+	}
+	ap.Spec.Rules = []securityv1.Rule{rule}
+	return ap
+}
+
+func (m *Mesh) peerAuthentication(ns, name string) *securityv1.PeerAuthentication {
+	pa := &securityv1.PeerAuthentication{ObjectMeta: m.meta(ns, name)}
+	pa.Spec.MTLS = &securityv1.PeerAuthenticationMutualTLS{Mode: securityv1.MutualTLSMode(m.pick([]string{"STRICT", "PERMISSIVE", "DISABLE"}))}
+	if m.rng.IntN(2) == 0 {
+		pa.Spec.Selector = &typev1beta1.WorkloadSelector{MatchLabels: map[string]string{"app": m.pick(names)}}
+	}
+	return pa
+}
+
 // edit adds, changes or deletes one object.
 func (m *Mesh) Edit() {
 	ns, name := m.pick(Namespaces), m.pick(names)
 	key := ns + "/" + name
 	del := m.rng.IntN(4) == 0
-	switch m.rng.IntN(3) {
+	switch m.rng.IntN(5) {
+	case 3:
+		if del {
+			delete(m.aps, key)
+		} else {
+			m.aps[key] = keepAge(m.authorizationPolicy(ns, name), m.aps[key])
+		}
+	case 4:
+		if del {
+			delete(m.pas, key)
+		} else {
+			m.pas[key] = keepAge(m.peerAuthentication(ns, name), m.pas[key])
+		}
 	case 0:
 		if del {
 			delete(m.svcs, key)
@@ -182,15 +223,31 @@ func (m *Mesh) Snapshot() *model.Snapshot {
 	for _, dr := range m.drs {
 		in.DestinationRules = append(in.DestinationRules, dr)
 	}
+	for _, ap := range m.aps {
+		in.AuthorizationPolicies = append(in.AuthorizationPolicies, ap)
+	}
+	for _, pa := range m.pas {
+		in.PeerAuthentications = append(in.PeerAuthentications, pa)
+	}
 	return model.NewSnapshot(in)
 }
 
 // New returns a mesh of about 25 random edits, from seed.
 func New(seed uint64) *Mesh {
 	m := &Mesh{rng: rand.New(rand.NewPCG(seed, 7)), svcs: map[string]*model.Service{},
-		vss: map[string]*networkingv1.VirtualService{}, drs: map[string]*networkingv1.DestinationRule{}}
+		vss: map[string]*networkingv1.VirtualService{}, drs: map[string]*networkingv1.DestinationRule{},
+		aps: map[string]*securityv1.AuthorizationPolicy{}, pas: map[string]*securityv1.PeerAuthentication{}}
 	for range 25 {
 		m.Edit()
 	}
 	return m
+}
+
+// keepAge gives a new version of an object its old version's creation time, as the API
+// server does on update.
+func keepAge[T metav1.Object](o, old T) T {
+	if any(old) != nil && !reflect.ValueOf(old).IsNil() {
+		o.SetCreationTimestamp(old.GetCreationTimestamp())
+	}
+	return o
 }

@@ -91,9 +91,12 @@ func ADSSource() *corev3.ConfigSource {
 }
 
 // MustAny wraps a message; marshalling a well-formed generated message cannot fail.
+// The bytes are deterministic: an Any's value is opaque to the outer marshal, so a map
+// inside (RBAC's policies) would otherwise come out in another order each time, and
+// the resource's version would change with nothing changed.
 func MustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
 		panic(err)
 	}
 	return a
