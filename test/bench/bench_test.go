@@ -14,6 +14,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	securityv1 "github.com/meshd-io/meshd/api/security/v1"
+	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
 	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/translate"
 	"github.com/meshd-io/meshd/internal/xds"
@@ -133,10 +135,41 @@ func BenchmarkPushOneChange(b *testing.B) {
 // mesh's new config, as the pipeline does on that change: a new snapshot, translated
 // by the pipeline's incremental translator.
 func pushOneChange(srv *xds.Server, x *translate.Incremental, in model.Inputs, i int) {
+	changeVirtualService(in, i)
+	out, _ := x.Translate(model.NewSnapshot(in))
+	srv.Update(out)
+}
+
+// changeVirtualService gives the first VirtualService a new split (step i), as a
+// new version from the API server would be: a new object.
+func changeVirtualService(in model.Inputs, i int) {
 	w := int32(10 + i%80)
 	in.VirtualServices[0] = in.VirtualServices[0].DeepCopy()
 	in.VirtualServices[0].Spec.HTTP[1].Route[0].Weight = w
 	in.VirtualServices[0].Spec.HTTP[1].Route[1].Weight = 100 - w
-	out, _ := x.Translate(model.NewSnapshot(in))
-	srv.Update(out)
+}
+
+// policies are one AuthorizationPolicy per service: its workloads take GET and POST
+// from the services of their namespace.
+func policies(in model.Inputs) []*securityv1.AuthorizationPolicy {
+	out := make([]*securityv1.AuthorizationPolicy, 0, len(in.Services))
+	for i, svc := range in.Services {
+		out = append(out, &securityv1.AuthorizationPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Generation: 1, CreationTimestamp: metav1.Unix(int64(i), 0)},
+			Spec: securityv1.AuthorizationPolicySpec{
+				Selector: &typev1beta1.WorkloadSelector{MatchLabels: map[string]string{"app": svc.Name}},
+				Rules: []securityv1.Rule{{
+					From: []securityv1.RuleFrom{{Source: &securityv1.Source{Namespaces: []string{svc.Namespace}}}},
+					To:   []securityv1.RuleTo{{Operation: &securityv1.Operation{Methods: []string{"GET", "POST"}}}},
+				}},
+			}})
+	}
+	return out
+}
+
+// changeAuthorizationPolicy changes the first AuthorizationPolicy's methods (step i).
+func changeAuthorizationPolicy(in model.Inputs, i int) {
+	ap := in.AuthorizationPolicies[0].DeepCopy()
+	ap.Spec.Rules[0].To[0].Operation.Methods = []string{"GET", fmt.Sprintf("X-STEP-%d", i%50)}
+	in.AuthorizationPolicies[0] = ap
 }
