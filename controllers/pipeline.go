@@ -215,8 +215,11 @@ func (p *Pipeline) translate(ctx context.Context) error {
 	var meshes meshv1alpha1.MeshList
 	var aps securityv1.AuthorizationPolicyList
 	var pas securityv1.PeerAuthenticationList
+	// Translation never mutates its input and status is written by apply from a
+	// fresh object, so the cache's objects are read as they are: no deep copy of
+	// every object on every change.
 	for _, l := range []client.ObjectList{&svcs, &vss, &drs, &meshes, &aps, &pas} {
-		if err := p.Client.List(ctx, l); err != nil {
+		if err := p.Client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return err
 		}
 	}
