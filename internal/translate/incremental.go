@@ -26,9 +26,11 @@ import (
 // What a change reaches is closed over the dependencies translation has: an object
 // that routes or shapes a reached host is translated again, and so is every host it
 // routes or shapes, and a VirtualService whose destinations name a reached host (its
-// status says whether they resolve). Anything else (Gateway API routes, which can join
-// services' route tables, delegate VirtualServices, the Mesh, security policies'
-// inputs are translated in full each time or fall back to Translate.
+// status says whether they resolve). Security policies are translated again only when
+// they changed, and Gateway API objects in full on every pass. Whatever the closure
+// does not follow makes the pass a full translation: HTTP and gRPC routes (they can
+// join services' route tables), delegate VirtualServices, a changed Mesh or cluster
+// domain, and objects whose translation failed.
 //
 // Incremental is not safe for concurrent use; the IR it returns must not be mutated.
 type Incremental struct {
