@@ -6,10 +6,17 @@ import (
 	"testing"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
+	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
+	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/testutil/randommesh"
 	"github.com/meshd-io/meshd/internal/translate"
@@ -34,15 +41,23 @@ func endpointsOf(snap *model.Snapshot) model.EndpointIndex {
 
 // TestIncrementalPublishMatchesFull: a long-lived server fed incremental translations
 // (reusing rendered protos and their bytes, assembling route configurations from
-// virtual hosts' bytes) publishes, after every random edit, exactly the bytes a
-// plain deterministic marshal of a fresh generation gives, and the endpoints a fresh
-// server publishes.
+// virtual hosts' bytes) publishes, after every random edit and for proxies with and
+// without labels, exactly the bytes a plain deterministic marshal of a fresh
+// generation gives, and the endpoints a fresh server publishes.
 func TestIncrementalPublishMatchesFull(t *testing.T) {
-	for seed := range uint64(5) {
+	var proxies []nodeInfo
+	for _, class := range []string{ClassSidecar, ClassGRPC} {
+		for _, ns := range randommesh.Namespaces {
+			proxies = append(proxies, nodeInfo{Class: class, Namespace: ns},
+				nodeInfo{Class: class, Namespace: ns, Labels: map[string]string{"app": "s1"}},
+				nodeInfo{Class: class, Namespace: ns, Labels: map[string]string{"app": "s2"}})
+		}
+	}
+	for seed := range uint64(4) {
 		m := randommesh.New(seed)
 		x := &translate.Incremental{}
 		srv := NewServer(testr.New(t))
-		for step := range 60 {
+		for step := range 50 {
 			snap := m.Snapshot()
 			out, _ := x.Translate(snap)
 			eps := endpointsOf(snap)
@@ -51,46 +66,24 @@ func TestIncrementalPublishMatchesFull(t *testing.T) {
 			fresh := NewServer(logr.Discard())
 			fresh.Update(out)
 			fresh.UpdateEndpoints(eps)
-			for _, class := range []string{ClassSidecar, ClassGRPC} {
-				for _, ns := range randommesh.Namespaces {
-					srv.WarmScope(class, ns)
-					fresh.WarmScope(class, ns)
+			for _, p := range proxies {
+				sc, err := srv.scopeFor(p)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			for key, sc := range srv.scopes {
-				res := generators[key.Class].generate(out, sc.client, nil)
-				want := map[string]map[string]types.Resource{resourcev3.ListenerType: {}, resourcev3.RouteType: {}, resourcev3.ClusterType: {}}
-				for _, r := range res.Listeners {
-					want[resourcev3.ListenerType][r.Name] = r
+				what := fmt.Sprintf("seed %d step %d, proxy %v", seed, step, p)
+				servesConfigOf(t, sc, out, render.Scope{Namespace: p.Namespace, Labels: p.Labels}, what)
+				freshSc, err := fresh.scopeFor(p)
+				if err != nil {
+					t.Fatal(err)
 				}
-				for _, r := range res.Routes {
-					want[resourcev3.RouteType][r.Name] = r
-				}
-				for _, r := range res.Clusters {
-					want[resourcev3.ClusterType][r.Name] = r
-				}
-				for typeURL, byName := range want {
-					cache := sc.caches[typeURL]
-					if cache.len() != len(byName) {
-						t.Fatalf("seed %d step %d scope %s: %d %s published, want %d", seed, step, key, cache.len(), typeURL, len(byName))
-					}
-					for name, r := range byName {
-						b, err := deterministic.Marshal(r)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if got, want := cache.get(name), newCachedEntry(typeURL, name, b); got == nil || got.version != want.version {
-							t.Fatalf("seed %d step %d scope %s: %s %s is not what a fresh generation marshals", seed, step, key, typeURL, name)
-						}
-					}
-				}
-				eds, freshEDS := sc.caches[resourcev3.EndpointType], fresh.scopes[key].caches[resourcev3.EndpointType]
+				eds, freshEDS := sc.caches[resourcev3.EndpointType], freshSc.caches[resourcev3.EndpointType]
 				if eds.len() != freshEDS.len() {
-					t.Fatalf("seed %d step %d scope %s: %d endpoint assignments, a fresh server has %d", seed, step, key, eds.len(), freshEDS.len())
+					t.Fatalf("%s: %d endpoint assignments, a fresh server has %d", what, eds.len(), freshEDS.len())
 				}
 				for _, name := range freshEDS.names() {
 					if got := eds.get(name); got == nil || got.version != freshEDS.get(name).version {
-						t.Fatalf("seed %d step %d scope %s: endpoints of %s differ from a fresh server's", seed, step, key, name)
+						t.Fatalf("%s: endpoints of %s differ from a fresh server's", what, name)
 					}
 				}
 			}
@@ -120,4 +113,71 @@ func TestGenerationIsDeterministic(t *testing.T) {
 		}
 		m.Edit()
 	}
+}
+
+// servesConfigOf fails the test unless the scope's caches hold exactly the listeners,
+// routes and clusters a fresh generation for client marshals to.
+func servesConfigOf(t *testing.T, sc *scope, in *ir.IR, client render.Scope, what string) {
+	t.Helper()
+	res := generators[sc.key.Class].generate(in, client, nil)
+	want := map[string][]types.Resource{
+		resourcev3.ListenerType: resources(res.Listeners), resourcev3.RouteType: resources(res.Routes), resourcev3.ClusterType: resources(res.Clusters),
+	}
+	for typeURL, rs := range want {
+		cache := sc.caches[typeURL]
+		if cache.len() != len(rs) {
+			t.Fatalf("%s: scope %s publishes %d %s, want %d", what, sc.key, cache.len(), typeURL, len(rs))
+		}
+		for _, r := range rs {
+			name := cachev3.GetResourceName(r)
+			b, err := deterministic.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cache.get(name); got == nil || got.version != newCachedEntry(typeURL, name, b).version {
+				t.Fatalf("%s: scope %s: %s %s is not what a fresh generation marshals", what, sc.key, typeURL, name)
+			}
+		}
+	}
+}
+
+// TestScopeRendersForTheProxiesItServes: a scope renders with the labels of the proxy
+// that created it. When a new selector moves that proxy to a scope of its own, the
+// proxies left behind must not keep getting config rendered for its labels.
+func TestScopeRendersForTheProxiesItServes(t *testing.T) {
+	in := model.Inputs{Services: []*model.Service{model.ServiceFromKube(&corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "reviews", Namespace: "shop"},
+		Spec:       corev1.ServiceSpec{ClusterIP: "10.0.0.1", Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}, model.DefaultClusterDomain)}}
+	srv := NewServer(logr.Discard())
+	out, _ := translate.Translate(model.NewSnapshot(in))
+	srv.Update(out)
+	first := nodeInfo{Class: ClassSidecar, Namespace: "shop", Labels: map[string]string{"app": "frontend"}}
+	other := nodeInfo{Class: ClassSidecar, Namespace: "shop", Labels: map[string]string{"app": "batch"}}
+	if _, err := srv.scopeFor(first); err != nil {
+		t.Fatal(err)
+	}
+	// Only the frontend hashes by user: a policy for its workloads alone.
+	in.DestinationRules = []*networkingv1.DestinationRule{{
+		ObjectMeta: metav1.ObjectMeta{Name: "reviews", Namespace: "shop"},
+		Spec: networkingv1.DestinationRuleSpec{Host: "reviews",
+			WorkloadSelector: &typev1beta1.WorkloadSelector{MatchLabels: map[string]string{"app": "frontend"}},
+			TrafficPolicy: &networkingv1.TrafficPolicy{LoadBalancer: &networkingv1.LoadBalancerSettings{
+				ConsistentHash: &networkingv1.ConsistentHashLB{HTTPHeaderName: ptr.To("x-user")}}}},
+	}}
+	out, _ = translate.Translate(model.NewSnapshot(in))
+	srv.Update(out)
+	sc, err := srv.scopeFor(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servesConfigOf(t, sc, out, render.Scope{Namespace: "shop", Labels: other.Labels}, "the batch proxy")
+	fe, err := srv.scopeFor(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fe == sc {
+		t.Fatal("the frontend proxy shares the batch proxy's scope under a policy only for it")
+	}
+	servesConfigOf(t, fe, out, render.Scope{Namespace: "shop", Labels: first.Labels}, "the frontend proxy")
 }

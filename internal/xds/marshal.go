@@ -76,8 +76,13 @@ func (m *marshalMemo) entry(r types.Resource) *cachedEntry {
 	return e.entry
 }
 
-// keep remembers r's entry once it is published (or found equal to what is).
-func (m *marshalMemo) keep(r types.Resource, e *cachedEntry) {
+// keep remembers r's entry once it is published (or found equal to what is), and
+// the bytes of the virtual hosts m marshalled for it: they are checked now.
+func (m *marshalMemo) keep(r types.Resource, e *cachedEntry, done marshalled) {
+	for i, vh := range done.fresh {
+		m.vhosts[vh] = &memoizedBytes{bytes: done.freshBytes[i], pass: m.pass}
+		m.usedVhosts++
+	}
 	if old := m.entries[r]; old != nil && old.pass == m.pass {
 		old.entry = e
 		return
@@ -99,82 +104,73 @@ func (m *marshalMemo) vhost(vh *routev3.VirtualHost) ([]byte, bool) {
 	return b.bytes, true
 }
 
-func (m *marshalMemo) keepVhost(vh *routev3.VirtualHost, b []byte) {
-	m.vhosts[vh] = &memoizedBytes{bytes: b, pass: m.pass}
-	m.usedVhosts++
+// marshalled is a resource's bytes, and what they need before they are published.
+type marshalled struct {
+	bytes []byte
+	// fresh are the virtual hosts marshalled for these bytes (not taken from the
+	// memo), with their bytes: memoized only once the resource is published.
+	fresh      []*routev3.VirtualHost
+	freshBytes [][]byte
+	check      func() error
 }
 
-func (m *marshalMemo) forgetVhost(vh *routev3.VirtualHost) {
-	if b := m.vhosts[vh]; b != nil {
-		delete(m.vhosts, vh)
-		if b.pass == m.pass {
-			m.usedVhosts--
-		}
-	}
-}
-
-// marshal returns r's bytes, and the validation they need before they are published:
-// for a route configuration, only its own fields and its newly marshalled virtual
-// hosts (the others were published before).
-func (m *marshalMemo) marshal(r types.Resource) ([]byte, func() error, error) {
+// marshal returns r's bytes and their validation: for a route configuration, only
+// its own fields and its newly marshalled virtual hosts (the others were published
+// before).
+func (m *marshalMemo) marshal(r types.Resource) (marshalled, error) {
 	rc, ok := r.(*routev3.RouteConfiguration)
 	if !ok || len(rc.VirtualHosts) == 0 {
 		b, err := deterministic.Marshal(r)
-		return b, func() error { return validateResource(r) }, err
+		return marshalled{bytes: b, check: func() error { return validateResource(r) }}, err
 	}
-	b, fresh, err := m.assemble(rc)
-	check := func() error {
-		err := errors.Join(validateShallow(rc))
-		for _, vh := range fresh {
+	out, err := m.assemble(rc)
+	out.check = func() error {
+		err := validateShallow(rc)
+		for _, vh := range out.fresh {
 			err = errors.Join(err, vh.ValidateAll())
-		}
-		if err != nil {
-			for _, vh := range fresh {
-				m.forgetVhost(vh) // never reused unchecked
-			}
 		}
 		return err
 	}
-	return b, check, err
+	return out, err
 }
 
 // assemble marshals a route configuration as proto.Marshal would (fields in number
 // order: name, then the repeated virtual_hosts, then the rest), taking each virtual
 // host's bytes from the memo when it has them.
-func (m *marshalMemo) assemble(rc *routev3.RouteConfiguration) ([]byte, []*routev3.VirtualHost, error) {
+func (m *marshalMemo) assemble(rc *routev3.RouteConfiguration) (marshalled, error) {
+	var out marshalled
 	head, err := deterministic.Marshal(&routev3.RouteConfiguration{Name: rc.Name})
 	if err != nil {
-		return nil, nil, err
+		return out, err
 	}
 	name, vhs := rc.Name, rc.VirtualHosts
 	rc.Name, rc.VirtualHosts = "", nil
 	tail, err := deterministic.Marshal(rc)
 	rc.Name, rc.VirtualHosts = name, vhs
 	if err != nil {
-		return nil, nil, err
+		return out, err
 	}
-	var fresh []*routev3.VirtualHost
 	parts := make([][]byte, len(vhs))
 	size := len(head) + len(tail)
 	for i, vh := range vhs {
 		b, ok := m.vhost(vh)
 		if !ok {
 			if b, err = deterministic.Marshal(vh); err != nil {
-				return nil, nil, err
+				return out, err
 			}
-			fresh = append(fresh, vh)
-			m.keepVhost(vh, b)
+			out.fresh, out.freshBytes = append(out.fresh, vh), append(out.freshBytes, b)
 		}
 		parts[i] = b
 		size += len(b) + protowire.SizeTag(2) + protowire.SizeVarint(uint64(len(b)))
 	}
-	out := make([]byte, 0, size)
-	out = append(out, head...)
+	out.bytes = make([]byte, 0, size)
+	out.bytes = append(out.bytes, head...)
 	for _, b := range parts {
-		out = protowire.AppendTag(out, 2, protowire.BytesType)
-		out = protowire.AppendBytes(out, b)
+		out.bytes = protowire.AppendTag(out.bytes, 2, protowire.BytesType)
+		out.bytes = protowire.AppendBytes(out.bytes, b)
 	}
-	return append(out, tail...), fresh, nil
+	out.bytes = append(out.bytes, tail...)
+	return out, nil
 }
 
 func validateResource(r types.Resource) error {

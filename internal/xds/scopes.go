@@ -8,6 +8,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/xds/gatewaygen"
 	"github.com/meshd-io/meshd/internal/xds/grpcgen"
 	"github.com/meshd-io/meshd/internal/xds/render"
@@ -161,4 +162,51 @@ func (s *Server) regenerate(sc *scope) {
 		}
 	}
 	sc.caches[resourcev3.EndpointType].update(nil, gone)
+}
+
+// watchedNodes are the nodes of the open watches.
+func (s *Server) watchedNodes() []nodeInfo {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	out := make([]nodeInfo, 0, len(s.watches))
+	for e := range s.watches {
+		out = append(out, e.info)
+	}
+	return out
+}
+
+// rebaseScopes keeps each scope rendered as its proxies need under a new IR. A scope
+// renders with the labels and locality of the proxy that created it, which stand for
+// every proxy of the same signature; new selectors can move that proxy elsewhere while
+// others stay, and the scope must then render with one of theirs. A scope left with no
+// proxy of its key renders with none of the selectors' labels (a namespace scope) or
+// goes (its proxies move to their new scopes). Callers hold s.mu, with s.ir the new IR.
+func (s *Server) rebaseScopes(proxies []nodeInfo) {
+	for key, sc := range s.scopes {
+		if key.Class == ClassGateway || s.keyFor(sc.info()) == key {
+			continue
+		}
+		rebased := false
+		for _, p := range proxies {
+			if p.Class == key.Class && p.Namespace == key.Namespace && s.keyFor(p) == key {
+				sc.client.Labels, sc.client.Locality = p.Labels, p.Locality
+				rebased = true
+				break
+			}
+		}
+		if !rebased {
+			sc.client.Labels, sc.client.Locality = nil, model.Locality{}
+			if s.keyFor(sc.info()) != key {
+				delete(s.scopes, key)
+				continue
+			}
+		}
+		sc.memo = render.Memo{} // rendered for other labels
+	}
+}
+
+// info is the node the scope renders for.
+func (sc *scope) info() nodeInfo {
+	return nodeInfo{Class: sc.key.Class, Namespace: sc.key.Namespace, Gateway: sc.client.Gateway,
+		Labels: sc.client.Labels, Locality: sc.client.Locality}
 }

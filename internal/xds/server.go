@@ -77,9 +77,13 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // Update publishes a new IR to every scope, sending only resources whose bytes changed,
 // then moves proxies whose scope the new IR changes.
 func (s *Server) Update(in *ir.IR) {
+	proxies := s.watchedNodes()
 	s.mu.Lock()
 	moved := !in.SameClientSignatures(s.ir)
 	s.ir = in
+	if moved {
+		s.rebaseScopes(proxies)
+	}
 	for _, sc := range s.scopes {
 		s.regenerate(sc)
 	}
@@ -145,6 +149,12 @@ func edsShareKey(c render.EDSCluster, f render.Flavor, client render.Scope) stri
 	key := fmt.Sprintf("%d|%s|%v|%v|%v|%+v", f, c.Name, c.Labels, c.Failover, c.Distribute, c.Locality)
 	if c.Failover || c.Distribute {
 		key += "|" + client.Locality.String()
+		// failoverPriority orders endpoints by the client's own values of its labels.
+		if c.Locality != nil {
+			for _, k := range c.Locality.FailoverPriority {
+				key += "|" + k + "=" + client.Labels[k]
+			}
+		}
 	}
 	return key
 }
@@ -165,7 +175,10 @@ func (s *Server) entry(typeURL, name string, r types.Resource, sc *scope) *cache
 func (s *Server) publish(sc *scope, typeURL string, resources []types.Resource) {
 	cache := sc.caches[typeURL]
 	var changed []*cachedEntry
-	held := 0 // resources whose name the cache holds once changed is applied
+	// held counts the resources whose name the cache holds once changed is applied,
+	// added those it did not hold before: it then holds others (to delete) only when
+	// it holds more than held.
+	held, added := 0, 0
 	for _, r := range resources {
 		name := cachev3.GetResourceName(r)
 		old := cache.get(name)
@@ -176,26 +189,28 @@ func (s *Server) publish(sc *scope, typeURL string, resources []types.Resource) 
 				held++ // the last good version stays
 			}
 			continue
-		case old == nil || old.version != e.version:
+		case old == nil:
+			added++
+			changed = append(changed, e)
+		case old.version != e.version:
 			changed = append(changed, e)
 		}
 		held++
 	}
-	cache.update(changed, nil)
-	if cache.len() == held {
-		return // nothing else is held: nothing to delete
-	}
-	keep := make(map[string]bool, len(resources))
-	for _, r := range resources {
-		keep[cachev3.GetResourceName(r)] = true
-	}
 	var deleted []string
-	for _, name := range cache.names() {
-		if !keep[name] {
-			deleted = append(deleted, name)
+	if cache.len()+added > held {
+		keep := make(map[string]bool, len(resources))
+		for _, r := range resources {
+			keep[cachev3.GetResourceName(r)] = true
+		}
+		for _, name := range cache.names() {
+			if !keep[name] {
+				deleted = append(deleted, name)
+			}
 		}
 	}
-	cache.update(nil, deleted)
+	// One update: a proxy never sees the new resources next to the stale ones.
+	cache.update(changed, deleted)
 }
 
 // checkedEntry is r's cache entry, or nil (logged) when r cannot be published. A proto
@@ -205,19 +220,19 @@ func (s *Server) checkedEntry(sc *scope, typeURL, name string, r types.Resource,
 	if e := sc.marshalled.entry(r); e != nil {
 		return e
 	}
-	b, check, err := sc.marshalled.marshal(r)
+	m, err := sc.marshalled.marshal(r)
 	if err != nil {
 		s.log.Error(err, "marshal", "type", typeURL, "name", name, "scope", sc.key.String())
 		return nil
 	}
-	e := newCachedEntry(typeURL, name, b)
+	e := newCachedEntry(typeURL, name, m.bytes)
 	if old == nil || old.version != e.version {
-		if err := check(); err != nil {
+		if err := m.check(); err != nil {
 			s.log.Error(err, "generated resource is invalid; keeping the last good version", "type", typeURL, "name", name, "scope", sc.key.String())
 			return nil
 		}
 	}
-	sc.marshalled.keep(r, e)
+	sc.marshalled.keep(r, e, m)
 	return e
 }
 

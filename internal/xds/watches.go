@@ -17,6 +17,9 @@ import (
 type watchEntry struct {
 	info nodeInfo
 	key  scopeKey
+	// sc is the scope whose cache holds the watch (a scope can be replaced under the
+	// same key when the IR changes).
+	sc *scope
 	// Exactly one of the state-of-the-world and delta halves is set.
 	req   *cachev3.Request
 	ch    chan cachev3.Response
@@ -62,7 +65,7 @@ func (s *Server) watch(e *watchEntry) (func(), error) {
 		return nil, err
 	}
 	s.watchMu.Lock()
-	e.key, e.inner = sc.key, inner
+	e.key, e.sc, e.inner = sc.key, sc, inner
 	s.watches[e] = struct{}{}
 	s.watchMu.Unlock()
 	s.move(e)
@@ -131,7 +134,8 @@ func (s *Server) rescope() {
 	s.dropIdleScopes()
 }
 
-// move re-opens a watch on the cache of its proxy's current scope. The new cache has
+// move re-opens a watch on the cache of its proxy's current scope (the scope of its
+// key now: rebaseScopes may have dropped the one it was on). The new cache has
 // other versions, so it answers at once with the whole new config; the proxy may also
 // get the old scope's answer first, and ends on the new one.
 //
@@ -141,9 +145,10 @@ func (s *Server) rescope() {
 func (s *Server) move(e *watchEntry) {
 	s.mu.Lock()
 	key := s.keyFor(e.info)
+	current := s.scopes[key]
 	s.mu.Unlock()
 	s.watchMu.Lock()
-	if e.closed || e.key == key {
+	if e.closed || (e.key == key && e.sc == current) {
 		s.watchMu.Unlock()
 		return
 	}
@@ -168,7 +173,7 @@ func (s *Server) move(e *watchEntry) {
 		inner() // cancelled, or moved again meanwhile
 		return
 	}
-	e.inner = inner
+	e.sc, e.inner = sc, inner
 }
 
 // dropIdleScopes forgets label-specific scopes no watch uses any more, so scopes do not

@@ -58,7 +58,9 @@ func (m *Mesh) host(ns string) string {
 
 func (m *Mesh) meta(ns, name string) metav1.ObjectMeta {
 	m.version++
-	m.created++
+	if m.rng.IntN(3) != 0 {
+		m.created++
+	}
 	meta := metav1.ObjectMeta{Namespace: ns, Name: name, Generation: int64(m.version), CreationTimestamp: metav1.Unix(m.created, 0)}
 	// Half the objects carry a resourceVersion as stored ones do; the rest are told
 	// apart by pointer, as in tests and benchmarks.
@@ -70,15 +72,24 @@ func (m *Mesh) meta(ns, name string) metav1.ObjectMeta {
 
 func (m *Mesh) service(ns, name string) *model.Service {
 	ports := []corev1.ServicePort{{Name: "http", Port: 80}}
-	switch m.rng.IntN(4) {
+	switch m.rng.IntN(6) {
 	case 0:
 		ports = append(ports, corev1.ServicePort{Name: "tcp-db", Port: 5432})
 	case 1:
 		ports = []corev1.ServicePort{{Name: "grpc", Port: 9080}}
+	case 2:
+		ports = []corev1.ServicePort{{Name: "", Port: 80}, {Name: "tls", Port: 443}}
 	}
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: corev1.ServiceSpec{Ports: ports, ClusterIP: fmt.Sprintf("10.0.0.%d", m.rng.IntN(250)+1)}}
+	ip := fmt.Sprintf("10.0.0.%d", m.rng.IntN(250)+1)
 	if m.rng.IntN(6) == 0 {
+		ip = "None"
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: corev1.ServiceSpec{Ports: ports, ClusterIP: ip}}
+	switch m.rng.IntN(6) {
+	case 0:
 		svc.Annotations = map[string]string{"networking.istio.io/exportTo": "."}
+	case 1:
+		svc.Annotations = map[string]string{"networking.istio.io/exportTo": m.pick(Namespaces)}
 	}
 	return model.ServiceFromKube(svc, model.DefaultClusterDomain)
 }
@@ -87,6 +98,9 @@ func (m *Mesh) destination(ns string) networkingv1.Destination {
 	d := networkingv1.Destination{Host: m.host(ns)}
 	if m.rng.IntN(2) == 0 {
 		d.Subset = m.pick([]string{"v1", "v2", "v3"})
+	}
+	if m.rng.IntN(5) == 0 {
+		d.Port = &networkingv1.PortSelector{Number: []uint32{80, 9080, 5432}[m.rng.IntN(3)]}
 	}
 	return d
 }
@@ -109,8 +123,20 @@ func (m *Mesh) virtualService(ns, name string) *networkingv1.VirtualService {
 	if m.rng.IntN(4) == 0 {
 		vs.Spec.TCP = []networkingv1.TCPRoute{{Route: []networkingv1.RouteDestination{{Destination: m.destination(ns)}}}}
 	}
-	if m.rng.IntN(6) == 0 {
+	switch m.rng.IntN(6) {
+	case 0:
 		vs.Spec.ExportTo = []string{"."}
+	case 1:
+		vs.Spec.ExportTo = []string{m.pick(Namespaces)}
+	}
+	switch m.rng.IntN(5) {
+	case 0:
+		vs.Spec.HTTP[0].Match[0].SourceLabels = map[string]string{"app": m.pick(names)}
+	case 1:
+		vs.Spec.HTTP[0].Match[0].SourceNamespace = m.pick(Namespaces)
+	}
+	if m.rng.IntN(5) == 0 {
+		vs.Spec.TLS = []networkingv1.TLSRoute{{Match: []networkingv1.TLSMatchAttributes{{SniHosts: []string{"x.example.com"}}}, Route: []networkingv1.RouteDestination{{Destination: m.destination(ns)}}}}
 	}
 	if m.rng.IntN(15) == 0 {
 		vs.Spec.HTTP[1].Route[0].Weight = -1 // invalid: reported, left out
@@ -128,7 +154,20 @@ func (m *Mesh) destinationRule(ns, name string) *networkingv1.DestinationRule {
 	}
 	if m.rng.IntN(3) == 0 {
 		dr.Spec.TrafficPolicy = &networkingv1.TrafficPolicy{LoadBalancer: &networkingv1.LoadBalancerSettings{
-			ConsistentHash: &networkingv1.ConsistentHashLB{HTTPHeaderName: ptr.To("x-user")}}}
+			ConsistentHash: &networkingv1.ConsistentHashLB{HTTPHeaderName: ptr.To("x-user-" + m.pick(names))}}}
+	}
+	if m.rng.IntN(4) == 0 {
+		dr.Spec.Subsets[0].TrafficPolicy = &networkingv1.TrafficPolicy{LoadBalancer: &networkingv1.LoadBalancerSettings{
+			ConsistentHash: &networkingv1.ConsistentHashLB{HTTPCookie: &networkingv1.HTTPCookie{Name: "c-" + m.pick(names)}}}}
+	}
+	switch m.rng.IntN(5) {
+	case 0:
+		dr.Spec.ExportTo = []string{"."}
+	case 1:
+		dr.Spec.ExportTo = []string{m.pick(Namespaces)}
+	}
+	if m.rng.IntN(5) == 0 {
+		dr.Spec.WorkloadSelector = &typev1beta1.WorkloadSelector{MatchLabels: map[string]string{"app": m.pick(names)}}
 	}
 	return dr
 }
@@ -162,6 +201,10 @@ func (m *Mesh) Edit() {
 	ns, name := m.pick(Namespaces), m.pick(names)
 	key := ns + "/" + name
 	del := m.rng.IntN(4) == 0
+	if m.rng.IntN(8) == 0 {
+		delete(m.vss, key)
+		delete(m.drs, key)
+	}
 	switch m.rng.IntN(5) {
 	case 3:
 		if del {
@@ -218,12 +261,24 @@ func (m *Mesh) Snapshot() *model.Snapshot {
 		in.Services = append(in.Services, s)
 	}
 	for _, vs := range m.vss {
+		if vs.ResourceVersion != "" {
+			c := *vs
+			vs = &c
+		}
 		in.VirtualServices = append(in.VirtualServices, vs)
 	}
 	for _, dr := range m.drs {
+		if dr.ResourceVersion != "" {
+			c := *dr
+			dr = &c
+		}
 		in.DestinationRules = append(in.DestinationRules, dr)
 	}
 	for _, ap := range m.aps {
+		if ap.ResourceVersion != "" {
+			c := *ap
+			ap = &c
+		}
 		in.AuthorizationPolicies = append(in.AuthorizationPolicies, ap)
 	}
 	for _, pa := range m.pas {
