@@ -3,6 +3,8 @@ package xds
 import (
 	"errors"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -77,18 +79,50 @@ func (m *marshalMemo) entry(r types.Resource) *cachedEntry {
 }
 
 // keep remembers r's entry once it is published (or found equal to what is), and
-// the bytes of the virtual hosts m marshalled for it: they are checked now.
+// the bytes of the virtual hosts m marshalled for it: they are checked now. Then it
+// releases r's content (and theirs): see release.
 func (m *marshalMemo) keep(r types.Resource, e *cachedEntry, done marshalled) {
 	for i, vh := range done.fresh {
 		m.vhosts[vh] = &memoizedBytes{bytes: done.freshBytes[i], pass: m.pass}
 		m.usedVhosts++
+		release(vh)
 	}
 	if old := m.entries[r]; old != nil && old.pass == m.pass {
 		old.entry = e
-		return
+	} else {
+		m.entries[r] = &memoizedEntry{entry: e, pass: m.pass}
+		m.usedEntries++
 	}
-	m.entries[r] = &memoizedEntry{entry: e, pass: m.pass}
-	m.usedEntries++
+	release(r)
+}
+
+// release empties a published proto but for its name. The generators' memo hands the
+// same pointer out again while the service is unchanged, and from then on only the
+// pointer (the key of its bytes here) and the name are read; without this, each scope
+// would keep a whole generation of protos alive, some 14 MB per scope of a
+// 1,000-service mesh. Only top-level resources and virtual hosts are emptied: the
+// sub-messages that generators share between resources are left as they are. The
+// memos drop a pointer in the same pass, the one in which the generator stops
+// handing it out, so an emptied proto is never marshalled again.
+func release(r proto.Message) {
+	switch m := r.(type) {
+	case *clusterv3.Cluster:
+		name := m.Name
+		proto.Reset(m)
+		m.Name = name
+	case *listenerv3.Listener:
+		name := m.Name
+		proto.Reset(m)
+		m.Name = name
+	case *routev3.RouteConfiguration:
+		name := m.Name
+		proto.Reset(m)
+		m.Name = name
+	case *routev3.VirtualHost:
+		name := m.Name
+		proto.Reset(m)
+		m.Name = name
+	}
 }
 
 // vhost returns the memoized bytes of a virtual host, marking them used.
@@ -165,9 +199,21 @@ func (m *marshalMemo) assemble(rc *routev3.RouteConfiguration) (marshalled, erro
 	}
 	out.bytes = make([]byte, 0, size)
 	out.bytes = append(out.bytes, head...)
-	for _, b := range parts {
+	fresh := 0
+	for i, b := range parts {
 		out.bytes = protowire.AppendTag(out.bytes, 2, protowire.BytesType)
-		out.bytes = protowire.AppendBytes(out.bytes, b)
+		out.bytes = protowire.AppendVarint(out.bytes, uint64(len(b)))
+		start := len(out.bytes)
+		out.bytes = append(out.bytes, b...)
+		// When every virtual host is new (a scope's first or a full generation), their
+		// bytes are memoized as slices of the route configuration's, which the cache
+		// keeps anyway, rather than as a second copy. Not otherwise: a few new virtual
+		// hosts would each keep a whole route configuration's bytes alive long after
+		// the cache replaced it.
+		if len(out.fresh) == len(vhs) && fresh < len(out.fresh) && out.fresh[fresh] == vhs[i] {
+			out.freshBytes[fresh] = out.bytes[start:len(out.bytes):len(out.bytes)]
+			fresh++
+		}
 	}
 	out.bytes = append(out.bytes, tail...)
 	return out, nil
