@@ -1,0 +1,45 @@
+package meshenv
+
+import (
+	"bufio"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// Memory is what the test process holds. meshd's manager runs in the test process
+// (the API server and etcd do not), so this is meshd's memory plus the test's own.
+type Memory struct {
+	// HeapInuse is the Go heap in use right after a garbage collection: what is
+	// still referenced, the figure that grows when something leaks.
+	HeapInuse uint64
+	// RSS is the resident set size; the Go runtime returns freed memory to the
+	// system lazily, so it lags behind the heap.
+	RSS uint64
+}
+
+// MeasureMemory collects garbage, then reads the heap in use and the RSS.
+func MeasureMemory() Memory {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return Memory{HeapInuse: ms.HeapInuse, RSS: rss()}
+}
+
+// rss reads VmRSS from /proc/self/status (0 where there is no /proc).
+func rss() uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(v, "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
