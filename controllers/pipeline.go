@@ -70,6 +70,9 @@ type Pipeline struct {
 
 	mu         sync.Mutex
 	lastReport *translate.Report
+	// since is, per object, its generation and the config update (xds ConfigSeq) that
+	// first published it: Programmed counts the proxies synced at or after it.
+	since map[ir.ConfigRef]published
 	// translator re-translates only what a change reaches. Only the config
 	// reconcile uses it, and the work queue never runs one key twice at once.
 	translator translate.Incremental
@@ -258,10 +261,11 @@ func (p *Pipeline) translate(ctx context.Context) error {
 			}
 		}
 	}
+	p.XDS.Update(out)
 	p.mu.Lock()
 	p.lastReport = report
+	p.recordPublished(report, p.XDS.ConfigSeq())
 	p.mu.Unlock()
-	p.XDS.Update(out)
 	log.FromContext(ctx).V(1).Info("translated and pushed", "services", len(out.Services), "took", time.Since(start))
 
 	if !p.leading() {
@@ -423,14 +427,14 @@ func (p *Pipeline) programmed(ctx context.Context) error {
 		return nil
 	}
 	p.mu.Lock()
-	report := p.lastReport
+	report, since := p.lastReport, p.since
 	p.mu.Unlock()
 	if report == nil {
 		return nil
 	}
 	var proxies []translate.ProxyView
 	for _, pp := range p.XDS.Progress() {
-		proxies = append(proxies, translate.ProxyView{NodeID: pp.NodeID, Namespace: pp.Namespace, UpToDate: pp.UpToDate, Nack: pp.Nack})
+		proxies = append(proxies, translate.ProxyView{NodeID: pp.NodeID, Namespace: pp.Namespace, SyncedAt: pp.SyncedAt, Nack: pp.Nack})
 	}
 	var vss networkingv1.VirtualServiceList
 	var drs networkingv1.DestinationRuleList
@@ -444,7 +448,7 @@ func (p *Pipeline) programmed(ctx context.Context) error {
 		if rep == nil || rep.Generation != obj.GetGeneration() {
 			return nil
 		}
-		return writeConditions(ctx, p.Client, p.Scheme, obj, current, []metav1.Condition{rep.ProgrammedCondition(proxies)}, ownerProgrammed)
+		return writeConditions(ctx, p.Client, p.Scheme, obj, current, []metav1.Condition{rep.ProgrammedCondition(proxies, since[ref].seq)}, ownerProgrammed)
 	}
 	for i := range vss.Items {
 		vs := &vss.Items[i]
@@ -462,6 +466,27 @@ func (p *Pipeline) programmed(ctx context.Context) error {
 }
 
 // pointers points into a list's items, without copying them.
+// published is when an object's generation first reached the xDS caches.
+type published struct {
+	generation int64
+	seq        uint64
+}
+
+// recordPublished notes, for each object of report whose generation is new, that
+// config update seq published it. Callers hold p.mu. The map is replaced, not
+// changed, so a programmed pass can read the one it took without the lock.
+func (p *Pipeline) recordPublished(report *translate.Report, seq uint64) {
+	next := make(map[ir.ConfigRef]published, len(report.Objects))
+	for ref, rep := range report.Objects {
+		if was, ok := p.since[ref]; ok && was.generation == rep.Generation {
+			next[ref] = was
+		} else {
+			next[ref] = published{generation: rep.Generation, seq: seq}
+		}
+	}
+	p.since = next
+}
+
 func pointers[T any](items []T) []*T {
 	out := make([]*T, len(items))
 	for i := range items {

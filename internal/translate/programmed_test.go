@@ -11,10 +11,11 @@ import (
 )
 
 func TestProgrammedCondition(t *testing.T) {
+	// The object's generation was first published by config update 5.
 	proxies := []ProxyView{
-		{NodeID: "a", Namespace: "shop", UpToDate: true},
-		{NodeID: "b", Namespace: "shop", UpToDate: false},
-		{NodeID: "c", Namespace: "other", UpToDate: true},
+		{NodeID: "a", Namespace: "shop", SyncedAt: 7},
+		{NodeID: "b", Namespace: "shop", SyncedAt: 4},
+		{NodeID: "c", Namespace: "other", SyncedAt: 5},
 	}
 	cases := []struct {
 		name    string
@@ -25,14 +26,15 @@ func TestProgrammedCondition(t *testing.T) {
 		message string
 	}{
 		{"all visible, one behind", ObjectReport{Generation: 3}, proxies, metav1.ConditionUnknown, ReasonPending, "2 of 3 connected proxies acknowledged the config carrying generation 3"},
-		{"exported to other only", ObjectReport{Generation: 1, Visibility: ir.Visibility{"other"}}, proxies, metav1.ConditionTrue, ReasonProgrammed, "1 of 1"},
-		{"no proxies", ObjectReport{Generation: 1}, nil, metav1.ConditionTrue, ReasonProgrammed, "0 of 0"},
+		{"exported to other only", ObjectReport{Generation: 1, Visibility: ir.Visibility{"other"}}, proxies, metav1.ConditionTrue, ReasonProgrammed, "every connected proxy that gets this config acknowledged generation 1"},
+		{"no proxies", ObjectReport{Generation: 1}, nil, metav1.ConditionTrue, ReasonProgrammed, "every connected proxy"},
+		{"never synced", ObjectReport{Generation: 1}, []ProxyView{{NodeID: "a", Namespace: "x"}}, metav1.ConditionUnknown, ReasonPending, "0 of 1"},
 		{"rejected", ObjectReport{Generation: 2}, []ProxyView{{NodeID: "a", Namespace: "x", Nack: "bad cluster"}}, metav1.ConditionFalse, ReasonRejected, "rejected by a: bad cluster"},
 		{"invalid", ObjectReport{Generation: 1, Invalid: field.ErrorList{field.Required(field.NewPath("spec"), "")}}, proxies, metav1.ConditionFalse, "Invalid", "invalid"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := tc.rep.ProgrammedCondition(tc.proxies)
+			c := tc.rep.ProgrammedCondition(tc.proxies, 5)
 			if c.Status != tc.status || c.Reason != tc.reason || !strings.Contains(c.Message, tc.message) || c.ObservedGeneration != tc.rep.Generation {
 				t.Errorf("got %s/%s %q (gen %d), want %s/%s containing %q", c.Status, c.Reason, c.Message, c.ObservedGeneration, tc.status, tc.reason, tc.message)
 			}

@@ -28,14 +28,20 @@ const (
 // ProxyView is what the Programmed condition needs to know of one connected proxy.
 type ProxyView struct {
 	NodeID, Namespace string
-	UpToDate          bool
-	Nack              string
+	// SyncedAt is the last config update (xds.Server's sequence number) the proxy was
+	// seen to hold in full; 0 if never.
+	SyncedAt uint64
+	Nack     string
 }
 
-// ProgrammedCondition says how many connected proxies that get this object's config
-// have acknowledged the current config (which carries this generation), and whether
-// any rejected it.
-func (o *ObjectReport) ProgrammedCondition(proxies []ProxyView) metav1.Condition {
+// ProgrammedCondition says whether the connected proxies that get this object's
+// config hold the config carrying this generation, first published by config update
+// since: a proxy that held all config of that update or a later one has it, whatever
+// changed since (a proxy behind a newer change to another object, or to endpoints,
+// does not make this object Pending again). The message names counts only while
+// proxies are behind: once all are done it stays put as proxies come and go, so a
+// fleet's statuses are not rewritten on every connect.
+func (o *ObjectReport) ProgrammedCondition(proxies []ProxyView, since uint64) metav1.Condition {
 	c := metav1.Condition{Type: typev1beta1.ConditionProgrammed, ObservedGeneration: o.Generation}
 	if len(o.Invalid) > 0 {
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, typev1beta1.ReasonInvalid, "not programmed: the object is invalid"
@@ -48,7 +54,7 @@ func (o *ObjectReport) ProgrammedCondition(proxies []ProxyView) metav1.Condition
 			continue
 		}
 		total++
-		if p.UpToDate {
+		if p.SyncedAt >= since && p.SyncedAt > 0 {
 			acked++
 		}
 		if p.Nack != "" {
@@ -64,7 +70,8 @@ func (o *ObjectReport) ProgrammedCondition(proxies []ProxyView) metav1.Condition
 	case acked < total:
 		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, ReasonPending, msg
 	default:
-		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonProgrammed, msg
+		c.Status, c.Reason = metav1.ConditionTrue, ReasonProgrammed
+		c.Message = fmt.Sprintf("every connected proxy that gets this config acknowledged generation %d", o.Generation)
 	}
 	return c
 }

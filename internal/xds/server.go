@@ -45,6 +45,11 @@ type Server struct {
 	watchMu sync.Mutex
 	watches map[*watchEntry]struct{}
 
+	// seq numbers config updates; synced is, per connected proxy, the last seq at
+	// which Progress saw it hold its config in full.
+	seq    uint64
+	synced map[string]uint64
+
 	tracker *Tracker
 	// secrets serves SDS to authenticated streams; nil until SetSecretIssuer.
 	secrets *secrets
@@ -81,6 +86,7 @@ func (s *Server) Update(in *ir.IR) {
 	s.mu.Lock()
 	moved := !in.SameClientSignatures(s.ir)
 	s.ir = in
+	s.seq++
 	if moved {
 		s.rebaseScopes(proxies)
 	}
@@ -243,6 +249,10 @@ type ProxyProgress struct {
 	// UpToDate is true when, for every type the proxy subscribes to, it acknowledged
 	// the version the server holds now.
 	UpToDate bool
+	// SyncedAt is the last config update (ConfigSeq) at which the proxy was seen to
+	// hold its listeners, routes and clusters in full (endpoints are not an object's
+	// config); 0 if never.
+	SyncedAt uint64
 	// Nack is the proxy's message for the newest version it rejected, if any.
 	Nack string
 }
@@ -263,6 +273,7 @@ func (s *Server) Progress() []ProxyProgress {
 		names    uint64
 	}
 	expected := map[expectedKey]string{}
+	synced := make(map[string]uint64, len(proxies))
 	for _, p := range proxies {
 		key := s.keyFor(p.info)
 		sc := s.scopes[key]
@@ -270,6 +281,7 @@ func (s *Server) Progress() []ProxyProgress {
 			continue
 		}
 		pp := ProxyProgress{NodeID: p.NodeID, Namespace: key.Namespace, UpToDate: true}
+		configUpToDate := true
 		for _, t := range p.Subscribed {
 			cache := sc.caches[t]
 			if cache == nil {
@@ -285,15 +297,30 @@ func (s *Server) Progress() []ProxyProgress {
 			}
 			if p.Acked[t] != want {
 				pp.UpToDate = false
+				configUpToDate = configUpToDate && t == resourcev3.EndpointType
 			}
 			if nack, ok := p.Nacked[t]; ok {
 				pp.Nack = nack.Message
 			}
 		}
+		if configUpToDate {
+			synced[p.NodeID] = s.seq
+		} else if at, ok := s.synced[p.NodeID]; ok {
+			synced[p.NodeID] = at
+		}
+		pp.SyncedAt = synced[p.NodeID]
 		out = append(out, pp)
 	}
+	s.synced = synced // proxies gone are forgotten
 	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
 	return out
+}
+
+// ConfigSeq numbers config updates: it grows by one with every Update.
+func (s *Server) ConfigSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
 }
 
 // Serve waits for the first config, then serves ADS on l until ctx ends.

@@ -152,8 +152,8 @@ spec:
 	testutil.Eventually(t, statusTimeout, func() error {
 		for _, name := range []string{"reviews", "db"} {
 			c := condition(t, vsGVK, f.ns, name, typev1beta1.ConditionProgrammed)
-			if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "1 of 1 connected proxies acknowledged") {
-				return fmt.Errorf("%s: Programmed = %+v, want True with 1 of 1 proxies", name, c)
+			if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "every connected proxy that gets this config acknowledged") {
+				return fmt.Errorf("%s: Programmed = %+v, want True, acknowledged by the connected proxy", name, c)
 			}
 		}
 		return nil

@@ -105,8 +105,8 @@ func TestTrafficSplitAndHeaderMatch(t *testing.T) {
 	vsGVK := schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}
 	testutil.Eventually(t, statusTimeout, func() error {
 		c := condition(t, vsGVK, f.ns, "reviews", typev1beta1.ConditionProgrammed)
-		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "1 of 1 connected proxies acknowledged") {
-			return fmt.Errorf("Programmed = %+v, want True with 1 of 1 proxies", c)
+		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "every connected proxy that gets this config acknowledged") {
+			return fmt.Errorf("Programmed = %+v, want True, acknowledged by the connected proxy", c)
 		}
 		return nil
 	})
