@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -427,7 +428,7 @@ func (p *Pipeline) programmed(ctx context.Context) error {
 		return nil
 	}
 	p.mu.Lock()
-	report, since := p.lastReport, p.since
+	report, since := p.lastReport, maps.Clone(p.since)
 	p.mu.Unlock()
 	if report == nil {
 		return nil
@@ -473,18 +474,25 @@ type published struct {
 }
 
 // recordPublished notes, for each object of report whose generation is new, that
-// config update seq published it. Callers hold p.mu. The map is replaced, not
-// changed, so a programmed pass can read the one it took without the lock.
+// config update seq published it, and forgets objects gone. Callers hold p.mu. It
+// runs on every translation, so it changes only what changed; the programmed pass,
+// which walks every object anyway, takes a copy.
 func (p *Pipeline) recordPublished(report *translate.Report, seq uint64) {
-	next := make(map[ir.ConfigRef]published, len(report.Objects))
+	if p.since == nil {
+		p.since = make(map[ir.ConfigRef]published, len(report.Objects))
+	}
 	for ref, rep := range report.Objects {
-		if was, ok := p.since[ref]; ok && was.generation == rep.Generation {
-			next[ref] = was
-		} else {
-			next[ref] = published{generation: rep.Generation, seq: seq}
+		if was, ok := p.since[ref]; !ok || was.generation != rep.Generation {
+			p.since[ref] = published{generation: rep.Generation, seq: seq}
 		}
 	}
-	p.since = next
+	if len(p.since) > len(report.Objects) {
+		for ref := range p.since {
+			if report.Objects[ref] == nil {
+				delete(p.since, ref)
+			}
+		}
+	}
 }
 
 func pointers[T any](items []T) []*T {

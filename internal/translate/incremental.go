@@ -37,7 +37,10 @@ type Incremental struct {
 	prev   *model.Snapshot
 	out    *ir.IR
 	report *Report
-	failed bool
+	// full is set when the next pass must be a full translation whatever changes:
+	// the previous snapshot had what the closure does not follow, or an object's
+	// translation failed.
+	full bool
 	// vsDeps and drDeps are the dependencies of prev's VirtualServices and
 	// DestinationRules, index by index (nil when not worked out).
 	vsDeps, drDeps []*dependent
@@ -118,7 +121,7 @@ func (x *Incremental) Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 }
 
 func (x *Incremental) keep(snap *model.Snapshot, out *ir.IR, report *Report, failed bool) (*ir.IR, *Report) {
-	x.prev, x.out, x.report, x.failed = snap, out, report, failed
+	x.prev, x.out, x.report, x.full = snap, out, report, failed || needsFull(snap)
 	return out, report
 }
 
@@ -157,8 +160,7 @@ func (r *restriction) mutating(svc *ir.Service) {
 // must all be.
 func (x *Incremental) restrictionFor(snap *model.Snapshot) *restriction {
 	prev := x.prev
-	if prev == nil || x.failed || prev.ClusterDomain != snap.ClusterDomain || !reflect.DeepEqual(prev.Mesh, snap.Mesh) ||
-		joinsServiceRoutes(prev) || joinsServiceRoutes(snap) || hasDelegates(prev) || hasDelegates(snap) {
+	if prev == nil || x.full || needsFull(snap) || prev.ClusterDomain != snap.ClusterDomain || !reflect.DeepEqual(prev.Mesh, snap.Mesh) {
 		return nil
 	}
 	if x.services == nil {
@@ -322,7 +324,7 @@ func (k knownHosts) expand(pattern string, hosts map[string]bool) {
 	}
 }
 
-// matchesPattern is matchingServices' rule for a wildcard host.
+// matchesPattern reports whether a wildcard host ("*" or "*.suffix") names host.
 func matchesPattern(pattern, host string) bool {
 	return pattern == "*" || strings.HasSuffix(host, pattern[1:])
 }
@@ -364,6 +366,9 @@ func drDependent(dr *networkingv1.DestinationRule, domain string) *dependent {
 	return &dependent{ref: ir.ConfigRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name},
 		patterns: []string{resolveHost(dr.Spec.Host, dr.Namespace, domain)}}
 }
+
+// needsFull reports whether a snapshot has what the closure does not follow.
+func needsFull(s *model.Snapshot) bool { return joinsServiceRoutes(s) || hasDelegates(s) }
 
 // joinsServiceRoutes reports whether Gateway API routes may join services' route
 // tables (GAMMA): their attachment is not tracked per host, so such meshes are

@@ -235,9 +235,8 @@ func (t *translator) matchingServices(host string) []*ir.Service {
 		return nil
 	}
 	var out []*ir.Service
-	suffix := host[1:]
 	for _, h := range slices.Sorted(maps.Keys(t.services)) {
-		if host == "*" || strings.HasSuffix(h, suffix) {
+		if matchesPattern(host, h) {
 			out = append(out, t.services[h])
 		}
 	}

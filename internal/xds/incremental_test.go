@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -180,4 +181,72 @@ func TestScopeRendersForTheProxiesItServes(t *testing.T) {
 		t.Fatal("the frontend proxy shares the batch proxy's scope under a policy only for it")
 	}
 	servesConfigOf(t, fe, out, render.Scope{Namespace: "shop", Labels: first.Labels}, "the frontend proxy")
+}
+
+// TestSyncedAtFollowsConfigNotEndpoints: a proxy holding every listener, route and
+// cluster of the newest config update counts as synced at it even while an endpoint
+// push is not yet acknowledged (endpoints are not an object's config, so endpoint
+// churn must not turn objects Pending); a config update it has not acknowledged
+// leaves it synced at the last one it held.
+func TestSyncedAtFollowsConfigNotEndpoints(t *testing.T) {
+	snap := randommesh.New(1).Snapshot()
+	out, _ := translate.Translate(snap)
+	srv := NewServer(logr.Discard())
+	srv.Update(out)
+	srv.UpdateEndpoints(endpointsOf(snap))
+	sc, err := srv.scopeFor(nodeInfo{Class: ClassSidecar, Namespace: randommesh.Namespaces[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev3.Node{Id: "sidecar~10.0.0.9~p." + randommesh.Namespaces[0] + "~" + randommesh.Namespaces[0] + ".svc.cluster.local"}
+	ack := func(typeURL string) {
+		srv.tracker.request(1, node, typeURL, sc.caches[typeURL].version(nil, true), nil, "", logr.Discard())
+	}
+	for _, typeURL := range typeURLs {
+		ack(typeURL)
+	}
+	synced := func() ProxyProgress {
+		t.Helper()
+		ps := srv.Progress()
+		if len(ps) != 1 {
+			t.Fatalf("%d proxies in progress, want 1", len(ps))
+		}
+		return ps[0]
+	}
+	if p := synced(); !p.UpToDate || p.SyncedAt != srv.ConfigSeq() {
+		t.Fatalf("after acknowledging everything: %+v, want up to date and synced at %d", p, srv.ConfigSeq())
+	}
+
+	// A config update that changes nothing for the proxy, and new endpoints it has not
+	// acknowledged yet.
+	srv.Update(out)
+	eps := endpointsOf(snap)
+	for k := range eps {
+		eps[k] = eps[k][:1]
+	}
+	srv.UpdateEndpoints(eps)
+	if p := synced(); p.UpToDate || p.SyncedAt != srv.ConfigSeq() {
+		t.Fatalf("behind on endpoints only: %+v, want not up to date but synced at %d", p, srv.ConfigSeq())
+	}
+
+	// Config updates until the proxy's listeners, routes or clusters change, none of
+	// them acknowledged: it stays synced at the last update it held.
+	before := srv.ConfigSeq()
+	held := func() bool {
+		for _, typeURL := range []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType} {
+			if srv.tracker.Proxies()[0].Acked[typeURL] != sc.caches[typeURL].version(nil, true) {
+				return false
+			}
+		}
+		return true
+	}
+	m := randommesh.New(1)
+	for held() {
+		m.Edit()
+		next, _ := translate.Translate(m.Snapshot())
+		srv.Update(next)
+	}
+	if p := synced(); p.SyncedAt != before || srv.ConfigSeq() <= before {
+		t.Fatalf("behind on config: synced at %d, want %d (now %d)", p.SyncedAt, before, srv.ConfigSeq())
+	}
 }

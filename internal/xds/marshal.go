@@ -3,8 +3,6 @@ package xds
 import (
 	"errors"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -105,24 +103,14 @@ func (m *marshalMemo) keep(r types.Resource, e *cachedEntry, done marshalled) {
 // memos drop a pointer in the same pass, the one in which the generator stops
 // handing it out, so an emptied proto is never marshalled again.
 func release(r proto.Message) {
-	switch m := r.(type) {
-	case *clusterv3.Cluster:
-		name := m.Name
-		proto.Reset(m)
-		m.Name = name
-	case *listenerv3.Listener:
-		name := m.Name
-		proto.Reset(m)
-		m.Name = name
-	case *routev3.RouteConfiguration:
-		name := m.Name
-		proto.Reset(m)
-		m.Name = name
-	case *routev3.VirtualHost:
-		name := m.Name
-		proto.Reset(m)
-		m.Name = name
+	m := r.ProtoReflect()
+	name := m.Descriptor().Fields().ByName("name")
+	if name == nil {
+		return
 	}
+	v := m.Get(name)
+	proto.Reset(r)
+	m.Set(name, v)
 }
 
 // vhost returns the memoized bytes of a virtual host, marking them used.

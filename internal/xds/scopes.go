@@ -164,7 +164,8 @@ func (s *Server) regenerate(sc *scope) {
 	sc.caches[resourcev3.EndpointType].update(nil, gone)
 }
 
-// watchedNodes are the nodes of the open watches.
+// watchedNodes are the nodes of the open watches. It takes watchMu, and may be called
+// with s.mu held: nothing takes s.mu while holding watchMu.
 func (s *Server) watchedNodes() []nodeInfo {
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()

@@ -82,13 +82,12 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // Update publishes a new IR to every scope, sending only resources whose bytes changed,
 // then moves proxies whose scope the new IR changes.
 func (s *Server) Update(in *ir.IR) {
-	proxies := s.watchedNodes()
 	s.mu.Lock()
 	moved := !in.SameClientSignatures(s.ir)
 	s.ir = in
 	s.seq++
 	if moved {
-		s.rebaseScopes(proxies)
+		s.rebaseScopes(s.watchedNodes())
 	}
 	for _, sc := range s.scopes {
 		s.regenerate(sc)

@@ -236,55 +236,46 @@ func (m *Mesh) Edit() {
 			vs.Spec.HTTP[1].Route[0].Weight, vs.Spec.HTTP[1].Route[1].Weight = w, 100-w
 			m.vss[key] = vs
 		} else {
-			vs := m.virtualService(ns, name)
-			if old != nil {
-				vs.CreationTimestamp = old.CreationTimestamp
-			}
-			m.vss[key] = vs
+			m.vss[key] = keepAge(m.virtualService(ns, name), old)
 		}
 	default:
 		if del {
 			delete(m.drs, key)
 		} else {
-			dr := m.destinationRule(ns, name)
-			if old := m.drs[key]; old != nil {
-				dr.CreationTimestamp = old.CreationTimestamp
-			}
-			m.drs[key] = dr
+			m.drs[key] = keepAge(m.destinationRule(ns, name), m.drs[key])
 		}
 	}
 }
 
+// Snapshot is the mesh as the pipeline lists it: objects with a resourceVersion come
+// as shallow copies, as the informer cache hands them out, so unchanged objects are
+// told apart by resourceVersion and not by pointer.
 func (m *Mesh) Snapshot() *model.Snapshot {
-	in := model.Inputs{}
+	in := model.Inputs{
+		VirtualServices:       listed(m.vss),
+		DestinationRules:      listed(m.drs),
+		AuthorizationPolicies: listed(m.aps),
+		PeerAuthentications:   listed(m.pas),
+	}
 	for _, s := range m.svcs {
 		in.Services = append(in.Services, s)
 	}
-	for _, vs := range m.vss {
-		if vs.ResourceVersion != "" {
-			c := *vs
-			vs = &c
-		}
-		in.VirtualServices = append(in.VirtualServices, vs)
-	}
-	for _, dr := range m.drs {
-		if dr.ResourceVersion != "" {
-			c := *dr
-			dr = &c
-		}
-		in.DestinationRules = append(in.DestinationRules, dr)
-	}
-	for _, ap := range m.aps {
-		if ap.ResourceVersion != "" {
-			c := *ap
-			ap = &c
-		}
-		in.AuthorizationPolicies = append(in.AuthorizationPolicies, ap)
-	}
-	for _, pa := range m.pas {
-		in.PeerAuthentications = append(in.PeerAuthentications, pa)
-	}
 	return model.NewSnapshot(in)
+}
+
+func listed[T any, P interface {
+	*T
+	metav1.Object
+}](objs map[string]P) []P {
+	out := make([]P, 0, len(objs))
+	for _, o := range objs {
+		if o.GetResourceVersion() != "" {
+			c := *o
+			o = P(&c)
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // New returns a mesh of about 25 random edits, from seed.
