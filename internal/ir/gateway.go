@@ -8,6 +8,12 @@ type Gateway struct {
 	// Class is the GatewayClass: istio (ingress) or istio-waypoint.
 	Class string         `json:"class,omitempty"`
 	Ports []*GatewayPort `json:"ports,omitempty"`
+	// Addresses are the Gateway's addresses (its Service's cluster IPs or load
+	// balancer ingress); ztunnel tunnels to a waypoint at these.
+	Addresses []string `json:"addresses,omitempty"`
+	// WaypointFor is, for a waypoint, the traffic it handles (istio.io/waypoint-for):
+	// service (the default), workload, all or none.
+	WaypointFor string `json:"waypointFor,omitempty"`
 }
 
 // GatewayPort is everything a Gateway serves on one port, from its listeners that

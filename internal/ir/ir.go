@@ -45,7 +45,19 @@ type Service struct {
 	// Policies are candidate DestinationRules for this host, oldest first; Select picks
 	// one per client namespace.
 	Policies []*DestinationPolicy `json:"policies,omitempty"`
+	// Waypoint is the ambient waypoint that applies this service's L7 routing and
+	// policy (istio.io/use-waypoint on the Service, else on its namespace); nil when
+	// none does.
+	Waypoint *WaypointRef `json:"waypoint,omitempty"`
 }
+
+// WaypointRef names an istio-waypoint Gateway.
+type WaypointRef struct {
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
+}
+
+func (r *WaypointRef) String() string { return r.Namespace + "/" + r.Name }
 
 // Port is one service port with its candidate route tables.
 type Port struct {

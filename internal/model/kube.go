@@ -17,6 +17,7 @@ func ServiceFromKube(s *corev1.Service, clusterDomain string) *Service {
 		Name: s.Name, Namespace: s.Namespace,
 		Hostname:  s.Name + "." + s.Namespace + ".svc." + clusterDomain,
 		ClusterIP: s.Spec.ClusterIP,
+		UseWaypoint: s.Labels[LabelUseWaypoint], UseWaypointNamespace: s.Labels[LabelUseWaypointNamespace],
 	}
 	if v := s.Annotations[ExportToAnnotation]; v != "" {
 		for _, e := range strings.Split(v, ",") {

@@ -41,7 +41,18 @@ type Service struct {
 	Ports     []ServicePort
 	// ExportTo from the networking.istio.io/exportTo annotation; empty means "*".
 	ExportTo []string
+	// UseWaypoint and UseWaypointNamespace are the Service's istio.io/use-waypoint and
+	// istio.io/use-waypoint-namespace labels (the only labels translation reads).
+	UseWaypoint, UseWaypointNamespace string
 }
+
+// Istio's ambient labels.
+const (
+	LabelUseWaypoint          = "istio.io/use-waypoint"
+	LabelUseWaypointNamespace = "istio.io/use-waypoint-namespace"
+	LabelWaypointFor          = "istio.io/waypoint-for"
+	LabelDataplaneMode        = "istio.io/dataplane-mode"
+)
 
 // ServicePort is one port of a Service.
 type ServicePort struct {

@@ -300,6 +300,12 @@ func (l *listenerState) status(gen int64) gatewayv1.ListenerStatus {
 // ir renders the Gateway's valid listeners, by port, most specific hostname first.
 func (g *gatewayState) ir() *ir.Gateway {
 	out := &ir.Gateway{Name: g.gw.Name, Namespace: g.gw.Namespace, Class: g.class}
+	for _, a := range g.addresses {
+		out.Addresses = append(out.Addresses, a.Value)
+	}
+	if g.class == ClassWaypoint {
+		out.WaypointFor = waypointFor(g.gw.Labels)
+	}
 	ports := map[uint32]*ir.GatewayPort{}
 	for _, l := range g.listeners {
 		if !l.valid() {

@@ -48,6 +48,9 @@ type Incremental struct {
 	services map[string]*ir.Service
 	// policies are the last restricted pass's security policy translations.
 	policies policyMemo
+	// waypoints is prev's waypointInputs: services carry their waypoint only while
+	// it is unchanged.
+	waypoints string
 }
 
 // policyMemo keeps what security policies translated to: a policy's translation
@@ -122,6 +125,7 @@ func (x *Incremental) Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 
 func (x *Incremental) keep(snap *model.Snapshot, out *ir.IR, report *Report, failed bool) (*ir.IR, *Report) {
 	x.prev, x.out, x.report, x.full = snap, out, report, failed || needsFull(snap)
+	x.waypoints = waypointInputs(snap)
 	return out, report
 }
 
@@ -160,7 +164,8 @@ func (r *restriction) mutating(svc *ir.Service) {
 // must all be.
 func (x *Incremental) restrictionFor(snap *model.Snapshot) *restriction {
 	prev := x.prev
-	if prev == nil || x.full || needsFull(snap) || prev.ClusterDomain != snap.ClusterDomain || !reflect.DeepEqual(prev.Mesh, snap.Mesh) {
+	if prev == nil || x.full || needsFull(snap) || prev.ClusterDomain != snap.ClusterDomain || !reflect.DeepEqual(prev.Mesh, snap.Mesh) ||
+		waypointInputs(snap) != x.waypoints {
 		return nil
 	}
 	if x.services == nil {
@@ -414,11 +419,14 @@ type serviceFields struct {
 	ClusterIP       string
 	Ports           []model.ServicePort
 	ExportTo        []string
+
+	UseWaypoint, UseWaypointNamespace string
 }
 
 var _ = serviceFields(model.Service{})
 
 func sameService(a, b *model.Service) bool {
 	return a == b || (a.Name == b.Name && a.Namespace == b.Namespace && a.Hostname == b.Hostname && a.ClusterIP == b.ClusterIP &&
-		slices.Equal(a.Ports, b.Ports) && slices.Equal(a.ExportTo, b.ExportTo))
+		slices.Equal(a.Ports, b.Ports) && slices.Equal(a.ExportTo, b.ExportTo) &&
+		a.UseWaypoint == b.UseWaypoint && a.UseWaypointNamespace == b.UseWaypointNamespace)
 }

@@ -160,12 +160,15 @@ func (t *translator) addServices() {
 			delete(t.services, h)
 			if svc := t.snap.Services[h]; svc != nil {
 				t.services[h] = newService(svc)
+				t.services[h].Waypoint = t.waypointOf(svc)
 			}
 		}
 		return
 	}
 	for _, svc := range t.snap.SortedServices() {
-		t.services[svc.Hostname] = newService(svc)
+		s := newService(svc)
+		s.Waypoint = t.waypointOf(svc)
+		t.services[svc.Hostname] = s
 	}
 }
 

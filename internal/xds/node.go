@@ -12,8 +12,11 @@ import (
 const (
 	ClassGRPC    = "grpc"
 	ClassSidecar = "sidecar"
-	// ClassGateway is a Gateway API gateway's Envoy (Istio's "router" node type).
+	// ClassGateway is a Gateway API gateway's Envoy (Istio's "router" node type), and
+	// a waypoint's (Istio's "waypoint" node type): both get their Gateway's config.
 	ClassGateway = "router"
+	// nodeWaypoint is the node type of waypoint proxies ("proxy waypoint").
+	nodeWaypoint = "waypoint"
 )
 
 // Labels naming the Gateway a gateway proxy belongs to: Gateway API's, and Istio's
@@ -55,7 +58,7 @@ func parseNode(n *corev3.Node) nodeInfo {
 			}
 		}
 	}
-	if strings.HasPrefix(n.GetId(), ClassGateway+"~") {
+	if strings.HasPrefix(n.GetId(), ClassGateway+"~") || strings.HasPrefix(n.GetId(), nodeWaypoint+"~") {
 		info.Class = ClassGateway
 		for _, l := range gatewayNameLabels {
 			if info.Gateway == "" {

@@ -1,0 +1,82 @@
+package translate
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
+)
+
+// Ambient waypoints: a Service opts into one with istio.io/use-waypoint (the
+// waypoint's name; istio.io/use-waypoint-namespace when it lives elsewhere), on the
+// Service or, failing that, on its namespace. "none" on the Service opts out of its
+// namespace's waypoint. The waypoint must be an istio-waypoint Gateway that handles
+// service traffic (istio.io/waypoint-for service or all; service when unset).
+
+// waypointNone opts a Service out of its namespace's waypoint.
+const waypointNone = "none"
+
+// waypointFor is what a waypoint Gateway handles, with Istio's default.
+func waypointFor(labels map[string]string) string {
+	if v := labels[model.LabelWaypointFor]; v != "" {
+		return v
+	}
+	return "service"
+}
+
+// servesServices reports whether a waypoint's istio.io/waypoint-for includes
+// service traffic.
+func servesServices(waypointFor string) bool { return waypointFor == "service" || waypointFor == "all" }
+
+// waypointOf is the waypoint that serves svc, or nil.
+func (t *translator) waypointOf(svc *model.Service) *ir.WaypointRef {
+	name, ns := svc.UseWaypoint, svc.UseWaypointNamespace
+	if name == "" {
+		labels := t.snap.GatewayAPI.NamespaceLabels[svc.Namespace]
+		name, ns = labels[model.LabelUseWaypoint], labels[model.LabelUseWaypointNamespace]
+	}
+	if name == "" || name == waypointNone {
+		return nil
+	}
+	if ns == "" {
+		ns = svc.Namespace
+	}
+	for _, gw := range t.snap.GatewayAPI.Gateways {
+		if gw.Namespace == ns && gw.Name == name && string(gw.Spec.GatewayClassName) == ClassWaypoint && gw.DeletionTimestamp == nil {
+			if !servesServices(waypointFor(gw.Labels)) {
+				return nil
+			}
+			return &ir.WaypointRef{Namespace: ns, Name: name}
+		}
+	}
+	return nil
+}
+
+// waypointInputs is what every service's waypoint depends on besides the Service
+// itself: namespaces' use-waypoint labels and the waypoint Gateways. A restricted
+// translation carries services over only while it is unchanged.
+func waypointInputs(snap *model.Snapshot) string {
+	var b strings.Builder
+	namespaces := make([]string, 0, len(snap.GatewayAPI.NamespaceLabels))
+	for ns, labels := range snap.GatewayAPI.NamespaceLabels {
+		if labels[model.LabelUseWaypoint] != "" {
+			namespaces = append(namespaces, ns)
+		}
+	}
+	slices.Sort(namespaces)
+	for _, ns := range namespaces {
+		labels := snap.GatewayAPI.NamespaceLabels[ns]
+		b.WriteString(ns + "=" + labels[model.LabelUseWaypoint] + "/" + labels[model.LabelUseWaypointNamespace] + ";")
+	}
+	for _, gw := range snap.GatewayAPI.Gateways {
+		if string(gw.Spec.GatewayClassName) == ClassWaypoint {
+			b.WriteString(gw.Namespace + "/" + gw.Name + "=" + waypointFor(gw.Labels))
+			if gw.DeletionTimestamp != nil {
+				b.WriteString("-deleting")
+			}
+			b.WriteString(";")
+		}
+	}
+	return b.String()
+}
