@@ -119,7 +119,8 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&gatewayv1.TCPRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gatewayv1.TLSRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gatewayv1.ReferenceGrant{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WatchesMetadata(&corev1.Namespace{}, config, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		// Their use-waypoint labels also decide which Services policies bind at a waypoint.
+		WatchesMetadata(&corev1.Namespace{}, policies, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WatchesMetadata(&corev1.Secret{}, config, builder.WithPredicates(createOrDelete)).
 		Watches(&discoveryv1.EndpointSlice{}, endpoints).
 		Watches(&corev1.Pod{}, pods).
@@ -390,19 +391,25 @@ func (p *Pipeline) workloadStatus(ctx context.Context) error {
 }
 
 // policyTargets are what AuthorizationPolicies may target: Gateways and classes meshd
-// runs, and Services, each by "namespace/name" (classes by name).
-type policyTargets struct{ gateways, classes, services map[string]bool }
+// runs, and Services with the waypoint that serves each ("" for none), each by
+// "namespace/name" (classes by name).
+type policyTargets struct {
+	gateways, classes map[string]bool
+	services          map[string]string
+}
 
 func (p *Pipeline) policyTargets(ctx context.Context) (policyTargets, error) {
 	var gws gatewayv1.GatewayList
 	var classes gatewayv1.GatewayClassList
 	var svcs corev1.ServiceList
-	for _, l := range []client.ObjectList{&gws, &classes, &svcs} {
+	var namespaces metav1.PartialObjectMetadataList
+	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	for _, l := range []client.ObjectList{&gws, &classes, &svcs, &namespaces} {
 		if err := p.Client.List(ctx, l); err != nil {
 			return policyTargets{}, err
 		}
 	}
-	out := policyTargets{gateways: map[string]bool{}, classes: map[string]bool{}, services: map[string]bool{}}
+	out := policyTargets{gateways: map[string]bool{}, classes: map[string]bool{}, services: map[string]string{}}
 	ours := map[string]bool{}
 	for _, c := range classes.Items {
 		if c.Spec.ControllerName == translate.GatewayController || c.Spec.ControllerName == translate.MeshController {
@@ -414,8 +421,17 @@ func (p *Pipeline) policyTargets(ctx context.Context) (policyTargets, error) {
 			out.gateways[g.Namespace+"/"+g.Name] = true
 		}
 	}
-	for _, s := range svcs.Items {
-		out.services[s.Namespace+"/"+s.Name] = true
+	nsLabels := make(map[string]map[string]string, len(namespaces.Items))
+	for _, ns := range namespaces.Items {
+		nsLabels[ns.Name] = ns.Labels
+	}
+	gateways := pointers(gws.Items)
+	for i := range svcs.Items {
+		s := &svcs.Items[i]
+		out.services[s.Namespace+"/"+s.Name] = ""
+		if w := translate.WaypointOf(model.ServiceFromKube(s, p.clusterDomain()), nsLabels[s.Namespace], gateways); w != nil {
+			out.services[s.Namespace+"/"+s.Name] = w.String()
+		}
 	}
 	return out, nil
 }

@@ -64,10 +64,6 @@ var (
 	}
 )
 
-// waypointPending says why a waypoint is not Programmed: meshd deploys waypoints but
-// does not yet send their proxies config.
-const waypointPending = "deployed; meshd does not program waypoint proxies yet, so L7 policy for the services using it is not enforced"
-
 // gateways validates every Gateway of meshd's classes and its listeners.
 func (t *translator) gateways() []*gatewayState {
 	var out []*gatewayState
@@ -260,10 +256,6 @@ func (g *gatewayState) status() gatewayv1.GatewayStatus {
 		programmed = condition(string(gatewayv1.GatewayConditionProgrammed), false, gatewayv1.GatewayReasonInvalid, gen, "not programmed: the Gateway is not accepted")
 	case g.addressReason != "":
 		programmed = condition(string(gatewayv1.GatewayConditionProgrammed), false, g.addressReasonCode, gen, g.addressReason)
-	case g.class == ClassWaypoint:
-		// Deployed with an address, but its proxies get no config from meshd yet: say
-		// so rather than claim a waypoint that enforces nothing.
-		programmed = condition(string(gatewayv1.GatewayConditionProgrammed), false, gatewayv1.GatewayReasonPending, gen, waypointPending)
 	}
 	st.Conditions = []metav1.Condition{accepted, programmed}
 	return st
@@ -286,8 +278,6 @@ func (l *listenerState) status(gen int64) gatewayv1.ListenerStatus {
 	switch {
 	case !l.valid():
 		programmed = condition(string(gatewayv1.ListenerConditionProgrammed), false, gatewayv1.ListenerReasonInvalid, gen, "not programmed: the listener is not valid")
-	case l.l.Protocol == "HBONE":
-		programmed = condition(string(gatewayv1.ListenerConditionProgrammed), false, gatewayv1.ListenerReasonPending, gen, waypointPending)
 	}
 	kinds := l.supportedKinds
 	if kinds == nil {

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 )
@@ -31,10 +33,15 @@ func servesServices(waypointFor string) bool { return waypointFor == "service" |
 
 // waypointOf is the waypoint that serves svc, or nil.
 func (t *translator) waypointOf(svc *model.Service) *ir.WaypointRef {
+	return WaypointOf(svc, t.snap.GatewayAPI.NamespaceLabels[svc.Namespace], t.snap.GatewayAPI.Gateways)
+}
+
+// WaypointOf is the waypoint among gateways that serves svc, whose namespace has
+// namespaceLabels; nil when none does.
+func WaypointOf(svc *model.Service, namespaceLabels map[string]string, gateways []*gatewayv1.Gateway) *ir.WaypointRef {
 	name, ns := svc.UseWaypoint, svc.UseWaypointNamespace
 	if name == "" {
-		labels := t.snap.GatewayAPI.NamespaceLabels[svc.Namespace]
-		name, ns = labels[model.LabelUseWaypoint], labels[model.LabelUseWaypointNamespace]
+		name, ns = namespaceLabels[model.LabelUseWaypoint], namespaceLabels[model.LabelUseWaypointNamespace]
 	}
 	if name == "" || name == waypointNone {
 		return nil
@@ -42,7 +49,13 @@ func (t *translator) waypointOf(svc *model.Service) *ir.WaypointRef {
 	if ns == "" {
 		ns = svc.Namespace
 	}
-	for _, gw := range t.snap.GatewayAPI.Gateways {
+	for _, gw := range gateways {
+		// A waypoint's own Service (named as its Gateway) never goes through a waypoint.
+		if gw.Namespace == svc.Namespace && gw.Name == svc.Name && string(gw.Spec.GatewayClassName) == ClassWaypoint {
+			return nil
+		}
+	}
+	for _, gw := range gateways {
 		if gw.Namespace == ns && gw.Name == name && string(gw.Spec.GatewayClassName) == ClassWaypoint && gw.DeletionTimestamp == nil {
 			if !servesServices(waypointFor(gw.Labels)) {
 				return nil

@@ -56,10 +56,11 @@ func WorkloadsCondition(generation int64, ns string, selector map[string]string,
 
 // TargetsCondition says what an AuthorizationPolicy's targetRefs bind it to: Gateways
 // of its namespace, GatewayClasses (from the root namespace) or Services. gateways
-// and services hold the "namespace/name" of those that exist, classes the names.
-// Service targets need a waypoint, which meshd does not program yet: they are named
-// as unenforced rather than passed off as working.
-func TargetsCondition(generation int64, ns, rootNS string, refs []typev1beta1.PolicyTargetReference, gateways, classes, services map[string]bool) metav1.Condition {
+// holds the "namespace/name" of those that exist, classes the names, and services
+// maps each Service's "namespace/name" to the waypoint that serves it ("" for none):
+// a Service target is enforced by its waypoint, so one without is named as
+// unenforced rather than passed off as working.
+func TargetsCondition(generation int64, ns, rootNS string, refs []typev1beta1.PolicyTargetReference, gateways, classes map[string]bool, services map[string]string) metav1.Condition {
 	c := metav1.Condition{Type: typev1beta1.ConditionWorkloadsSelected, ObservedGeneration: generation,
 		Status: metav1.ConditionTrue, Reason: ReasonWorkloadsSelected}
 	var bound, missing, unenforced []string
@@ -81,26 +82,30 @@ func TargetsCondition(generation int64, ns, rootNS string, refs []typev1beta1.Po
 				missing = append(missing, "GatewayClass "+r.Name)
 			}
 		case "Service":
-			if services[ns+"/"+r.Name] {
-				unenforced = append(unenforced, "Service "+ns+"/"+r.Name)
-			} else {
+			switch waypoint, ok := services[ns+"/"+r.Name]; {
+			case !ok:
 				missing = append(missing, "Service "+ns+"/"+r.Name)
+			case waypoint == "":
+				unenforced = append(unenforced, "Service "+ns+"/"+r.Name)
+			default:
+				bound = append(bound, "Service "+ns+"/"+r.Name+" at waypoint "+waypoint)
 			}
 		default:
 			missing = append(missing, r.Kind+" "+r.Name)
 		}
 	}
+	const noWaypoint = "a Service target is enforced by the Service's waypoint; label the Service or its namespace istio.io/use-waypoint=<waypoint>"
 	switch {
 	case len(missing) > 0:
 		c.Status, c.Reason = metav1.ConditionFalse, ReasonTargetNotFound
 		c.Message = fmt.Sprintf("targets not found: %v", missing)
 	case len(bound) == 0:
 		c.Status, c.Reason = metav1.ConditionFalse, ReasonUnsupported
-		c.Message = fmt.Sprintf("%v: Service targets are enforced by waypoints, which meshd does not program yet", unenforced)
+		c.Message = fmt.Sprintf("not enforced: %v use no waypoint (%s)", unenforced, noWaypoint)
 	default:
 		c.Message = fmt.Sprintf("bound to %v", bound)
 		if len(unenforced) > 0 {
-			c.Message += fmt.Sprintf("; not enforced yet (needs a waypoint): %v", unenforced)
+			c.Message += fmt.Sprintf("; not enforced: %v use no waypoint (%s)", unenforced, noWaypoint)
 		}
 	}
 	return c

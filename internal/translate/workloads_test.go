@@ -42,7 +42,7 @@ func TestWorkloadsCondition(t *testing.T) {
 func TestTargetsCondition(t *testing.T) {
 	gateways := map[string]bool{"edge/web": true}
 	classes := map[string]bool{"istio": true}
-	services := map[string]bool{"shop/reviews": true}
+	services := map[string]string{"shop/reviews": "", "shop/ratings": "shop/waypoint"}
 	ref := func(kind, name string) typev1beta1.PolicyTargetReference {
 		return typev1beta1.PolicyTargetReference{Kind: kind, Name: name}
 	}
@@ -57,7 +57,9 @@ func TestTargetsCondition(t *testing.T) {
 		{"missing gateway", "edge", []typev1beta1.PolicyTargetReference{ref("Gateway", "nope")}, metav1.ConditionFalse, ReasonTargetNotFound, "edge/nope"},
 		{"class from root", "istio-system", []typev1beta1.PolicyTargetReference{ref("GatewayClass", "istio")}, metav1.ConditionTrue, ReasonWorkloadsSelected, "class istio"},
 		{"class outside root", "edge", []typev1beta1.PolicyTargetReference{ref("GatewayClass", "istio")}, metav1.ConditionFalse, ReasonTargetNotFound, "root namespace"},
-		{"service needs a waypoint", "shop", []typev1beta1.PolicyTargetReference{ref("Service", "reviews")}, metav1.ConditionFalse, ReasonUnsupported, "waypoints"},
+		{"service needs a waypoint", "shop", []typev1beta1.PolicyTargetReference{ref("Service", "reviews")}, metav1.ConditionFalse, ReasonUnsupported, "use no waypoint"},
+		{"service at its waypoint", "shop", []typev1beta1.PolicyTargetReference{ref("Service", "ratings")}, metav1.ConditionTrue, ReasonWorkloadsSelected, "Service shop/ratings at waypoint shop/waypoint"},
+		{"one of two services without a waypoint", "shop", []typev1beta1.PolicyTargetReference{ref("Service", "ratings"), ref("Service", "reviews")}, metav1.ConditionTrue, ReasonWorkloadsSelected, "not enforced: [Service shop/reviews]"},
 		{"gateway and service", "edge", []typev1beta1.PolicyTargetReference{ref("Gateway", "web"), ref("Service", "x")}, metav1.ConditionFalse, ReasonTargetNotFound, "Service edge/x"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
