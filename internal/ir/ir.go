@@ -6,6 +6,7 @@
 package ir
 
 import (
+	"strings"
 	"time"
 )
 
@@ -49,6 +50,12 @@ type Service struct {
 	// policy (istio.io/use-waypoint on the Service, else on its namespace); nil when
 	// none does.
 	Waypoint *WaypointRef `json:"waypoint,omitempty"`
+}
+
+// Name is the Kubernetes Service's name: the hostname's first label.
+func (s *Service) Name() string {
+	name, _, _ := strings.Cut(s.Hostname, ".")
+	return name
 }
 
 // WaypointRef names an istio-waypoint Gateway.

@@ -71,6 +71,27 @@ func (p *AuthzPolicy) AppliesToProxy(rootNS, ns string, labels map[string]string
 	return false
 }
 
+// AppliesAtWaypoint reports whether the waypoint ns/waypoint enforces the policy for
+// svc, one of the services it serves: policies bind to a waypoint only by targetRefs,
+// to its Gateway (from its namespace), to its class (from the root namespace) or to
+// the Service (from the Service's namespace). Selector policies are the workloads'.
+func (p *AuthzPolicy) AppliesAtWaypoint(rootNS, ns, waypoint string, svc *Service) bool {
+	for _, t := range p.TargetRefs {
+		switch {
+		case t.Kind == "Gateway" && t.Name == waypoint && p.Namespace == ns:
+			return true
+		case t.Kind == "GatewayClass" && t.Name == ClassWaypoint && p.Namespace == rootNS:
+			return true
+		case t.Kind == "Service" && p.Namespace == svc.Namespace && t.Name == svc.Name():
+			return true
+		}
+	}
+	return false
+}
+
+// ClassWaypoint is the GatewayClass of ambient waypoints.
+const ClassWaypoint = "istio-waypoint"
+
 // AuthzRule matches when any From, any To and every When hold (absent lists hold).
 type AuthzRule struct {
 	From []*AuthzSource    `json:"from,omitempty"`

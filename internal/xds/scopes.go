@@ -52,12 +52,18 @@ type scope struct {
 	// services the IR carries over are handed out again, and their bytes reused.
 	memo       render.Memo
 	marshalled marshalMemo
+	// flavor is what the scope's endpoints are rendered for: its class's, but a
+	// waypoint's tunnels to its workloads (set by regenerate).
+	flavor render.Flavor
 }
 
 // keyFor is the scope of a proxy under the current IR. Callers hold s.mu.
 func (s *Server) keyFor(info nodeInfo) scopeKey {
 	k := scopeKey{Class: info.Class, Namespace: info.Namespace}
 	switch {
+	case info.Class == ClassZtunnel:
+		// Every ztunnel knows every workload: one scope, whatever its namespace.
+		k.Namespace = ""
 	case info.Class == ClassGateway:
 		// A gateway's config is its Gateway's, whatever else its labels say.
 		k.Signature = "gateway=" + info.Gateway
@@ -69,7 +75,7 @@ func (s *Server) keyFor(info nodeInfo) scopeKey {
 
 // scopeFor returns (creating and filling on first use) the scope of a proxy.
 func (s *Server) scopeFor(info nodeInfo) (*scope, error) {
-	if _, ok := generators[info.Class]; !ok {
+	if _, ok := generators[info.Class]; !ok && info.Class != ClassZtunnel {
 		return nil, fmt.Errorf("proxy class %q is not served", info.Class)
 	}
 	s.mu.Lock()
@@ -80,7 +86,7 @@ func (s *Server) scopeFor(info nodeInfo) (*scope, error) {
 	}
 	client := render.Scope{Namespace: info.Namespace, Labels: info.Labels, Locality: info.Locality, Gateway: info.Gateway}
 	sc := &scope{key: key, client: client, caches: map[string]*resourceCache{}}
-	for _, t := range typeURLs {
+	for _, t := range typesOf(info.Class) {
 		sc.caches[t] = newResourceCache(t)
 	}
 	s.scopes[key] = sc
@@ -129,7 +135,17 @@ func (s *Server) regenerate(sc *scope) {
 	if s.ir == nil {
 		return
 	}
+	if sc.key.Class == ClassZtunnel {
+		s.regenerateZtunnel(sc)
+		return
+	}
 	gen := generators[sc.key.Class]
+	flavor := gen.flavor
+	if sc.key.Class == ClassGateway && s.ir.GatewayClassOf(sc.key.Namespace, sc.client.Gateway) == ir.ClassWaypoint {
+		flavor = render.Waypoint
+	}
+	reflavored := flavor != sc.flavor
+	sc.flavor = flavor
 	sc.memo.Begin(s.ir)
 	res := gen.generate(s.ir, sc.client, &sc.memo)
 	sc.memo.End()
@@ -145,7 +161,7 @@ func (s *Server) regenerate(sc *scope) {
 	// endpoint changes come through UpdateEndpoints.
 	endpoints := sc.caches[resourcev3.EndpointType]
 	s.publishEndpoints(sc, func(i int, c render.EDSCluster) bool {
-		return rerender(i) || endpoints.get(c.Name) == nil
+		return reflavored || rerender(i) || endpoints.get(c.Name) == nil
 	}, map[string]*cachedEntry{})
 	// Clusters the scope no longer has lose their endpoints.
 	if sameNames {

@@ -36,6 +36,8 @@ type Server struct {
 	mu        sync.Mutex
 	ir        *ir.IR
 	endpoints model.EndpointIndex
+	// workloads are the pods and namespace labels ztunnel's config is made of.
+	workloads model.Workloads
 	scopes    map[scopeKey]*scope
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -104,19 +106,34 @@ func (s *Server) Update(in *ir.IR) {
 
 // UpdateEndpoints is the EDS fast path: it re-renders only the ClusterLoadAssignments
 // of service ports whose endpoints changed, once for all scopes that render them alike.
-func (s *Server) UpdateEndpoints(idx model.EndpointIndex) {
+func (s *Server) UpdateEndpoints(idx model.EndpointIndex) { s.UpdateDiscovery(idx, nil) }
+
+// UpdateDiscovery is the fast path of endpoints and workloads (nil: unchanged): EDS as
+// UpdateEndpoints, and ztunnel's workload discovery when either changed, sending only
+// the addresses whose bytes changed. Neither causes a translation.
+func (s *Server) UpdateDiscovery(idx model.EndpointIndex, w *model.Workloads) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed := idx.ChangedSince(s.endpoints)
 	s.endpoints = idx
-	if len(changed) == 0 {
+	workloadsChanged := w != nil && !w.Equal(s.workloads)
+	if workloadsChanged {
+		s.workloads = *w
+	}
+	if len(changed) == 0 && !workloadsChanged {
 		return
 	}
 	shared := map[string]*cachedEntry{}
 	for _, sc := range s.scopes {
-		s.publishEndpoints(sc, func(_ int, c render.EDSCluster) bool {
-			return changed[model.EndpointKey{Hostname: c.Hostname, Port: c.Port}]
-		}, shared)
+		if sc.key.Class == ClassZtunnel {
+			s.regenerate(sc)
+			continue
+		}
+		if len(changed) > 0 {
+			s.publishEndpoints(sc, func(_ int, c render.EDSCluster) bool {
+				return changed[model.EndpointKey{Hostname: c.Hostname, Port: c.Port}]
+			}, shared)
+		}
 	}
 }
 
@@ -125,7 +142,7 @@ func (s *Server) UpdateEndpoints(idx model.EndpointIndex) {
 // renders alike (the same subset, and no failover from the client's own locality)
 // share one marshalled entry.
 func (s *Server) publishEndpoints(sc *scope, want func(int, render.EDSCluster) bool, shared map[string]*cachedEntry) {
-	flavor := generators[sc.key.Class].flavor
+	flavor := sc.flavor
 	cache := sc.caches[resourcev3.EndpointType]
 	var changed []*cachedEntry
 	for i, c := range sc.eds {
@@ -178,14 +195,24 @@ func (s *Server) entry(typeURL, name string, r types.Resource, sc *scope) *cache
 // ones are updated, missing ones deleted. A resource that fails validation is not
 // published; the proxy keeps the last good version.
 func (s *Server) publish(sc *scope, typeURL string, resources []types.Resource) {
+	names := make([]string, len(resources))
+	for i, r := range resources {
+		names[i] = cachev3.GetResourceName(r)
+	}
+	s.publishNamed(sc, typeURL, resources, names)
+}
+
+// publishNamed is publish for resources whose names are given (names[i] is
+// resources[i]'s), for types go-control-plane cannot name.
+func (s *Server) publishNamed(sc *scope, typeURL string, resources []types.Resource, names []string) {
 	cache := sc.caches[typeURL]
 	var changed []*cachedEntry
 	// held counts the resources whose name the cache holds once changed is applied,
 	// added those it did not hold before: it then holds others (to delete) only when
 	// it holds more than held.
 	held, added := 0, 0
-	for _, r := range resources {
-		name := cachev3.GetResourceName(r)
+	for i, r := range resources {
+		name := names[i]
 		old := cache.get(name)
 		e := s.checkedEntry(sc, typeURL, name, r, old)
 		switch {
@@ -204,9 +231,9 @@ func (s *Server) publish(sc *scope, typeURL string, resources []types.Resource) 
 	}
 	var deleted []string
 	if cache.len()+added > held {
-		keep := make(map[string]bool, len(resources))
-		for _, r := range resources {
-			keep[cachev3.GetResourceName(r)] = true
+		keep := make(map[string]bool, len(names))
+		for _, n := range names {
+			keep[n] = true
 		}
 		for _, name := range cache.names() {
 			if !keep[name] {

@@ -70,7 +70,11 @@ func RunGateways(t *testing.T, gen Generator) {
 		var doc strings.Builder
 		for _, gw := range out.Gateways {
 			doc.WriteString("# ===== gateway " + gw.Namespace + "/" + gw.Name + "\n")
-			writeResources(t, &doc, render.Scope{Namespace: gw.Namespace, Gateway: gw.Name}, gen, out, eps, render.Envoy)
+			f := render.Envoy
+			if gw.Class == ir.ClassWaypoint {
+				f = render.Waypoint // endpoints are reached through tunnels
+			}
+			writeResources(t, &doc, render.Scope{Namespace: gw.Namespace, Gateway: gw.Name}, gen, out, eps, f)
 		}
 		return []byte(doc.String())
 	})

@@ -28,6 +28,7 @@ import (
 
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/xds/render"
+	"github.com/meshd-io/meshd/internal/xds/waypointgen"
 )
 
 // Generate renders the config of the proxies of the Gateway scope.Gateway in
@@ -42,6 +43,9 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 	}
 	if gw == nil {
 		return out
+	}
+	if gw.Class == ir.ClassWaypoint {
+		return waypointgen.Generate(in, scope, gw)
 	}
 	for _, svc := range render.VisibleServices(in, scope) {
 		policy := scope.Policy(in, svc)

@@ -47,7 +47,7 @@ func Cluster(spec ClusterSpec, f Flavor) *clusterv3.Cluster {
 				HealthyPanicThreshold: &typev3.Percent{Value: float64(*od.MinHealthPercent)}}
 		}
 	}
-	if f == Envoy && distributes(spec.Policy) {
+	if f != Proxyless && distributes(spec.Policy) {
 		// Envoy weighs localities only when told to (grpc-go always does).
 		if out.CommonLbConfig == nil {
 			out.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{}
@@ -58,9 +58,12 @@ func Cluster(spec ClusterSpec, f Flavor) *clusterv3.Cluster {
 	if f == Proxyless {
 		proxylessMTLS(out, spec.Policy)
 	}
-	if f == Envoy {
+	if f != Proxyless {
 		upstreamProtocol(out, spec.Protocol, spec.Policy)
 		upstreamTLS(out, spec, spec.Policy) // after the balancer: passthrough changes it
+	}
+	if f == Waypoint {
+		tunnelUpstream(out, spec.Policy)
 	}
 	return out
 }
@@ -72,12 +75,12 @@ func loadBalancer(c *clusterv3.Cluster, lb *ir.LoadBalancer, f Flavor) {
 	switch {
 	case lb.Simple == "ROUND_ROBIN":
 		c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
-	case lb.Simple == "RANDOM" && f == Envoy:
+	case lb.Simple == "RANDOM" && f != Proxyless:
 		c.LbPolicy = clusterv3.Cluster_RANDOM
 	case lb.Simple == "RANDOM":
 		// grpc-go NACKs RANDOM (xdsresource/unmarshal_cds.go); round robin is nearest.
 		c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
-	case lb.Simple == "PASSTHROUGH" && f == Envoy:
+	case lb.Simple == "PASSTHROUGH" && f != Proxyless:
 		// Istio sends PASSTHROUGH traffic to the address the caller dialled.
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}
 		c.EdsClusterConfig = nil
@@ -85,7 +88,7 @@ func loadBalancer(c *clusterv3.Cluster, lb *ir.LoadBalancer, f Flavor) {
 		// PASSTHROUGH means nothing without a proxy; proxyless keeps the default.
 	}
 	if h := lb.ConsistentHash; h != nil {
-		if h.Maglev && f == Envoy {
+		if h.Maglev && f != Proxyless {
 			c.LbPolicy = clusterv3.Cluster_MAGLEV
 			if h.MaglevTableSize > 0 {
 				c.LbConfig = &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{

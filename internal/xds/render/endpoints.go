@@ -1,7 +1,9 @@
 package render
 
 import (
+	"net"
 	"sort"
+	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -49,7 +51,10 @@ func loadAssignment(c EDSCluster, eps []model.Endpoint, f Flavor, client Scope) 
 			HealthStatus:        health,
 			LoadBalancingWeight: wrapperspb.UInt32(1),
 		}
-		if f == Envoy && ep.TLSMode != "" {
+		switch {
+		case f == Waypoint:
+			tunnelled(lb, ep)
+		case f == Envoy && ep.TLSMode != "":
 			lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
 				TransportSocketMatchFilter: {Fields: map[string]*structpb.Value{TLSModeKey: structpb.NewStringValue(ep.TLSMode)}},
 			}}
@@ -109,4 +114,18 @@ func selects(want, have map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// tunnelled makes a waypoint's endpoint an internal address of connect_originate: the
+// endpoint ID keeps workloads apart, and the metadata (passed through by the
+// cluster's internal_upstream socket) tells connect_originate where to tunnel.
+func tunnelled(lb *endpointv3.LbEndpoint, ep model.Endpoint) {
+	target := net.JoinHostPort(ep.Address, strconv.FormatUint(uint64(ep.Port), 10))
+	lb.GetEndpoint().Address = &corev3.Address{Address: &corev3.Address_EnvoyInternalAddress{EnvoyInternalAddress: &corev3.EnvoyInternalAddress{
+		AddressNameSpecifier: &corev3.EnvoyInternalAddress_ServerListenerName{ServerListenerName: ConnectOriginate},
+		EndpointId:           target,
+	}}}
+	lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		OriginalDstMetadata: {Fields: map[string]*structpb.Value{"local": structpb.NewStringValue(target)}},
+	}}
 }

@@ -65,8 +65,22 @@ var rbacActions = []struct {
 // enforced ALLOW policy there is no ALLOW filter (allowed unless denied); with one,
 // only what some ALLOW rule matches passes, and a policy without rules matches nothing.
 func WorkloadAuthz(in *ir.IR, scope Scope) Authz {
+	return authzOf(in, func(p *ir.AuthzPolicy) bool { return appliesTo(in, p, scope) })
+}
+
+// WaypointAuthz renders the AuthorizationPolicies a waypoint enforces for one of the
+// services it serves: those targeting the waypoint (its Gateway, or its class from
+// the root namespace) and those targeting the service.
+func WaypointAuthz(in *ir.IR, scope Scope, svc *ir.Service) Authz {
+	return authzOf(in, func(p *ir.AuthzPolicy) bool {
+		return p.AppliesAtWaypoint(in.RootNamespace, scope.Namespace, scope.Gateway, svc)
+	})
+}
+
+// authzOf renders the policies applies selects.
+func authzOf(in *ir.IR, applies func(*ir.AuthzPolicy) bool) Authz {
 	var out Authz
-	custom, failClosed := customPolicies(in, scope)
+	custom, failClosed := customPolicies(in, applies)
 	if len(custom) > 0 {
 		provider := providerNamed(in, custom[0].Provider)
 		out.Custom = &CustomAuthz{Provider: provider,
@@ -81,7 +95,7 @@ func WorkloadAuthz(in *ir.IR, scope Scope) Authz {
 			enforced = append(enforced, failClosed...)
 		}
 		for _, p := range in.AuthorizationPolicies {
-			if p.Action != a.name || !appliesTo(in, p, scope) {
+			if p.Action != a.name || !applies(p) {
 				continue
 			}
 			if p.DryRun {
@@ -108,9 +122,9 @@ func WorkloadAuthz(in *ir.IR, scope Scope) Authz {
 // customPolicies are the CUSTOM policies that apply to the workload: those of its
 // provider (the oldest policy's; Istio allows one per workload). Policies naming another
 // or an unknown provider cannot be enforced, so their rules deny instead (fail closed).
-func customPolicies(in *ir.IR, scope Scope) (custom, failClosed []*ir.AuthzPolicy) {
+func customPolicies(in *ir.IR, applies func(*ir.AuthzPolicy) bool) (custom, failClosed []*ir.AuthzPolicy) {
 	for _, p := range in.AuthorizationPolicies {
-		if p.Action != "CUSTOM" || p.DryRun || !appliesTo(in, p, scope) {
+		if p.Action != "CUSTOM" || p.DryRun || !applies(p) {
 			continue
 		}
 		known := providerNamed(in, p.Provider) != nil

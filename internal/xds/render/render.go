@@ -26,6 +26,22 @@ const (
 	Proxyless Flavor = iota
 	// Envoy is an Envoy proxy (sidecar, gateway, waypoint): all of it.
 	Envoy
+	// Waypoint is a waypoint's Envoy: Envoy's API, but it reaches workloads through
+	// HBONE tunnels. Its clusters hand connections to the connect_originate internal
+	// listener, and their endpoints are internal addresses that carry the workload's
+	// IP:port in metadata.
+	Waypoint
+)
+
+// Names of a waypoint's HBONE plumbing, as Istio names them.
+const (
+	// ConnectOriginate is the internal listener (and the ORIGINAL_DST cluster behind
+	// it) that opens an HBONE tunnel to a workload's port 15008.
+	ConnectOriginate = "connect_originate"
+	// OriginalDstMetadata is the metadata namespace whose "local" field the
+	// original_dst listener filter of an internal listener restores the destination
+	// address from.
+	OriginalDstMetadata = "envoy.filters.listener.original_dst"
 )
 
 // Filter names, as Envoy and grpc-go know them.

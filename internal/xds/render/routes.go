@@ -58,7 +58,7 @@ func route(r *ir.Route, find Lookup, f Flavor) *routev3.Route {
 		perFilter[FaultFilter] = MustAny(fc)
 	}
 	// grpc-go has no CORS filter; gRPC calls carry no browser origin.
-	if c := corsPolicy(r.CORS); c != nil && f == Envoy {
+	if c := corsPolicy(r.CORS); c != nil && f != Proxyless {
 		perFilter[CORSFilter] = MustAny(c)
 	}
 	if len(perFilter) > 0 {
@@ -75,7 +75,7 @@ func expandMatches(routes []*ir.Route, f Flavor) []*ir.Route {
 	for _, r := range routes {
 		var ms []*ir.Match
 		for _, m := range r.Matches {
-			if f == Envoy || len(m.QueryParams) == 0 {
+			if f != Proxyless || len(m.QueryParams) == 0 {
 				ms = append(ms, m)
 			}
 		}
@@ -103,7 +103,7 @@ func matchPathSegments(out *routev3.RouteMatch, prefix string, f Flavor) {
 	switch {
 	case prefix == "/" || prefix == "":
 		out.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: "/"}
-	case f == Envoy:
+	case f != Proxyless:
 		out.PathSpecifier = &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: prefix}
 	default:
 		out.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: regexp.QuoteMeta(prefix) + "(/.*)?"}}

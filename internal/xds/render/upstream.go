@@ -5,10 +5,12 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	internalupstreamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/internal_upstream/v3"
 	rawbufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -239,4 +241,28 @@ func proxylessMTLS(c *clusterv3.Cluster, p *ir.TrafficPolicy) {
 		}
 	}
 	c.TransportSocket = tlsSocket(ctx)
+}
+
+// tunnelUpstream makes a waypoint's cluster hand its connections to the
+// connect_originate internal listener, which tunnels them over HBONE with the
+// waypoint's own mesh certificate: mesh mTLS (auto or ISTIO_MUTUAL) is the tunnel's,
+// while TLS a DestinationRule originates (SIMPLE, MUTUAL) runs inside it. The
+// endpoints' original_dst metadata crosses to the internal listener.
+func tunnelUpstream(c *clusterv3.Cluster, p *ir.TrafficPolicy) {
+	if c.GetType() == clusterv3.Cluster_ORIGINAL_DST {
+		return // passthrough: no endpoints to tunnel to
+	}
+	inner := &corev3.TransportSocket{Name: rawTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: MustAny(&rawbufferv3.RawBuffer{})}}
+	if p != nil && p.TLS != nil && (p.TLS.Mode == "SIMPLE" || p.TLS.Mode == "MUTUAL") && c.TransportSocket != nil {
+		inner = c.TransportSocket
+	}
+	c.TransportSocketMatches = nil
+	c.TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.internal_upstream", ConfigType: &corev3.TransportSocket_TypedConfig{
+		TypedConfig: MustAny(&internalupstreamv3.InternalUpstreamTransport{
+			PassthroughMetadata: []*internalupstreamv3.InternalUpstreamTransport_MetadataValueSource{{
+				Kind: &metadatav3.MetadataKind{Kind: &metadatav3.MetadataKind_Host_{Host: &metadatav3.MetadataKind_Host{}}},
+				Name: OriginalDstMetadata,
+			}},
+			TransportSocket: inner,
+		})}}
 }

@@ -1,0 +1,285 @@
+// Package waypointgen renders an ambient waypoint's xDS: the Envoy behind an
+// istio-waypoint Gateway, which applies L7 routing and authorization for the services
+// that use it (istio.io/use-waypoint), with Istio's names:
+//
+//   - connect_terminate on 0.0.0.0:15008 ends HBONE tunnels and passes each stream to
+//     the main_internal internal listener, addressed as the tunnel said;
+//   - main_internal has a filter chain per served service VIP and port,
+//     "inbound-vip|<port>|http|<fqdn>" (routes by RDS of the same name, with the
+//     AuthorizationPolicies that target the waypoint or the service) or
+//     "inbound-vip|<port>|tcp|<fqdn>"; connections to anything else are closed;
+//   - clusters of the same names (and "inbound-vip|<port>|http/<subset>|<fqdn>"
+//     for DestinationRule subsets) reach the service's workloads through HBONE
+//     tunnels that the connect_originate internal listener and cluster open; routes to
+//     services the waypoint does not serve use their outbound clusters, tunnelled too.
+//
+// It is pure, and output is sorted by name.
+package waypointgen
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	originaldstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
+	"github.com/meshd-io/meshd/internal/xds/render"
+)
+
+// Generate renders the config of the proxies of the waypoint gw, whose scope is
+// scope (the waypoint's namespace and name).
+func Generate(in *ir.IR, scope render.Scope, gw *ir.Gateway) *render.Resources {
+	w := &waypoint{in: in, scope: scope, gw: gw, out: &render.Resources{}, find: render.LookupFor(in, scope),
+		byHost: map[string]*ir.Service{}, outbound: map[string]bool{}}
+	for _, svc := range in.Services {
+		w.byHost[svc.Hostname] = svc
+	}
+	main := &listenerv3.Listener{
+		Name:              mainInternal,
+		ListenerSpecifier: &listenerv3.Listener_InternalListener{InternalListener: &listenerv3.Listener_InternalListenerConfig{}},
+		TrafficDirection:  corev3.TrafficDirection_INBOUND,
+		ListenerFilters:   []*listenerv3.ListenerFilter{render.ListenerFilter(originalDstFilter, &originaldstv3.OriginalDst{})},
+	}
+	sniffs := false
+	for _, svc := range in.Services {
+		if !w.serves(svc) || len(svc.Addresses) == 0 {
+			continue // headless services have no VIP to be addressed by
+		}
+		for _, port := range svc.Ports {
+			main.FilterChains = append(main.FilterChains, w.serviceChains(svc, port)...)
+			sniffs = sniffs || port.Protocol == string(model.ProtocolUnknown)
+		}
+	}
+	if sniffs {
+		// Ports of unknown protocol pick the HTTP or TCP chain by what the client speaks.
+		main.ListenerFilters = append(main.ListenerFilters, render.HTTPInspector())
+	}
+	w.outboundClusters()
+	out := w.out
+	out.Listeners = append(out.Listeners, connectTerminateListener(in.TrustDomain), connectOriginateListener())
+	if len(main.FilterChains) > 0 {
+		out.Listeners = append(out.Listeners, main)
+	}
+	out.Clusters = append(out.Clusters, internalCluster(mainInternal, mainInternal), connectOriginateCluster(in.TrustDomain))
+	slices.SortFunc(out.Listeners, func(a, b *listenerv3.Listener) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Routes, func(a, b *routev3.RouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Clusters, func(a, b *clusterv3.Cluster) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.EDS, func(a, b render.EDSCluster) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+type waypoint struct {
+	in    *ir.IR
+	scope render.Scope
+	gw    *ir.Gateway
+	out   *render.Resources
+	find  render.Lookup
+	// byHost finds services; outbound collects the outbound clusters routes send to
+	// (services the waypoint does not serve).
+	byHost   map[string]*ir.Service
+	outbound map[string]bool
+}
+
+// serves reports whether the waypoint handles svc's traffic.
+func (w *waypoint) serves(svc *ir.Service) bool {
+	return svc.Waypoint != nil && svc.Waypoint.Namespace == w.gw.Namespace && svc.Waypoint.Name == w.gw.Name &&
+		(w.gw.WaypointFor == "service" || w.gw.WaypointFor == "all")
+}
+
+// chainName is Istio's name of a waypoint's chain (and cluster) for a service port;
+// kind is "http" or "tcp", with "/<subset>" for a subset's cluster.
+func chainName(port uint32, kind, host string) string {
+	return fmt.Sprintf("inbound-vip|%d|%s|%s", port, kind, host)
+}
+
+// serviceChains renders the chains of one served service port: HTTP ports route and
+// authorize requests, TCP ports connections; ports of unknown protocol get both, the
+// HTTP one for clients that speak HTTP.
+func (w *waypoint) serviceChains(svc *ir.Service, port *ir.Port) []*listenerv3.FilterChain {
+	match := func() *listenerv3.FilterChainMatch {
+		m := &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(port.Number)}
+		for _, a := range svc.Addresses {
+			m.PrefixRanges = append(m.PrefixRanges, &corev3.CidrRange{AddressPrefix: a, PrefixLen: wrapperspb.UInt32(hostBits(a))})
+		}
+		return m
+	}
+	authz := render.WaypointAuthz(w.in, w.scope, svc)
+	peerByFilterState(authz)
+	var chains []*listenerv3.FilterChain
+	proto := model.Protocol(port.Protocol)
+	if proto.CarriesHTTPRoutes() {
+		name := chainName(port.Number, "http", svc.Hostname)
+		m := match()
+		if proto == model.ProtocolUnknown {
+			m.ApplicationProtocols = []string{"http/1.1", "h2c"}
+		}
+		chains = append(chains, &listenerv3.FilterChain{Name: name, FilterChainMatch: m,
+			Filters: []*listenerv3.Filter{render.RDSConnectionManager(name, name, render.AuthzHTTPFilters(authz)...)}})
+		w.out.Routes = append(w.out.Routes, w.routeConfig(name, svc, port))
+		w.serviceClusters(svc, port, "http")
+	}
+	if !proto.CarriesHTTPRoutes() || proto == model.ProtocolUnknown {
+		name := chainName(port.Number, "tcp", svc.Hostname)
+		filters := append(render.AuthzNetworkFilters(authz, name), render.TCPTo(name, name))
+		chains = append(chains, &listenerv3.FilterChain{Name: name, FilterChainMatch: match(), Filters: filters})
+		w.serviceClusters(svc, port, "tcp")
+	}
+	return chains
+}
+
+// hostBits is the prefix length of a single address.
+func hostBits(addr string) uint32 {
+	if strings.Contains(addr, ":") {
+		return 128
+	}
+	return 32
+}
+
+// routeConfig renders a served port's routes: the route table the service's own
+// namespace sees (its producer routes: VirtualServices and HTTPRoutes on the Service),
+// under one virtual host that takes any Host, since the VIP already chose the service.
+func (w *waypoint) routeConfig(name string, svc *ir.Service, port *ir.Port) *routev3.RouteConfiguration {
+	table := render.ClientTable(port, render.Scope{Namespace: svc.Namespace})
+	routes := render.Routes(table.Routes, w.find, render.Envoy)
+	for _, r := range routes {
+		w.renameClusters(r.GetRoute())
+	}
+	return &routev3.RouteConfiguration{Name: name, ValidateClusters: wrapperspb.Bool(false), VirtualHosts: []*routev3.VirtualHost{{
+		Name: fmt.Sprintf("inbound|http|%d", port.Number), Domains: []string{"*"}, Routes: routes}}}
+}
+
+// renameClusters points a route's destinations at the waypoint's clusters: a served
+// service's "outbound|<port>|<subset>|<fqdn>" becomes its inbound-vip cluster; other
+// services keep their outbound cluster, which the waypoint then renders.
+func (w *waypoint) renameClusters(a *routev3.RouteAction) {
+	if a == nil {
+		return
+	}
+	if c, ok := a.ClusterSpecifier.(*routev3.RouteAction_Cluster); ok {
+		c.Cluster = w.destination(c.Cluster)
+	}
+	for _, wc := range a.GetWeightedClusters().GetClusters() {
+		wc.Name = w.destination(wc.Name)
+	}
+	for _, m := range a.RequestMirrorPolicies {
+		m.Cluster = w.destination(m.Cluster)
+	}
+}
+
+func (w *waypoint) destination(cluster string) string {
+	parts := strings.SplitN(cluster, "|", 4)
+	if len(parts) != 4 || parts[0] != "outbound" {
+		return cluster
+	}
+	if svc := w.byHost[parts[3]]; svc != nil && w.serves(svc) && len(svc.Addresses) > 0 {
+		kind := "http"
+		if parts[2] != "" {
+			kind += "/" + parts[2]
+		}
+		return chainName(mustPort(parts[1]), kind, parts[3])
+	}
+	w.outbound[cluster] = true
+	return cluster
+}
+
+func mustPort(s string) uint32 {
+	var n uint32
+	fmt.Sscan(s, &n)
+	return n
+}
+
+// serviceClusters renders a served port's clusters (the port's and its subsets'),
+// named for the waypoint, tunnelled to the workloads.
+func (w *waypoint) serviceClusters(svc *ir.Service, port *ir.Port, kind string) {
+	clusters, eds := render.ServiceClusters(svc, port, w.scope.Policy(w.in, svc), render.Waypoint)
+	for i, c := range clusters {
+		k := kind
+		if sub := eds[i].Name; strings.Count(sub, "|") == 3 {
+			if subset := strings.Split(sub, "|")[2]; subset != "" {
+				k += "/" + subset
+			}
+		}
+		name := chainName(port.Number, k, svc.Hostname)
+		c.Name, c.EdsClusterConfig.ServiceName, eds[i].Name = name, name, name
+	}
+	w.out.Clusters = append(w.out.Clusters, clusters...)
+	w.out.EDS = append(w.out.EDS, eds...)
+}
+
+// outboundClusters renders the outbound clusters routes send to, tunnelled too.
+func (w *waypoint) outboundClusters() {
+	for _, name := range slices.Sorted(maps.Keys(w.outbound)) {
+		parts := strings.SplitN(name, "|", 4)
+		svc := w.byHost[parts[3]]
+		if svc == nil {
+			continue
+		}
+		for _, port := range svc.Ports {
+			if port.Number != mustPort(parts[1]) {
+				continue
+			}
+			clusters, eds := render.ServiceClusters(svc, port, w.scope.Policy(w.in, svc), render.Waypoint)
+			for i, c := range clusters {
+				if c.Name == name {
+					w.out.Clusters = append(w.out.Clusters, c)
+					w.out.EDS = append(w.out.EDS, eds[i])
+				}
+			}
+		}
+	}
+}
+
+// peerByFilterState makes authorization read the peer's identity from the filter
+// state connect_terminate set: on main_internal the connection is internal, with no
+// TLS peer of its own.
+func peerByFilterState(a render.Authz) {
+	for _, sets := range [][]render.RBACSet{a.HTTP, a.TCP} {
+		for _, s := range sets {
+			for _, r := range []*rbacv3.RBAC{s.Rules, s.Shadow} {
+				for _, p := range r.GetPolicies() {
+					for _, id := range p.Principals {
+						rewritePeer(id)
+					}
+				}
+			}
+		}
+	}
+	if c := a.Custom; c != nil {
+		for _, r := range []*rbacv3.RBAC{c.HTTPRules, c.TCPRules} {
+			for _, p := range r.GetPolicies() {
+				for _, id := range p.Principals {
+					rewritePeer(id)
+				}
+			}
+		}
+	}
+}
+
+func rewritePeer(id *rbacv3.Principal) {
+	switch v := id.GetIdentifier().(type) {
+	case *rbacv3.Principal_Authenticated_:
+		id.Identifier = &rbacv3.Principal_FilterState{FilterState: &matcherv3.FilterStateMatcher{Key: statePeerPrincipal,
+			Matcher: &matcherv3.FilterStateMatcher_StringMatch{StringMatch: v.Authenticated.GetPrincipalName()}}}
+	case *rbacv3.Principal_AndIds:
+		for _, p := range v.AndIds.GetIds() {
+			rewritePeer(p)
+		}
+	case *rbacv3.Principal_OrIds:
+		for _, p := range v.OrIds.GetIds() {
+			rewritePeer(p)
+		}
+	case *rbacv3.Principal_NotId:
+		rewritePeer(v.NotId)
+	}
+}
