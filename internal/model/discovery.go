@@ -70,6 +70,7 @@ func EndpointsFromSlice(slice *discoveryv1.EndpointSlice, in DiscoveryInputs) En
 				}
 			}
 			if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" {
+				e.Pod = ServiceKey(slice.Namespace, ref.Name)
 				if pod := in.Pods[ServiceKey(slice.Namespace, ref.Name)]; pod != nil {
 					e.Labels = pod.Labels
 					e.ServiceAccount = pod.Spec.ServiceAccountName

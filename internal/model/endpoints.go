@@ -25,6 +25,10 @@ type Endpoint struct {
 	// TLSMode is the pod's security.istio.io/tlsMode label ("istio" means it
 	// terminates Istio mTLS); auto-mTLS uses it.
 	TLSMode string
+	// Pod is "namespace/name" of the pod behind the address (the slice's targetRef),
+	// empty for other endpoints: ambient workload discovery reads which services a pod
+	// backs, on which target ports, from it.
+	Pod string
 }
 
 // Locality is where an endpoint runs, from its node's topology labels.
@@ -61,7 +65,8 @@ func (idx EndpointIndex) Sort() {
 // Equal reports whether two endpoints are the same in every field.
 func (e Endpoint) Equal(o Endpoint) bool {
 	return e.Address == o.Address && e.Port == o.Port && e.ServiceAccount == o.ServiceAccount &&
-		e.Locality == o.Locality && e.Ready == o.Ready && e.TLSMode == o.TLSMode && maps.Equal(e.Labels, o.Labels)
+		e.Locality == o.Locality && e.Ready == o.Ready && e.TLSMode == o.TLSMode && e.Pod == o.Pod &&
+		maps.Equal(e.Labels, o.Labels)
 }
 
 // ChangedSince lists the service ports whose endpoints differ from old's (added,

@@ -15,8 +15,8 @@ const ExportToAnnotation = "networking.istio.io/exportTo"
 func ServiceFromKube(s *corev1.Service, clusterDomain string) *Service {
 	out := &Service{
 		Name: s.Name, Namespace: s.Namespace,
-		Hostname:  s.Name + "." + s.Namespace + ".svc." + clusterDomain,
-		ClusterIP: s.Spec.ClusterIP,
+		Hostname:    s.Name + "." + s.Namespace + ".svc." + clusterDomain,
+		ClusterIP:   s.Spec.ClusterIP,
 		UseWaypoint: s.Labels[LabelUseWaypoint], UseWaypointNamespace: s.Labels[LabelUseWaypointNamespace],
 	}
 	if v := s.Annotations[ExportToAnnotation]; v != "" {
@@ -68,8 +68,8 @@ func protocolName(s string) Protocol {
 }
 
 // TrimPod is the informer transform for Pods: it keeps only what discovery reads
-// (identity, labels, service account, node, phase), so the cache does not hold every
-// pod's full spec and status. A mesh of thousands of pods otherwise spends most of the
+// (identity, labels, service account, node, phase, readiness), so the cache does not
+// hold every pod's full spec and status. A mesh of thousands of pods otherwise spends most of the
 // control plane's memory on fields it never reads.
 func TrimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
@@ -82,7 +82,18 @@ func TrimPod(obj any) (any, error) {
 			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
 			Labels: pod.Labels, CreationTimestamp: pod.CreationTimestamp, DeletionTimestamp: pod.DeletionTimestamp,
 		},
-		Spec:   corev1.PodSpec{ServiceAccountName: pod.Spec.ServiceAccountName, NodeName: pod.Spec.NodeName, HostNetwork: pod.Spec.HostNetwork},
-		Status: corev1.PodStatus{Phase: pod.Status.Phase, PodIP: pod.Status.PodIP, PodIPs: pod.Status.PodIPs},
+		Spec: corev1.PodSpec{ServiceAccountName: pod.Spec.ServiceAccountName, NodeName: pod.Spec.NodeName, HostNetwork: pod.Spec.HostNetwork},
+		Status: corev1.PodStatus{Phase: pod.Status.Phase, PodIP: pod.Status.PodIP, PodIPs: pod.Status.PodIPs,
+			Conditions: readyCondition(pod.Status.Conditions)},
 	}, nil
+}
+
+// readyCondition keeps only the pod's Ready condition (ambient workload health).
+func readyCondition(cs []corev1.PodCondition) []corev1.PodCondition {
+	for _, c := range cs {
+		if c.Type == corev1.PodReady {
+			return []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	return nil
 }

@@ -17,6 +17,9 @@ const (
 	ClassGateway = "router"
 	// nodeWaypoint is the node type of waypoint proxies ("proxy waypoint").
 	nodeWaypoint = "waypoint"
+	// ClassZtunnel is ztunnel, Istio's ambient node proxy (node id "ztunnel~..."): it
+	// gets workload discovery (addresses and L4 authorization), one scope for all.
+	ClassZtunnel = "ztunnel"
 )
 
 // Labels naming the Gateway a gateway proxy belongs to: Gateway API's, and Istio's
@@ -65,6 +68,9 @@ func parseNode(n *corev3.Node) nodeInfo {
 				info.Gateway = info.Labels[l]
 			}
 		}
+	}
+	if strings.HasPrefix(n.GetId(), ClassZtunnel+"~") {
+		info.Class = ClassZtunnel
 	}
 	if info.Namespace == "" {
 		parts := strings.Split(n.GetId(), "~")

@@ -69,16 +69,15 @@ func hboneTLS(trustDomain string) *tlsv3.CommonTlsContext {
 	}
 }
 
-
 // connectTerminateListener ends HBONE tunnels on 0.0.0.0:15008 and hands each
 // CONNECT stream to main_internal, with its destination (the CONNECT authority), its
 // source and its peer's identity in filter state shared with that connection.
 func connectTerminateListener(trustDomain string) *listenerv3.Listener {
 	shared := func(key, format string, factory string) *setfilterstatev3.FilterStateValue {
 		return &setfilterstatev3.FilterStateValue{
-			Key:              &setfilterstatev3.FilterStateValue_ObjectKey{ObjectKey: key},
-			FactoryKey:       factory,
-			Value:            &setfilterstatev3.FilterStateValue_FormatString{FormatString: &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_TextFormatSource{TextFormatSource: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: format}}}}},
+			Key:                &setfilterstatev3.FilterStateValue_ObjectKey{ObjectKey: key},
+			FactoryKey:         factory,
+			Value:              &setfilterstatev3.FilterStateValue_FormatString{FormatString: &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_TextFormatSource{TextFormatSource: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: format}}}}},
 			SharedWithUpstream: setfilterstatev3.FilterStateValue_ONCE,
 		}
 	}
@@ -130,9 +129,9 @@ func connectTerminateListener(trustDomain string) *listenerv3.Listener {
 // dials that IP on 15008.
 func connectOriginateListener() *listenerv3.Listener {
 	return &listenerv3.Listener{
-		Name:             render.ConnectOriginate,
+		Name:              render.ConnectOriginate,
 		ListenerSpecifier: &listenerv3.Listener_InternalListener{InternalListener: &listenerv3.Listener_InternalListenerConfig{}},
-		ListenerFilters:  []*listenerv3.ListenerFilter{render.ListenerFilter(originalDstFilter, &originaldstv3.OriginalDst{})},
+		ListenerFilters:   []*listenerv3.ListenerFilter{render.ListenerFilter(originalDstFilter, &originaldstv3.OriginalDst{})},
 		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{render.NetworkFilter(render.TCPProxyFilter, &tcpproxyv3.TcpProxy{
 			StatPrefix:       render.ConnectOriginate,
 			ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: render.ConnectOriginate},
