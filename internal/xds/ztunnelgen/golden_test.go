@@ -1,0 +1,112 @@
+package ztunnelgen
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshd-io/meshd/internal/model"
+	"github.com/meshd-io/meshd/internal/testutil"
+	"github.com/meshd-io/meshd/internal/translate"
+)
+
+// TestGolden renders ztunnel's config for testdata/<case>.in.yaml (translated as the
+// pipeline does, with its Pods, Nodes and Namespaces as workload inputs) and compares
+// it with <case>.out.yaml. IP bytes are written as IP strings for review.
+func TestGolden(t *testing.T) {
+	testutil.GoldenCases(t, func(t *testing.T, in string) []byte {
+		snap, eps := testutil.LoadSnapshot(t, in)
+		out, _ := translate.Translate(snap)
+		pods, nodes := loadPods(t, in)
+		res := Generate(Input{IR: out, Workloads: model.NewWorkloads(pods, nodes, snap.GatewayAPI.NamespaceLabels), Endpoints: eps})
+		var doc strings.Builder
+		for _, a := range res.Addresses {
+			write(t, &doc, "Address "+a.Name, a.Resource)
+		}
+		for _, a := range res.Authorizations {
+			write(t, &doc, "Authorization "+a.Name, a.Resource)
+		}
+		return []byte(doc.String())
+	})
+}
+
+// loadPods reads the input's Pods (in "default" when they name no namespace, as
+// LoadSnapshot does) and Nodes.
+func loadPods(t *testing.T, path string) ([]*corev1.Pod, []*corev1.Node) {
+	objs, err := testutil.DecodeFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []*corev1.Pod
+	var nodes []*corev1.Node
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "Pod":
+			p := &corev1.Pod{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Namespace == "" {
+				p.Namespace = "default"
+			}
+			pods = append(pods, p)
+		case "Node":
+			n := &corev1.Node{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, n); err != nil {
+				t.Fatal(err)
+			}
+			nodes = append(nodes, n)
+		}
+	}
+	return pods, nodes
+}
+
+func write(t *testing.T, doc *strings.Builder, header string, m proto.Message) {
+	t.Helper()
+	j, err := protojson.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(j, &v); err != nil {
+		t.Fatal(err)
+	}
+	y, err := yaml.Marshal(readableIPs(v, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.WriteString("--- # " + header + "\n")
+	doc.Write(y)
+}
+
+// readableIPs replaces the base64 of IP bytes (fields address and addresses) by the IP.
+func readableIPs(v any, key string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = readableIPs(e, k)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = readableIPs(e, key)
+		}
+	case string:
+		if key != "address" && key != "addresses" {
+			return x
+		}
+		if b, err := base64.StdEncoding.DecodeString(x); err == nil {
+			if a, ok := netip.AddrFromSlice(b); ok {
+				return a.String()
+			}
+		}
+	}
+	return v
+}
