@@ -39,12 +39,18 @@ func sidecar(t *testing.T, ctx context.Context, ns string) *adsclient.Client {
 // Istio's agent sends them).
 func sidecarWithLabels(t *testing.T, ctx context.Context, ns string, labels map[string]string) *adsclient.Client {
 	t.Helper()
+	return proxyNode(t, ctx, fmt.Sprintf("sidecar~10.1.0.5~productpage-1.%s~%s.svc.cluster.local", ns, ns), labels)
+}
+
+// proxyNode connects an Envoy-style ADS client with the given node ID and pod labels.
+func proxyNode(t *testing.T, ctx context.Context, id string, labels map[string]string) *adsclient.Client {
+	t.Helper()
 	conn, err := grpc.NewClient(env.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	node := &corev3.Node{Id: fmt.Sprintf("sidecar~10.1.0.5~productpage-1.%s~%s.svc.cluster.local", ns, ns)}
+	node := &corev3.Node{Id: id}
 	if len(labels) > 0 {
 		fields := map[string]*structpb.Value{}
 		for k, v := range labels {

@@ -1,0 +1,152 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	securityv1 "github.com/meshd-io/meshd/api/security/v1"
+	"github.com/meshd-io/meshd/internal/testutil"
+	"github.com/meshd-io/meshd/internal/testutil/adsclient"
+)
+
+// TestWaypointServesServicesThatUseIt: a namespace labelled istio.io/use-waypoint
+// sends its Services' L7 config to its waypoint. A waypoint proxy (a raw ADS client
+// with Istio's waypoint node ID, validating every resource as Envoy would) receives
+// HBONE termination, a chain, routes and tunnelled clusters for each Service that uses
+// it, with the AuthorizationPolicy that targets the Service, and none for a Service
+// that opts out. Taking the label off the namespace takes the Services away again.
+func TestWaypointServesServicesThatUseIt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := newNamespace(t)
+	labelNamespace(t, ns, map[string]string{"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"})
+	waypoint := &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "waypoint", Namespace: ns},
+		Spec: gatewayv1.GatewaySpec{GatewayClassName: "istio-waypoint",
+			Listeners: []gatewayv1.Listener{{Name: "mesh", Port: 15008, Protocol: "HBONE"}}}}
+	if err := env.Client.Create(ctx, waypoint); err != nil {
+		t.Fatal(err)
+	}
+	f := &meshFixture{t: t, ns: ns}
+	f.apply(`
+apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec:
+  ports: [{name: http, port: 9080}]
+`)
+	f.apply(`
+apiVersion: v1
+kind: Service
+metadata: {name: details, labels: {istio.io/use-waypoint: none}}
+spec:
+  ports: [{name: http, port: 9080}]
+`)
+	for _, svc := range []string{"reviews", "details"} {
+		f.apply(fmt.Sprintf(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: %s-callers}
+spec:
+  targetRefs: [{kind: Service, group: "", name: %s}]
+  action: ALLOW
+  rules: [{from: [{source: {principals: [cluster.local/ns/%s/sa/productpage]}}]}]
+`, svc, svc, ns))
+	}
+	gatewayCondition(t, ns, "waypoint", "Programmed", metav1.ConditionTrue, "Programmed")
+
+	proxy := proxyNode(t, ctx, fmt.Sprintf("waypoint~10.1.0.9~waypoint-5d9f-x2.%s~%s.svc.cluster.local", ns, ns),
+		map[string]string{"gateway.networking.k8s.io/gateway-name": "waypoint"})
+	reviews := "inbound-vip|9080|http|reviews." + ns + ".svc.cluster.local"
+	details := "inbound-vip|9080|http|details." + ns + ".svc.cluster.local"
+	served := func(st adsclient.State) error {
+		if st.Listeners["connect_terminate"] == nil || st.Listeners["connect_originate"] == nil {
+			return fmt.Errorf("no HBONE listeners: %s", st.Summary())
+		}
+		chain := chainNamed(st.Listeners["main_internal"], reviews)
+		switch {
+		case chain == nil:
+			return fmt.Errorf("main_internal has no chain %s: %s", reviews, st.Summary())
+		case chainNamed(st.Listeners["main_internal"], details) != nil:
+			return fmt.Errorf("details opted out of the waypoint but has a chain")
+		case st.Routes[reviews] == nil || st.Clusters[reviews] == nil:
+			return fmt.Errorf("chain %s has no route configuration or cluster: %s", reviews, st.Summary())
+		case !strings.Contains(chain.String(), "policy[reviews-callers]"):
+			return fmt.Errorf("chain %s does not enforce reviews-callers", reviews)
+		case len(st.Nacks) > 0:
+			return fmt.Errorf("the waypoint rejected config: %v", st.Nacks)
+		}
+		return nil
+	}
+	if err := waitForState(ctx, proxy, served); err != nil {
+		t.Fatal(err)
+	}
+
+	gvk := securityv1.GroupVersion.WithKind("AuthorizationPolicy")
+	for name, want := range map[string]string{"reviews-callers": "at waypoint " + ns + "/waypoint", "details-callers": "use no waypoint"} {
+		testutil.Eventually(t, 30*time.Second, func() error {
+			c := condition(t, gvk, ns, name, "WorkloadsSelected")
+			if c == nil || !strings.Contains(c.Message, want) {
+				return fmt.Errorf("policy %s: WorkloadsSelected is %+v, want a message with %q", name, c, want)
+			}
+			return nil
+		})
+	}
+
+	labelNamespace(t, ns, map[string]string{"istio.io/dataplane-mode": "ambient"})
+	if err := waitForState(ctx, proxy, func(st adsclient.State) error {
+		if st.Listeners["main_internal"] != nil || st.Clusters[reviews] != nil {
+			return fmt.Errorf("reviews no longer uses the waypoint but is still served: %s", st.Summary())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitForState waits until check passes on the proxy's state, returning its last error.
+func waitForState(ctx context.Context, c *adsclient.Client, check func(adsclient.State) error) error {
+	var last error
+	err := c.Wait(ctx, func(st adsclient.State) bool {
+		last = check(st)
+		return last == nil
+	})
+	if err != nil && last != nil {
+		return fmt.Errorf("%w: %v", err, last)
+	}
+	return err
+}
+
+func chainNamed(l *listenerv3.Listener, name string) *listenerv3.FilterChain {
+	for _, c := range l.GetFilterChains() {
+		if c.GetName() == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// labelNamespace replaces a namespace's labels (keeping Kubernetes' own name label).
+func labelNamespace(t *testing.T, name string, labels map[string]string) {
+	t.Helper()
+	ns := &corev1.Namespace{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, ns); err != nil {
+		t.Fatal(err)
+	}
+	keep := map[string]string{"kubernetes.io/metadata.name": name}
+	for k, v := range labels {
+		keep[k] = v
+	}
+	ns.Labels = keep
+	if err := env.Client.Update(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+}
