@@ -97,6 +97,9 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 	policies := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{configKey, workloadsKey}
 	})
+	namespaces := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{configKey, workloadsKey, endpointsKey}
+	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("pipeline").
 		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), MaxConcurrentReconciles: 2}).
@@ -120,7 +123,8 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&gatewayv1.TLSRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gatewayv1.ReferenceGrant{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Their use-waypoint labels also decide which Services policies bind at a waypoint.
-		WatchesMetadata(&corev1.Namespace{}, policies, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		// Their ambient labels (dataplane-mode, use-waypoint) are workload discovery's too.
+		WatchesMetadata(&corev1.Namespace{}, namespaces, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WatchesMetadata(&corev1.Secret{}, config, builder.WithPredicates(createOrDelete)).
 		Watches(&discoveryv1.EndpointSlice{}, endpoints).
 		Watches(&corev1.Pod{}, pods).
@@ -307,7 +311,9 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 	var slices discoveryv1.EndpointSliceList
 	var pods corev1.PodList
 	var nodes corev1.NodeList
-	for _, l := range []client.ObjectList{&svcs, &slices, &pods, &nodes} {
+	var namespaces metav1.PartialObjectMetadataList
+	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	for _, l := range []client.ObjectList{&svcs, &slices, &pods, &nodes, &namespaces} {
 		if err := p.Client.List(ctx, l); err != nil {
 			return err
 		}
@@ -317,7 +323,13 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 		services = append(services, model.ServiceFromKube(&svcs.Items[i], p.clusterDomain()))
 	}
 	in := model.NewDiscoveryInputs(services, pointers(pods.Items), pointers(nodes.Items))
-	p.XDS.UpdateEndpoints(model.IndexEndpoints(pointers(slices.Items), in))
+	// Pods and namespaces' labels are ztunnel's workloads: they take this fast path too.
+	nsLabels := make(map[string]map[string]string, len(namespaces.Items))
+	for _, ns := range namespaces.Items {
+		nsLabels[ns.Name] = ns.Labels
+	}
+	w := model.NewWorkloads(pointers(pods.Items), pointers(nodes.Items), nsLabels)
+	p.XDS.UpdateDiscovery(model.IndexEndpoints(pointers(slices.Items), in), &w)
 	return nil
 }
 
