@@ -154,20 +154,27 @@ func (c *Client) Err() error {
 
 // Wait blocks until cond holds for the state, the stream fails or ctx ends.
 func (c *Client) Wait(ctx context.Context, cond func(State) bool) error {
+	return wait(ctx, &c.mu, &c.changed, &c.err, c.Snapshot, cond, State.Summary)
+}
+
+// wait blocks until cond holds for snapshot(), the stream fails (*err, under mu) or ctx
+// ends; *changed (under mu) is closed and replaced whenever the state changes.
+func wait[S any](ctx context.Context, mu *sync.Mutex, changed *chan struct{}, err *error,
+	snapshot func() S, cond func(S) bool, summary func(S) string) error {
 	for {
-		c.mu.Lock()
-		ch, err := c.changed, c.err
-		c.mu.Unlock()
-		if cond(c.Snapshot()) {
+		mu.Lock()
+		ch, failed := *changed, *err
+		mu.Unlock()
+		if cond(snapshot()) {
 			return nil
 		}
-		if err != nil {
-			return err
+		if failed != nil {
+			return failed
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("%w; state: %s", ctx.Err(), c.Snapshot().Summary())
+			return fmt.Errorf("%w; state: %s", ctx.Err(), summary(snapshot()))
 		}
 	}
 }

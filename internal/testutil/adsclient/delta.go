@@ -118,22 +118,7 @@ func (c *DeltaClient) Snapshot() DeltaState {
 
 // Wait blocks until cond holds for the state, the stream fails or ctx ends.
 func (c *DeltaClient) Wait(ctx context.Context, cond func(DeltaState) bool) error {
-	for {
-		c.mu.Lock()
-		ch, err := c.changed, c.err
-		c.mu.Unlock()
-		if cond(c.Snapshot()) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("%w; state: %s", ctx.Err(), c.Snapshot().Summary())
-		}
-	}
+	return wait(ctx, &c.mu, &c.changed, &c.err, c.Snapshot, cond, DeltaState.Summary)
 }
 
 // Summary lists the resource names held per type, for failure messages.
