@@ -301,6 +301,9 @@ func (s *Server) Progress() []ProxyProgress {
 	expected := map[expectedKey]string{}
 	synced := make(map[string]uint64, len(proxies))
 	for _, p := range proxies {
+		if p.info.Class == ClassZtunnel {
+			continue // it holds no object's routing config: not counted for Programmed
+		}
 		key := s.keyFor(p.info)
 		sc := s.scopes[key]
 		if sc == nil {

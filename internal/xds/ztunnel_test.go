@@ -62,6 +62,9 @@ func TestZtunnelDelta(t *testing.T) {
 		t.Errorf("pod a: %v", wl)
 	}
 	received := c.Snapshot().Received[ztunnelgen.AddressType]
+	if pp := s.Progress(); len(pp) != 0 {
+		t.Errorf("ztunnel counted as a proxy holding routing config: %+v", pp)
+	}
 
 	// The same inputs again: nothing is sent.
 	same := model.NewWorkloads([]*corev1.Pod{ambientPod("a", "10.9.0.1", true), ambientPod("b", "10.9.0.2", true)}, nil, labels)
