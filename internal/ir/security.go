@@ -19,6 +19,9 @@ type PeerAuthn struct {
 	Namespace string    `json:"namespace,omitempty"`
 	// Selector nil: every workload of the namespace (of the mesh in the root namespace).
 	Selector map[string]string `json:"selector,omitempty"`
+	// SelectorKey is SelectorKey(Selector), worked out once with the policy: every
+	// translation gathers the keys of all selectors (ClientSelectors).
+	SelectorKey string `json:"-"`
 	// Mode is STRICT, PERMISSIVE, DISABLE or "" (inherit).
 	Mode string `json:"mode,omitempty"`
 	// PortModes override Mode per workload (container) port.
@@ -30,6 +33,8 @@ type AuthzPolicy struct {
 	Source    ConfigRef         `json:"source,omitempty"`
 	Namespace string            `json:"namespace,omitempty"`
 	Selector  map[string]string `json:"selector,omitempty"`
+	// SelectorKey is SelectorKey(Selector) (see PeerAuthn).
+	SelectorKey string `json:"-"`
 	// Action is ALLOW, DENY, AUDIT or CUSTOM; Provider names CUSTOM's ext_authz.
 	Action   string `json:"action,omitempty"`
 	Provider string `json:"provider,omitempty"`

@@ -19,6 +19,13 @@ func Selects(selector, labels map[string]string) bool {
 
 // SelectorKey is a selector's canonical form, "k1=v1,k2=v2" with keys sorted.
 func SelectorKey(selector map[string]string) string {
+	if len(selector) == 1 {
+		// The common case (app=x), without sorting: keys are built for every
+		// selector of the mesh on every translation.
+		for k, v := range selector {
+			return k + "=" + v
+		}
+	}
 	var b strings.Builder
 	for i, k := range slices.Sorted(maps.Keys(selector)) {
 		if i > 0 {
@@ -67,10 +74,20 @@ func (in *IR) SameClientSignatures(other *IR) bool {
 // route matches, DestinationRule workloadSelectors), deduplicated and sorted, and what
 // makes endpoints depend on the client (locality-aware policies, failoverPriority).
 func (in *IR) collectClientSelectors() {
-	set := map[string]map[string]string{}
+	set := make(map[string]map[string]string, len(in.AuthorizationPolicies)+len(in.PeerAuthentications))
 	add := func(sel map[string]string) {
 		if len(sel) > 0 {
 			set[SelectorKey(sel)] = sel
+		}
+	}
+	// Policies carry their key; it is worked out here only for IR built by hand.
+	addKeyed := func(sel map[string]string, key string) {
+		switch {
+		case len(sel) == 0:
+		case key == "":
+			add(sel)
+		default:
+			set[key] = sel
 		}
 	}
 	priorityLabels := map[string]bool{}
@@ -91,10 +108,10 @@ func (in *IR) collectClientSelectors() {
 		}
 	}
 	for _, pa := range in.PeerAuthentications {
-		add(pa.Selector)
+		addKeyed(pa.Selector, pa.SelectorKey)
 	}
 	for _, ap := range in.AuthorizationPolicies {
-		add(ap.Selector)
+		addKeyed(ap.Selector, ap.SelectorKey)
 	}
 	for _, svc := range in.Services {
 		for _, p := range svc.Policies {

@@ -52,7 +52,7 @@ func peerAuthn(pa *securityv1.PeerAuthentication) *ir.PeerAuthn {
 		Namespace: pa.Namespace,
 	}
 	if s := pa.Spec.Selector; s != nil && len(s.MatchLabels) > 0 {
-		p.Selector = s.MatchLabels
+		p.Selector, p.SelectorKey = s.MatchLabels, ir.SelectorKey(s.MatchLabels)
 	}
 	if pa.Spec.MTLS != nil {
 		p.Mode = mtlsMode(pa.Spec.MTLS.Mode)
@@ -88,7 +88,7 @@ func (t *translator) authzPolicy(ap *securityv1.AuthorizationPolicy) *ir.AuthzPo
 		p.Provider = ap.Spec.Provider.Name
 	}
 	if s := ap.Spec.Selector; s != nil && len(s.MatchLabels) > 0 {
-		p.Selector = s.MatchLabels
+		p.Selector, p.SelectorKey = s.MatchLabels, ir.SelectorKey(s.MatchLabels)
 	}
 	for i := range ap.Spec.Rules {
 		p.Rules = append(p.Rules, t.authzRule(&ap.Spec.Rules[i], ap.Namespace))

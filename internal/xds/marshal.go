@@ -1,7 +1,9 @@
 package xds
 
 import (
+	"bytes"
 	"errors"
+	"slices"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -23,8 +25,19 @@ type marshalMemo struct {
 	pass    int
 	entries map[types.Resource]*memoizedEntry
 	vhosts  map[*routev3.VirtualHost]*memoizedBytes
+	// routes are the route configurations published last, by name: one assembled
+	// again from the same virtual hosts (and the same other fields) is the same entry,
+	// and is neither copied nor hashed again.
+	routes map[string]*assembledRoute
 	// used count what this pass used of each map.
 	usedEntries, usedVhosts int
+}
+
+type assembledRoute struct {
+	vhosts []*routev3.VirtualHost
+	tail   []byte
+	entry  *cachedEntry
+	pass   int
 }
 
 type memoizedEntry struct {
@@ -40,6 +53,7 @@ type memoizedBytes struct {
 func (m *marshalMemo) begin() {
 	if m.entries == nil {
 		m.entries, m.vhosts = map[types.Resource]*memoizedEntry{}, map[*routev3.VirtualHost]*memoizedBytes{}
+		m.routes = map[string]*assembledRoute{}
 	}
 	m.pass++
 	m.usedEntries, m.usedVhosts = 0, 0
@@ -59,6 +73,11 @@ func (m *marshalMemo) end() {
 			if b.pass != m.pass {
 				delete(m.vhosts, vh)
 			}
+		}
+	}
+	for name, r := range m.routes {
+		if r.pass != m.pass {
+			delete(m.routes, name)
 		}
 	}
 }
@@ -90,6 +109,9 @@ func (m *marshalMemo) keep(r types.Resource, e *cachedEntry, done marshalled) {
 	} else {
 		m.entries[r] = &memoizedEntry{entry: e, pass: m.pass}
 		m.usedEntries++
+	}
+	if rc, ok := r.(*routev3.RouteConfiguration); ok && done.assembled {
+		m.routes[rc.Name] = &assembledRoute{vhosts: slices.Clone(rc.VirtualHosts), tail: done.tail, entry: e, pass: m.pass}
 	}
 	release(r)
 }
@@ -134,6 +156,11 @@ type marshalled struct {
 	fresh      []*routev3.VirtualHost
 	freshBytes [][]byte
 	check      func() error
+	// For an assembled route configuration: tail is its fields after the virtual
+	// hosts, and reused its published entry when nothing in it changed.
+	assembled bool
+	tail      []byte
+	reused    *cachedEntry
 }
 
 // marshal returns r's bytes and their validation: for a route configuration, only
@@ -172,6 +199,7 @@ func (m *marshalMemo) assemble(rc *routev3.RouteConfiguration) (marshalled, erro
 	if err != nil {
 		return out, err
 	}
+	out.assembled, out.tail = true, tail
 	parts := make([][]byte, len(vhs))
 	size := len(head) + len(tail)
 	for i, vh := range vhs {
@@ -184,6 +212,11 @@ func (m *marshalMemo) assemble(rc *routev3.RouteConfiguration) (marshalled, erro
 		}
 		parts[i] = b
 		size += len(b) + protowire.SizeTag(2) + protowire.SizeVarint(uint64(len(b)))
+	}
+	if prev := m.routes[name]; prev != nil && len(out.fresh) == 0 && slices.Equal(prev.vhosts, vhs) && bytes.Equal(prev.tail, tail) {
+		prev.pass = m.pass
+		out.reused = prev.entry
+		return out, nil
 	}
 	out.bytes = make([]byte, 0, size)
 	out.bytes = append(out.bytes, head...)

@@ -257,6 +257,10 @@ func (s *Server) checkedEntry(sc *scope, typeURL, name string, r types.Resource,
 		s.log.Error(err, "marshal", "type", typeURL, "name", name, "scope", sc.key.String())
 		return nil
 	}
+	if m.reused != nil {
+		sc.marshalled.keep(r, m.reused, m)
+		return m.reused
+	}
 	e := newCachedEntry(typeURL, name, m.bytes)
 	if old == nil || old.version != e.version {
 		if err := m.check(); err != nil {

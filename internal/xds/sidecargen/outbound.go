@@ -107,20 +107,26 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 				}
 			}))
 		}
-		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
-			Name: allowAny, Domains: []string{"*"},
-			Routes: []*routev3.Route{{
-				Name:  allowAny,
-				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: PassthroughCluster},
-					Timeout:          durationpb.New(0),
-				}},
-			}},
-		})
+		// allow_any depends on nothing: memoized under no service, so an unchanged
+		// route configuration is the same list of memoized virtual hosts.
+		rc.VirtualHosts = append(rc.VirtualHosts, render.Memoized(g.memo, nil, n, render.PartVirtualHost, allowAnyHost))
 		out = append(out, rc)
 	}
 	return out
+}
+
+func allowAnyHost() *routev3.VirtualHost {
+	return &routev3.VirtualHost{
+		Name: allowAny, Domains: []string{"*"},
+		Routes: []*routev3.Route{{
+			Name:  allowAny,
+			Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: PassthroughCluster},
+				Timeout:          durationpb.New(0),
+			}},
+		}},
+	}
 }
 
 // domains are the names a client in namespace ns reaches a service by: the FQDN, the
