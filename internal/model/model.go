@@ -54,6 +54,23 @@ const (
 	LabelDataplaneMode        = "istio.io/dataplane-mode"
 )
 
+// UseWaypoint resolves istio.io/use-waypoint for an object in namespace objNS whose
+// own labels give name and ns (istio.io/use-waypoint and -namespace, "" when unset):
+// its own labels, else its namespace's (nsLabels); "none" opts out of the namespace's
+// waypoint. It returns the waypoint Gateway's name and namespace, ok false for none.
+func UseWaypoint(name, ns, objNS string, nsLabels map[string]string) (string, string, bool) {
+	if name == "" {
+		name, ns = nsLabels[LabelUseWaypoint], nsLabels[LabelUseWaypointNamespace]
+	}
+	if name == "" || name == "none" {
+		return "", "", false
+	}
+	if ns == "" {
+		ns = objNS
+	}
+	return name, ns, true
+}
+
 // ServicePort is one port of a Service.
 type ServicePort struct {
 	Name     string

@@ -16,9 +16,6 @@ import (
 // namespace's waypoint. The waypoint must be an istio-waypoint Gateway that handles
 // service traffic (istio.io/waypoint-for service or all; service when unset).
 
-// waypointNone opts a Service out of its namespace's waypoint.
-const waypointNone = "none"
-
 // waypointFor is what a waypoint Gateway handles, with Istio's default.
 func waypointFor(labels map[string]string) string {
 	if v := labels[model.LabelWaypointFor]; v != "" {
@@ -39,15 +36,9 @@ func (t *translator) waypointOf(svc *model.Service) *ir.WaypointRef {
 // WaypointOf is the waypoint among gateways that serves svc, whose namespace has
 // namespaceLabels; nil when none does.
 func WaypointOf(svc *model.Service, namespaceLabels map[string]string, gateways []*gatewayv1.Gateway) *ir.WaypointRef {
-	name, ns := svc.UseWaypoint, svc.UseWaypointNamespace
-	if name == "" {
-		name, ns = namespaceLabels[model.LabelUseWaypoint], namespaceLabels[model.LabelUseWaypointNamespace]
-	}
-	if name == "" || name == waypointNone {
+	name, ns, ok := model.UseWaypoint(svc.UseWaypoint, svc.UseWaypointNamespace, svc.Namespace, namespaceLabels)
+	if !ok {
 		return nil
-	}
-	if ns == "" {
-		ns = svc.Namespace
 	}
 	for _, gw := range gateways {
 		// A waypoint's own Service (named as its Gateway) never goes through a waypoint.

@@ -27,8 +27,6 @@ const (
 	labelJobName         = "job-name"
 	dataplaneModeAmbient = "ambient"
 	dataplaneModeNone    = "none"
-	waypointNone         = "none"
-	classWaypoint        = "istio-waypoint"
 )
 
 // Workload is one pod as ztunnel must know it: every pod with an address is reported
@@ -98,18 +96,12 @@ func workloadWaypoint(in *ir.IR, p *model.Pod, nsLabels map[string]string) *ir.G
 	if p.Labels[labelManaged] == managedMesh {
 		return nil
 	}
-	name, ns := p.Labels[model.LabelUseWaypoint], p.Labels[model.LabelUseWaypointNamespace]
-	if name == "" {
-		name, ns = nsLabels[model.LabelUseWaypoint], nsLabels[model.LabelUseWaypointNamespace]
-	}
-	if name == "" || name == waypointNone {
+	name, ns, ok := model.UseWaypoint(p.Labels[model.LabelUseWaypoint], p.Labels[model.LabelUseWaypointNamespace], p.Namespace, nsLabels)
+	if !ok {
 		return nil
 	}
-	if ns == "" {
-		ns = p.Namespace
-	}
 	for _, g := range in.Gateways {
-		if g.Namespace == ns && g.Name == name && g.Class == classWaypoint {
+		if g.Namespace == ns && g.Name == name && g.Class == ir.ClassWaypoint {
 			if g.WaypointFor == "workload" || g.WaypointFor == "all" {
 				return g
 			}
