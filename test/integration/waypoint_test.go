@@ -8,9 +8,7 @@ import (
 	"time"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	securityv1 "github.com/meshd-io/meshd/api/security/v1"
@@ -28,7 +26,7 @@ func TestWaypointServesServicesThatUseIt(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ns := newNamespace(t)
-	labelNamespace(t, ns, map[string]string{"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"})
+	setNamespaceLabels(t, ns, map[string]string{"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"})
 	waypoint := &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "waypoint", Namespace: ns},
 		Spec: gatewayv1.GatewaySpec{GatewayClassName: "istio-waypoint",
 			Listeners: []gatewayv1.Listener{{Name: "mesh", Port: 15008, Protocol: "HBONE"}}}}
@@ -101,7 +99,7 @@ spec:
 		})
 	}
 
-	labelNamespace(t, ns, map[string]string{"istio.io/dataplane-mode": "ambient"})
+	setNamespaceLabels(t, ns, map[string]string{"istio.io/use-waypoint": ""})
 	if err := waitForState(ctx, proxy, func(st adsclient.State) error {
 		if st.Listeners["main_internal"] != nil || st.Clusters[reviews] != nil {
 			return fmt.Errorf("reviews no longer uses the waypoint but is still served: %s", st.Summary())
@@ -132,21 +130,4 @@ func chainNamed(l *listenerv3.Listener, name string) *listenerv3.FilterChain {
 		}
 	}
 	return nil
-}
-
-// labelNamespace replaces a namespace's labels (keeping Kubernetes' own name label).
-func labelNamespace(t *testing.T, name string, labels map[string]string) {
-	t.Helper()
-	ns := &corev1.Namespace{}
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, ns); err != nil {
-		t.Fatal(err)
-	}
-	keep := map[string]string{"kubernetes.io/metadata.name": name}
-	for k, v := range labels {
-		keep[k] = v
-	}
-	ns.Labels = keep
-	if err := env.Client.Update(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -137,6 +138,25 @@ spec:
 		}
 		if got := address(t, st, podA).GetWorkload().GetAuthorizationPolicies(); len(got) != 1 || got[0] != policy {
 			return fmt.Errorf("%s lists policies %v, want [%s]", podA, got, policy)
+		}
+		return nil
+	})
+
+	// STRICT mTLS for the namespace: its pods also list the static policy that denies
+	// plaintext, and that policy arrives.
+	f.apply(`
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default}
+spec: {mtls: {mode: STRICT}}
+`)
+	strict := "istio-system/istio_converted_static_strict"
+	wait("peer authentication", func(st adsclient.DeltaState) error {
+		if st.Resources[ztunnelgen.AuthorizationType][strict] == nil {
+			return fmt.Errorf("no authorization %s", strict)
+		}
+		if got := address(t, st, podA).GetWorkload().GetAuthorizationPolicies(); !slices.Equal(got, []string{strict, policy}) {
+			return fmt.Errorf("%s lists policies %v, want [%s %s]", podA, got, strict, policy)
 		}
 		return nil
 	})

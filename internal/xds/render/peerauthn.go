@@ -12,6 +12,8 @@ import (
 type MTLS struct {
 	Mode  string
 	Ports map[uint32]string
+	// PortsFrom is the workload's own PeerAuthentication, which set Ports.
+	PortsFrom ir.ConfigRef
 }
 
 // PortNumbers are the ports with their own mode, sorted.
@@ -43,6 +45,9 @@ func WorkloadMTLS(in *ir.IR, scope Scope) MTLS {
 		}
 	}
 	if workload != nil {
+		if len(workload.PortModes) > 0 {
+			out.PortsFrom = workload.Source
+		}
 		for port, mode := range workload.PortModes {
 			if mode == "" {
 				mode = out.Mode

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"istio.io/istio/pkg/workloadapi"
+	"istio.io/istio/pkg/workloadapi/security"
 
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
@@ -56,9 +57,17 @@ func (w *Workload) UID() string {
 // Workloads is the workload model: the pods of in, in their order, with their capture,
 // waypoint, services and policies.
 func Workloads(in Input) []*Workload {
+	out, _ := workloads(in)
+	return out
+}
+
+// workloads is Workloads, with the policies converted from PeerAuthentications that
+// the workloads list, by name.
+func workloads(in Input) ([]*Workload, map[string]*security.Authorization) {
 	byPod := make(map[string]*Workload, len(in.Workloads.Pods))
 	out := make([]*Workload, 0, len(in.Workloads.Pods))
 	policies := selectorPolicies(in.IR)
+	converted := map[string]*security.Authorization{}
 	for _, p := range in.Workloads.Pods {
 		nsLabels := in.Workloads.NamespaceLabels[p.Namespace]
 		w := &Workload{Pod: p, Captured: captured(p, nsLabels), Waypoint: workloadWaypoint(in.IR, p, nsLabels)}
@@ -67,12 +76,24 @@ func Workloads(in Input) []*Workload {
 				w.Policies = append(w.Policies, policyName(ap))
 			}
 		}
+		if w.Captured {
+			if name := peerAuthn(in.IR, p.Namespace, p.Labels, converted); name != "" {
+				w.Policies = append(w.Policies, name)
+			}
+		}
 		slices.Sort(w.Policies)
 		byPod[model.ServiceKey(p.Namespace, p.Name)] = w
 		out = append(out, w)
 	}
 	addServices(in, byPod)
-	return out
+	if len(in.IR.PeerAuthentications) > 0 {
+		// istiod sends the static policy whenever PeerAuthentications exist.
+		name := in.IR.RootNamespace + "/" + staticStrict
+		if converted[name] == nil {
+			converted[name] = denyPlaintext(staticStrict, in.IR.RootNamespace, nil, nil)
+		}
+	}
+	return out, converted
 }
 
 // captured applies ztunnel's capture labels.

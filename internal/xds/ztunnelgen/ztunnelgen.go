@@ -65,7 +65,8 @@ func Generate(in Input) *Resources {
 	if in.IR == nil {
 		return out
 	}
-	for _, w := range Workloads(in) {
+	ws, converted := workloads(in)
+	for _, w := range ws {
 		out.Addresses = append(out.Addresses, Named[*workloadapi.Address]{w.UID(), &workloadapi.Address{
 			Type: &workloadapi.Address_Workload{Workload: w.render(in.IR.TrustDomain)}}})
 	}
@@ -75,7 +76,8 @@ func Generate(in Input) *Resources {
 			Type: &workloadapi.Address_Service{Service: renderService(in.IR, svc, targets)}}})
 	}
 	slices.SortFunc(out.Addresses, func(a, b Named[*workloadapi.Address]) int { return cmp.Compare(a.Name, b.Name) })
-	out.Authorizations = Authorizations(in.IR)
+	out.Authorizations = append(Authorizations(in.IR), peerAuthnPolicies(converted)...)
+	slices.SortFunc(out.Authorizations, func(a, b Named[*security.Authorization]) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
