@@ -322,12 +322,13 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 	for i := range svcs.Items {
 		services = append(services, model.ServiceFromKube(&svcs.Items[i], p.clusterDomain()))
 	}
-	in := model.NewDiscoveryInputs(services, pointers(pods.Items), pointers(nodes.Items))
 	// Pods and namespaces' labels are ztunnel's workloads: they take this fast path too.
 	nsLabels := make(map[string]map[string]string, len(namespaces.Items))
 	for _, ns := range namespaces.Items {
 		nsLabels[ns.Name] = ns.Labels
 	}
+	in := model.NewDiscoveryInputs(services, pointers(pods.Items), pointers(nodes.Items))
+	in.NamespaceLabels = nsLabels
 	w := model.NewWorkloads(pointers(pods.Items), pointers(nodes.Items), nsLabels)
 	p.XDS.UpdateDiscovery(model.IndexEndpoints(pointers(slices.Items), in), &w)
 	return nil

@@ -19,6 +19,8 @@ type DiscoveryInputs struct {
 	Services map[string]*Service // by namespace/name
 	Pods     map[string]*corev1.Pod
 	Nodes    map[string]*corev1.Node
+	// NamespaceLabels decide, with a pod's own, whether ztunnel captures it.
+	NamespaceLabels map[string]map[string]string
 }
 
 // ServiceKey is the namespace/name lookup key of DiscoveryInputs.
@@ -75,6 +77,7 @@ func EndpointsFromSlice(slice *discoveryv1.EndpointSlice, in DiscoveryInputs) En
 					e.Labels = pod.Labels
 					e.ServiceAccount = pod.Spec.ServiceAccountName
 					e.TLSMode = pod.Labels[LabelTLSMode]
+					e.Ambient = Captured(pod.Labels, pod.Spec.HostNetwork, in.NamespaceLabels[slice.Namespace])
 				}
 			}
 			out[key] = append(out[key], e)

@@ -29,6 +29,9 @@ type Endpoint struct {
 	// empty for other endpoints: ambient workload discovery reads which services a pod
 	// backs, on which target ports, from it.
 	Pod string
+	// Ambient is true when ztunnel captures the pod (Captured): it is reached over
+	// HBONE, which is how a waypoint forwards to it.
+	Ambient bool
 }
 
 // Locality is where an endpoint runs, from its node's topology labels.
@@ -65,7 +68,7 @@ func (idx EndpointIndex) Sort() {
 // Equal reports whether two endpoints are the same in every field.
 func (e Endpoint) Equal(o Endpoint) bool {
 	return e.Address == o.Address && e.Port == o.Port && e.ServiceAccount == o.ServiceAccount &&
-		e.Locality == o.Locality && e.Ready == o.Ready && e.TLSMode == o.TLSMode && e.Pod == o.Pod &&
+		e.Locality == o.Locality && e.Ready == o.Ready && e.TLSMode == o.TLSMode && e.Pod == o.Pod && e.Ambient == o.Ambient &&
 		maps.Equal(e.Labels, o.Labels)
 }
 

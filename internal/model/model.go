@@ -54,6 +54,22 @@ const (
 	LabelDataplaneMode        = "istio.io/dataplane-mode"
 )
 
+// Captured applies ztunnel's capture rule: a pod is in the ambient mesh when it, or
+// else its namespace, is labelled istio.io/dataplane-mode=ambient (the pod's "none"
+// opts out), unless it runs on the host's network.
+func Captured(podLabels map[string]string, hostNetwork bool, nsLabels map[string]string) bool {
+	if hostNetwork {
+		return false
+	}
+	switch podLabels[LabelDataplaneMode] {
+	case "ambient":
+		return true
+	case "none":
+		return false
+	}
+	return nsLabels[LabelDataplaneMode] == "ambient"
+}
+
 // UseWaypoint resolves istio.io/use-waypoint for an object in namespace objNS whose
 // own labels give name and ns (istio.io/use-waypoint and -namespace, "" when unset):
 // its own labels, else its namespace's (nsLabels); "none" opts out of the namespace's

@@ -113,7 +113,9 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 			addGatewayAPI(&in.GatewayAPI, o)
 		}
 	}
-	idx := model.IndexEndpoints(slices, model.NewDiscoveryInputs(in.Services, pods, nodes))
+	discovery := model.NewDiscoveryInputs(in.Services, pods, nodes)
+	discovery.NamespaceLabels = in.GatewayAPI.NamespaceLabels
+	idx := model.IndexEndpoints(slices, discovery)
 	return model.NewSnapshot(in), idx
 }
 

@@ -52,7 +52,7 @@ func loadAssignment(c EDSCluster, eps []model.Endpoint, f Flavor, client Scope) 
 			LoadBalancingWeight: wrapperspb.UInt32(1),
 		}
 		switch {
-		case f == Waypoint:
+		case f == Waypoint && ep.Ambient:
 			tunnelled(lb, ep)
 		case f == Envoy && ep.TLSMode != "":
 			lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{

@@ -20,14 +20,12 @@ const (
 	labelTunnel = "networking.istio.io/tunnel"
 	// labelManaged marks the pods of a Gateway meshd (or istiod) deploys; a waypoint's
 	// own pods never go through a waypoint.
-	labelManaged         = "gateway.istio.io/managed"
-	managedMesh          = "istio.io-mesh-controller"
-	labelCanonicalName   = "service.istio.io/canonical-name"
-	labelCanonicalRev    = "service.istio.io/canonical-revision"
-	labelPodTemplate     = "pod-template-hash"
-	labelJobName         = "job-name"
-	dataplaneModeAmbient = "ambient"
-	dataplaneModeNone    = "none"
+	labelManaged       = "gateway.istio.io/managed"
+	managedMesh        = "istio.io-mesh-controller"
+	labelCanonicalName = "service.istio.io/canonical-name"
+	labelCanonicalRev  = "service.istio.io/canonical-revision"
+	labelPodTemplate   = "pod-template-hash"
+	labelJobName       = "job-name"
 )
 
 // Workload is one pod as ztunnel must know it: every pod with an address is reported
@@ -70,7 +68,7 @@ func workloads(in Input) ([]*Workload, map[string]*security.Authorization) {
 	converted := map[string]*security.Authorization{}
 	for _, p := range in.Workloads.Pods {
 		nsLabels := in.Workloads.NamespaceLabels[p.Namespace]
-		w := &Workload{Pod: p, Captured: captured(p, nsLabels), Waypoint: workloadWaypoint(in.IR, p, nsLabels)}
+		w := &Workload{Pod: p, Captured: model.Captured(p.Labels, p.HostNetwork, nsLabels), Waypoint: workloadWaypoint(in.IR, p, nsLabels)}
 		for _, ap := range policies {
 			if ir.AppliesTo(ap.Namespace, ap.Selector, in.IR.RootNamespace, p.Namespace, p.Labels) {
 				w.Policies = append(w.Policies, policyName(ap))
@@ -94,20 +92,6 @@ func workloads(in Input) ([]*Workload, map[string]*security.Authorization) {
 		}
 	}
 	return out, converted
-}
-
-// captured applies ztunnel's capture labels.
-func captured(p *model.Pod, nsLabels map[string]string) bool {
-	if p.HostNetwork {
-		return false
-	}
-	switch p.Labels[model.LabelDataplaneMode] {
-	case dataplaneModeAmbient:
-		return true
-	case dataplaneModeNone:
-		return false
-	}
-	return nsLabels[model.LabelDataplaneMode] == dataplaneModeAmbient
 }
 
 // workloadWaypoint is the waypoint for a pod's own traffic: istio.io/use-waypoint
