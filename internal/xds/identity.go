@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"crypto/x509"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -136,6 +137,29 @@ func (a identityADS) stamper(id *Identity) func(*corev3.Node) (*corev3.Node, err
 type nodeStamp struct {
 	stamp   func(*corev3.Node) (*corev3.Node, error)
 	refused refusal
+	// names are the stream's last resource names per type (read and written only by
+	// the stream's receiving goroutine): see sameNames.
+	names map[string][]string
+}
+
+// sameNames hands back the stream's previous name list of a type when a request
+// repeats it, as every state-of-the-world ACK does (an Envoy sidecar's endpoint ACKs
+// name every cluster of the mesh). go-control-plane keeps the last request and its
+// subscription keyed by these strings; with the previous list reused, the request's
+// fresh copies are garbage at once, so a stream holds one copy of its names, not
+// one per type and request in flight.
+func (s *nodeStamp) sameNames(typ string, names []string) []string {
+	if len(names) == 0 {
+		return names
+	}
+	if prev, ok := s.names[typ]; ok && slices.Equal(prev, names) {
+		return prev
+	}
+	if s.names == nil {
+		s.names = map[string][]string{}
+	}
+	s.names[typ] = names
+	return names
 }
 
 func (s *nodeStamp) apply(node **corev3.Node) error {
@@ -159,6 +183,7 @@ type stampedStream struct {
 func (s stampedStream) Recv() (*discoveryv3.DiscoveryRequest, error) {
 	req, err := s.AggregatedDiscoveryService_StreamAggregatedResourcesServer.Recv()
 	if err == nil {
+		req.ResourceNames = s.sameNames(req.TypeUrl, req.ResourceNames)
 		err = s.apply(&req.Node)
 	}
 	return req, err
