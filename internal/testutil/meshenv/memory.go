@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 )
@@ -14,6 +15,9 @@ type Memory struct {
 	// HeapInuse is the Go heap in use right after a garbage collection: what is
 	// still referenced, the figure that grows when something leaks.
 	HeapInuse uint64
+	// Live is the bytes of live objects the collection found: HeapInuse less the
+	// free space in the spans that hold them.
+	Live uint64
 	// RSS is the resident set size; the Go runtime returns freed memory to the
 	// system lazily, so it lags behind the heap.
 	RSS uint64
@@ -24,7 +28,9 @@ func MeasureMemory() Memory {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return Memory{HeapInuse: ms.HeapInuse, RSS: rss()}
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	return Memory{HeapInuse: ms.HeapInuse, Live: live[0].Value.Uint64(), RSS: rss()}
 }
 
 // rss reads VmRSS from /proc/self/status (0 where there is no /proc).
