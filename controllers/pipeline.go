@@ -116,7 +116,8 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		// admits) and Secrets (whether a listener's certificate exists), metadata only.
 		// Gateways and classes are also what AuthorizationPolicies target.
 		Watches(&gatewayv1.GatewayClass{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&gatewayv1.Gateway{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Labels too: istio.io/waypoint-for decides what a waypoint serves.
+		Watches(&gatewayv1.Gateway{}, policies, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&gatewayv1.HTTPRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gatewayv1.GRPCRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gatewayv1.TCPRoute{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

@@ -56,9 +56,11 @@ const (
 
 // Captured applies ztunnel's capture rule: a pod is in the ambient mesh when it, or
 // else its namespace, is labelled istio.io/dataplane-mode=ambient (the pod's "none"
-// opts out), unless it runs on the host's network.
+// opts out), unless it runs on the host's network or has a sidecar.
 func Captured(podLabels map[string]string, hostNetwork bool, nsLabels map[string]string) bool {
-	if hostNetwork {
+	// A pod with a sidecar (its injector labels it tlsMode=istio) keeps it: Istio's CNI
+	// does not redirect such pods, so they take no HBONE until they are restarted.
+	if hostNetwork || podLabels[LabelTLSMode] == "istio" {
 		return false
 	}
 	switch podLabels[LabelDataplaneMode] {

@@ -84,18 +84,22 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // Update publishes a new IR to every scope, sending only resources whose bytes changed,
 // then moves proxies whose scope the new IR changes.
 func (s *Server) Update(in *ir.IR) {
-	s.mu.Lock()
-	moved := !in.SameClientSignatures(s.ir)
-	s.ir = in
-	s.seq++
-	if moved {
-		s.rebaseScopes(s.watchedNodes())
-	}
-	for _, sc := range s.scopes {
-		s.regenerate(sc)
-	}
-	s.readyOnce.Do(func() { close(s.ready) })
-	s.mu.Unlock()
+	// The lock is released even if a generator panics: xDS must not freeze.
+	moved := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		moved := !in.SameClientSignatures(s.ir)
+		s.ir = in
+		s.seq++
+		if moved {
+			s.rebaseScopes(s.watchedNodes())
+		}
+		for _, sc := range s.scopes {
+			s.regenerate(sc)
+		}
+		s.readyOnce.Do(func() { close(s.ready) })
+		return moved
+	}()
 	// Most pushes leave every proxy's signature as it was: only a change of the
 	// selectors (or of what makes locality matter) moves proxies between scopes.
 	if moved {

@@ -28,8 +28,10 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	httpinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/http_inspector/v3"
 	originaldstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshd-io/meshd/internal/ir"
@@ -51,19 +53,22 @@ func Generate(in *ir.IR, scope render.Scope, gw *ir.Gateway) *render.Resources {
 		TrafficDirection:  corev3.TrafficDirection_INBOUND,
 		ListenerFilters:   []*listenerv3.ListenerFilter{render.ListenerFilter(originalDstFilter, &originaldstv3.OriginalDst{})},
 	}
-	sniffs := false
+	sniffed, known := map[uint32]bool{}, map[uint32]bool{}
 	for _, svc := range in.Services {
 		if !w.serves(svc) || len(svc.Addresses) == 0 {
 			continue // headless services have no VIP to be addressed by
 		}
 		for _, port := range svc.Ports {
 			main.FilterChains = append(main.FilterChains, w.serviceChains(svc, port)...)
-			sniffs = sniffs || port.Protocol == string(model.ProtocolUnknown)
+			if port.Protocol == string(model.ProtocolUnknown) {
+				sniffed[port.Number] = true
+			} else {
+				known[port.Number] = true
+			}
 		}
 	}
-	if sniffs {
-		// Ports of unknown protocol pick the HTTP or TCP chain by what the client speaks.
-		main.ListenerFilters = append(main.ListenerFilters, render.HTTPInspector())
+	if len(sniffed) > 0 {
+		main.ListenerFilters = append(main.ListenerFilters, sniffOnly(sniffed, known))
 	}
 	w.outboundClusters()
 	out := w.out
@@ -138,6 +143,30 @@ func (w *waypoint) serviceChains(svc *ir.Service, port *ir.Port) []*listenerv3.F
 	return chains
 }
 
+// sniffOnly is the HTTP inspector for the ports of unknown protocol, which pick their
+// HTTP or TCP chain by what the client speaks. It is off on the other ports: a
+// server-first protocol (MySQL, SMTP) sends nothing until the server does, and the
+// inspector would hold its connection until the listener filter timeout closes it.
+func sniffOnly(sniffed, known map[uint32]bool) *listenerv3.ListenerFilter {
+	var off []*listenerv3.ListenerFilterChainMatchPredicate
+	for _, port := range slices.Sorted(maps.Keys(known)) {
+		if !sniffed[port] {
+			off = append(off, &listenerv3.ListenerFilterChainMatchPredicate{Rule: &listenerv3.ListenerFilterChainMatchPredicate_DestinationPortRange{
+				DestinationPortRange: &typev3.Int32Range{Start: int32(port), End: int32(port) + 1}}})
+		}
+	}
+	f := render.ListenerFilter(render.HTTPInspectorFilter, &httpinspectorv3.HttpInspector{})
+	switch len(off) {
+	case 0:
+	case 1:
+		f.FilterDisabled = off[0]
+	default:
+		f.FilterDisabled = &listenerv3.ListenerFilterChainMatchPredicate{Rule: &listenerv3.ListenerFilterChainMatchPredicate_OrMatch{
+			OrMatch: &listenerv3.ListenerFilterChainMatchPredicate_MatchSet{Rules: off}}}
+	}
+	return f
+}
+
 // hostBits is the prefix length of a single address.
 func hostBits(addr string) uint32 {
 	if strings.Contains(addr, ":") {
@@ -184,6 +213,11 @@ func (w *waypoint) destination(cluster string) string {
 	}
 	if svc := w.byHost[parts[3]]; svc != nil && w.serves(svc) && len(svc.Addresses) > 0 {
 		kind := "http"
+		for _, p := range svc.Ports {
+			if p.Number == mustPort(parts[1]) && !model.Protocol(p.Protocol).CarriesHTTPRoutes() {
+				kind = "tcp" // its only chain and cluster
+			}
+		}
 		if parts[2] != "" {
 			kind += "/" + parts[2]
 		}
@@ -211,7 +245,10 @@ func (w *waypoint) serviceClusters(svc *ir.Service, port *ir.Port, kind string) 
 			}
 		}
 		name := chainName(port.Number, k, svc.Hostname)
-		c.Name, c.EdsClusterConfig.ServiceName, eds[i].Name = name, name, name
+		c.Name, eds[i].Name = name, name
+		if c.EdsClusterConfig != nil { // not for PASSTHROUGH, an ORIGINAL_DST cluster
+			c.EdsClusterConfig.ServiceName = name
+		}
 	}
 	w.out.Clusters = append(w.out.Clusters, clusters...)
 	w.out.EDS = append(w.out.EDS, eds...)

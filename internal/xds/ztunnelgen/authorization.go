@@ -23,8 +23,9 @@ import (
 //     and ports. A rule that needs HTTP (methods, paths, hosts, request principals,
 //     remote IPs, other `when` keys) can never match in an ALLOW policy, so it is left
 //     out (an ALLOW policy left with no rule allows nothing, as spec {} does: more
-//     restrictive than asked, never less); in a DENY policy it is kept without its
-//     HTTP parts, so it denies more than asked, never less.
+//     restrictive than asked, never less); in a DENY policy its HTTP parts become
+//     empty matches, which ztunnel never matches, so such a rule denies nothing at L4
+//     (istiod's rule too: the waypoint or sidecar that sees HTTP enforces it).
 
 // l4Keys are the `when` keys ztunnel can evaluate.
 var l4Keys = map[string]bool{"source.ip": true, "source.namespace": true, "source.principal": true,

@@ -152,10 +152,12 @@ func addServices(in Input, byPod map[string]*Workload) {
 // render is the workload's Workload.
 func (w *Workload) render(trustDomain string) *workloadapi.Workload {
 	p := w.Pod
+	// w.Waypoint is not sent: meshd's waypoints serve service VIPs only (no chains for
+	// traffic addressed to a pod), so ztunnel would tunnel a pod's traffic to a
+	// waypoint that drops it. Pods reach their services' waypoints.
 	out := &workloadapi.Workload{
 		Uid: w.UID(), Name: p.Name, Namespace: p.Namespace, ClusterId: ClusterID,
 		ServiceAccount: p.ServiceAccount, Node: p.Node,
-		Waypoint:              gatewayAddress(w.Waypoint),
 		AuthorizationPolicies: w.Policies,
 	}
 	if trustDomain != defaultTrustDomain {
