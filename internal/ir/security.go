@@ -79,7 +79,8 @@ func (p *AuthzPolicy) AppliesToProxy(rootNS, ns string, labels map[string]string
 // AppliesAtWaypoint reports whether the waypoint ns/waypoint enforces the policy for
 // svc, one of the services it serves: policies bind to a waypoint only by targetRefs,
 // to its Gateway (from its namespace), to its class (from the root namespace) or to
-// the Service (from the Service's namespace). Selector policies are the workloads'.
+// the Service (from the Service's namespace); svc nil is traffic addressed to a pod,
+// which only the first two govern. Selector policies are the workloads'.
 func (p *AuthzPolicy) AppliesAtWaypoint(rootNS, ns, waypoint string, svc *Service) bool {
 	for _, t := range p.TargetRefs {
 		switch {
@@ -87,7 +88,7 @@ func (p *AuthzPolicy) AppliesAtWaypoint(rootNS, ns, waypoint string, svc *Servic
 			return true
 		case t.Kind == "GatewayClass" && t.Name == ClassWaypoint && p.Namespace == rootNS:
 			return true
-		case t.Kind == "Service" && p.Namespace == svc.Namespace && t.Name == svc.Name():
+		case t.Kind == "Service" && svc != nil && p.Namespace == svc.Namespace && t.Name == svc.Name():
 			return true
 		}
 	}

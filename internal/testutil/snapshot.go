@@ -22,6 +22,14 @@ import (
 // in the file, so "oldest first" is the file's order.
 func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointIndex) {
 	t.Helper()
+	snap, idx, _ := LoadMesh(t, path)
+	return snap, idx
+}
+
+// LoadMesh is LoadSnapshot, with the workloads (pods, nodes and namespaces' labels)
+// the endpoint pass hands to ztunnel and waypoints.
+func LoadMesh(t testing.TB, path string) (*model.Snapshot, model.EndpointIndex, model.Workloads) {
+	t.Helper()
 	objs, err := DecodeFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +124,7 @@ func LoadSnapshot(t testing.TB, path string) (*model.Snapshot, model.EndpointInd
 	discovery := model.NewDiscoveryInputs(in.Services, pods, nodes)
 	discovery.NamespaceLabels = in.GatewayAPI.NamespaceLabels
 	idx := model.IndexEndpoints(slices, discovery)
-	return model.NewSnapshot(in), idx
+	return model.NewSnapshot(in), idx, model.NewWorkloads(pods, nodes, in.GatewayAPI.NamespaceLabels)
 }
 
 // clusterScoped kinds get no default namespace.

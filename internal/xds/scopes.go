@@ -13,6 +13,7 @@ import (
 	"github.com/meshd-io/meshd/internal/xds/grpcgen"
 	"github.com/meshd-io/meshd/internal/xds/render"
 	"github.com/meshd-io/meshd/internal/xds/sidecargen"
+	"github.com/meshd-io/meshd/internal/xds/ztunnelgen"
 )
 
 // generators render each proxy class's config.
@@ -143,6 +144,7 @@ func (s *Server) regenerate(sc *scope) {
 	flavor := gen.flavor
 	if sc.key.Class == ClassGateway && s.ir.GatewayClassOf(sc.key.Namespace, sc.client.Gateway) == ir.ClassWaypoint {
 		flavor = render.Waypoint
+		sc.client.Workloads = ztunnelgen.WaypointWorkloads(ztunnelgen.Input{IR: s.ir, Workloads: s.workloads}, sc.key.Namespace, sc.client.Gateway)
 	}
 	reflavored := flavor != sc.flavor
 	sc.flavor = flavor

@@ -129,9 +129,14 @@ func (s *Server) UpdateDiscovery(idx model.EndpointIndex, w *model.Workloads) {
 	}
 	shared := map[string]*cachedEntry{}
 	for _, sc := range s.scopes {
+		// ztunnel's config is the workloads; a waypoint's direct chains match the
+		// pods that use it.
 		if sc.key.Class == ClassZtunnel {
 			s.regenerate(sc)
 			continue
+		}
+		if workloadsChanged && sc.flavor == render.Waypoint {
+			s.regenerate(sc) // then its endpoints, below
 		}
 		if len(changed) > 0 {
 			s.publishEndpoints(sc, func(_ int, c render.EDSCluster) bool {

@@ -9,6 +9,7 @@ import (
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	securityv1 "github.com/meshd-io/meshd/api/security/v1"
@@ -17,7 +18,8 @@ import (
 )
 
 // TestWaypointServesServicesThatUseIt: a namespace labelled istio.io/use-waypoint
-// sends its Services' L7 config to its waypoint. A waypoint proxy (a raw ADS client
+// sends its Services' L7 config to its waypoint, and once the waypoint is for all
+// traffic, traffic addressed to its pods too. A waypoint proxy (a raw ADS client
 // with Istio's waypoint node ID, validating every resource as Envoy would) receives
 // HBONE termination, a chain, routes and tunnelled clusters for each Service that uses
 // it, with the AuthorizationPolicy that targets the Service, and none for a Service
@@ -97,6 +99,31 @@ spec:
 			}
 			return nil
 		})
+	}
+
+	// A waypoint for all traffic also takes traffic addressed to the namespace's pods.
+	gw := &gatewayv1.Gateway{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "waypoint"}, gw); err != nil {
+		t.Fatal(err)
+	}
+	gw.Labels = map[string]string{"istio.io/waypoint-for": "all"}
+	if err := env.Client.Update(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	runningPod(t, ns, "reviews-0", "10.3.0.7")
+	if err := waitForState(ctx, proxy, func(st adsclient.State) error {
+		direct := chainNamed(st.Listeners["main_internal"], "direct-tcp")
+		switch {
+		case direct == nil || !strings.Contains(direct.GetFilterChainMatch().String(), "10.3.0.7"):
+			return fmt.Errorf("no direct chain for the pod 10.3.0.7: %v", direct.GetFilterChainMatch())
+		case st.Clusters["encap"] == nil:
+			return fmt.Errorf("no encap cluster: %s", st.Summary())
+		case len(st.Nacks) > 0:
+			return fmt.Errorf("the waypoint rejected config: %v", st.Nacks)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	setNamespaceLabels(t, ns, map[string]string{"istio.io/use-waypoint": ""})

@@ -16,6 +16,7 @@ import (
 	"github.com/meshd-io/meshd/internal/testutil"
 	"github.com/meshd-io/meshd/internal/translate"
 	"github.com/meshd-io/meshd/internal/xds/render"
+	"github.com/meshd-io/meshd/internal/xds/ztunnelgen"
 )
 
 // Generator is a per-proxy-class xDS generator.
@@ -65,16 +66,17 @@ func Run(t *testing.T, gen Generator, f render.Flavor) {
 // Gateway's proxies in testdata/<case>.in.yaml, compared with <case>.out.yaml.
 func RunGateways(t *testing.T, gen Generator) {
 	testutil.GoldenCases(t, func(t *testing.T, in string) []byte {
-		snap, eps := testutil.LoadSnapshot(t, in)
+		snap, eps, workloads := testutil.LoadMesh(t, in)
 		out, _ := translate.Translate(snap)
 		var doc strings.Builder
 		for _, gw := range out.Gateways {
 			doc.WriteString("# ===== gateway " + gw.Namespace + "/" + gw.Name + "\n")
-			f := render.Envoy
+			f, scope := render.Envoy, render.Scope{Namespace: gw.Namespace, Gateway: gw.Name}
 			if gw.Class == ir.ClassWaypoint {
 				f = render.Waypoint // endpoints are reached through tunnels
+				scope.Workloads = ztunnelgen.WaypointWorkloads(ztunnelgen.Input{IR: out, Workloads: workloads}, gw.Namespace, gw.Name)
 			}
-			writeResources(t, &doc, render.Scope{Namespace: gw.Namespace, Gateway: gw.Name}, gen, out, eps, f)
+			writeResources(t, &doc, scope, gen, out, eps, f)
 		}
 		return []byte(doc.String())
 	})

@@ -21,6 +21,9 @@ type Scope struct {
 	// Gateway names the Gateway (in Namespace) whose proxies the scope is, for gateway
 	// proxies only.
 	Gateway string
+	// Workloads are, for a waypoint, the addresses of the pods whose own traffic it
+	// serves (istio.io/use-waypoint on the pod or its namespace), sorted.
+	Workloads []string
 }
 
 // Policy is the DestinationRule the scope uses for a service.

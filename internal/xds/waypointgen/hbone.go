@@ -69,18 +69,21 @@ func hboneTLS(trustDomain string) *tlsv3.CommonTlsContext {
 	}
 }
 
+// shared sets filter state key from format, shared with the next (internal) hop.
+func shared(key, format string, factory string) *setfilterstatev3.FilterStateValue {
+	return &setfilterstatev3.FilterStateValue{
+		Key:        &setfilterstatev3.FilterStateValue_ObjectKey{ObjectKey: key},
+		FactoryKey: factory,
+		Value: &setfilterstatev3.FilterStateValue_FormatString{FormatString: &corev3.SubstitutionFormatString{
+			Format: &corev3.SubstitutionFormatString_TextFormatSource{TextFormatSource: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: format}}}}},
+		SharedWithUpstream: setfilterstatev3.FilterStateValue_ONCE,
+	}
+}
+
 // connectTerminateListener ends HBONE tunnels on 0.0.0.0:15008 and hands each
 // CONNECT stream to main_internal, with its destination (the CONNECT authority), its
 // source and its peer's identity in filter state shared with that connection.
 func connectTerminateListener(trustDomain string) *listenerv3.Listener {
-	shared := func(key, format string, factory string) *setfilterstatev3.FilterStateValue {
-		return &setfilterstatev3.FilterStateValue{
-			Key:                &setfilterstatev3.FilterStateValue_ObjectKey{ObjectKey: key},
-			FactoryKey:         factory,
-			Value:              &setfilterstatev3.FilterStateValue_FormatString{FormatString: &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_TextFormatSource{TextFormatSource: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: format}}}}},
-			SharedWithUpstream: setfilterstatev3.FilterStateValue_ONCE,
-		}
-	}
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix:        connectTerminate,
 		StreamIdleTimeout: durationpb.New(0),

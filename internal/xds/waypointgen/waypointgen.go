@@ -67,7 +67,13 @@ func Generate(in *ir.IR, scope render.Scope, gw *ir.Gateway) *render.Resources {
 			}
 		}
 	}
-	if len(sniffed) > 0 {
+	direct := w.directChains()
+	main.FilterChains = append(main.FilterChains, direct...)
+	switch {
+	case len(direct) > 0:
+		// Pod-addressed traffic on any port is told HTTP or TCP by what the client sends.
+		main.ListenerFilters = append(main.ListenerFilters, render.HTTPInspector())
+	case len(sniffed) > 0:
 		main.ListenerFilters = append(main.ListenerFilters, sniffOnly(sniffed, known))
 	}
 	w.outboundClusters()
@@ -77,6 +83,9 @@ func Generate(in *ir.IR, scope render.Scope, gw *ir.Gateway) *render.Resources {
 		out.Listeners = append(out.Listeners, main)
 	}
 	out.Clusters = append(out.Clusters, internalCluster(mainInternal, mainInternal), connectOriginateCluster(in.TrustDomain))
+	if len(direct) > 0 {
+		out.Clusters = append(out.Clusters, internalCluster(encap, render.ConnectOriginate))
+	}
 	slices.SortFunc(out.Listeners, func(a, b *listenerv3.Listener) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(out.Routes, func(a, b *routev3.RouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(out.Clusters, func(a, b *clusterv3.Cluster) int { return cmp.Compare(a.Name, b.Name) })

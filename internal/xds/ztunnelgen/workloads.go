@@ -152,12 +152,10 @@ func addServices(in Input, byPod map[string]*Workload) {
 // render is the workload's Workload.
 func (w *Workload) render(trustDomain string) *workloadapi.Workload {
 	p := w.Pod
-	// w.Waypoint is not sent: meshd's waypoints serve service VIPs only (no chains for
-	// traffic addressed to a pod), so ztunnel would tunnel a pod's traffic to a
-	// waypoint that drops it. Pods reach their services' waypoints.
 	out := &workloadapi.Workload{
 		Uid: w.UID(), Name: p.Name, Namespace: p.Namespace, ClusterId: ClusterID,
 		ServiceAccount: p.ServiceAccount, Node: p.Node,
+		Waypoint:              gatewayAddress(w.Waypoint),
 		AuthorizationPolicies: w.Policies,
 	}
 	if trustDomain != defaultTrustDomain {
@@ -218,4 +216,17 @@ func firstLabel(labels map[string]string, def string, keys ...string) string {
 		}
 	}
 	return def
+}
+
+// WaypointWorkloads are the addresses of the captured pods whose own traffic the
+// waypoint ns/name serves, sorted: the waypoint's direct chains match them.
+func WaypointWorkloads(in Input, ns, name string) []string {
+	var out []string
+	for _, w := range Workloads(in) {
+		if w.Captured && w.Waypoint != nil && w.Waypoint.Namespace == ns && w.Waypoint.Name == name {
+			out = append(out, w.Pod.IPs...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
