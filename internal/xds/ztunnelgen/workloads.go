@@ -222,9 +222,15 @@ func firstLabel(labels map[string]string, def string, keys ...string) string {
 // waypoint ns/name serves, sorted: the waypoint's direct chains match them.
 func WaypointWorkloads(in Input, ns, name string) []string {
 	var out []string
-	for _, w := range Workloads(in) {
-		if w.Captured && w.Waypoint != nil && w.Waypoint.Namespace == ns && w.Waypoint.Name == name {
-			out = append(out, w.Pod.IPs...)
+	// Only capture and the waypoint matter here, not the whole workload (policies
+	// and services cost pods times policies).
+	for _, p := range in.Workloads.Pods {
+		nsLabels := in.Workloads.NamespaceLabels[p.Namespace]
+		if !model.Captured(p.Labels, p.HostNetwork, nsLabels) {
+			continue
+		}
+		if gw := workloadWaypoint(in.IR, p, nsLabels); gw != nil && gw.Namespace == ns && gw.Name == name {
+			out = append(out, p.IPs...)
 		}
 	}
 	slices.Sort(out)
