@@ -66,6 +66,18 @@ type GatewayL4Route struct {
 	Destinations []*Destination `json:"destinations,omitempty"`
 }
 
+// Values of istio.io/waypoint-for: what traffic a waypoint takes.
+
+// WaypointForServices reports whether a waypoint takes traffic addressed to services.
+func WaypointForServices(waypointFor string) bool {
+	return waypointFor == "service" || waypointFor == "all"
+}
+
+// WaypointForWorkloads reports whether a waypoint takes traffic addressed to pods.
+func WaypointForWorkloads(waypointFor string) bool {
+	return waypointFor == "workload" || waypointFor == "all"
+}
+
 // GatewayClassOf is the class of the Gateway ns/name, or "".
 func (in *IR) GatewayClassOf(ns, name string) string {
 	for _, g := range in.Gateways {

@@ -96,7 +96,8 @@ func (r *restriction) peerAuthn(pa *securityv1.PeerAuthentication, translate fun
 
 // Translate returns the IR and report of snap.
 func (x *Incremental) Translate(snap *model.Snapshot) (*ir.IR, *Report) {
-	r := x.restrictionFor(snap)
+	waypoints := waypointInputs(snap)
+	r := x.restrictionFor(snap, waypoints)
 	if r != nil {
 		t := newTranslator(snap, map[ir.ConfigRef]string{})
 		t.restricted = r
@@ -111,7 +112,7 @@ func (x *Incremental) Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 		}
 		if out, report, bad := t.run(); bad == nil {
 			x.vsDeps, x.drDeps, x.services, x.policies = r.vsDeps, r.drDeps, t.services, r.policies
-			return x.keep(snap, out, report, false)
+			return x.keep(snap, waypoints, out, report, false)
 		}
 	}
 	// Objects whose translation failed are left out by a full translation only.
@@ -120,12 +121,12 @@ func (x *Incremental) Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 	if r != nil {
 		x.vsDeps, x.drDeps = r.vsDeps, r.drDeps
 	}
-	return x.keep(snap, out, report, failed)
+	return x.keep(snap, waypoints, out, report, failed)
 }
 
-func (x *Incremental) keep(snap *model.Snapshot, out *ir.IR, report *Report, failed bool) (*ir.IR, *Report) {
+func (x *Incremental) keep(snap *model.Snapshot, waypoints string, out *ir.IR, report *Report, failed bool) (*ir.IR, *Report) {
 	x.prev, x.out, x.report, x.full = snap, out, report, failed || needsFull(snap)
-	x.waypoints = waypointInputs(snap)
+	x.waypoints = waypoints
 	return out, report
 }
 
@@ -161,11 +162,11 @@ func (r *restriction) mutating(svc *ir.Service) {
 }
 
 // restrictionFor works out what of snap must be translated again, or nil when it
-// must all be.
-func (x *Incremental) restrictionFor(snap *model.Snapshot) *restriction {
+// must all be; waypoints is snap's waypointInputs.
+func (x *Incremental) restrictionFor(snap *model.Snapshot, waypoints string) *restriction {
 	prev := x.prev
 	if prev == nil || x.full || needsFull(snap) || prev.ClusterDomain != snap.ClusterDomain || !reflect.DeepEqual(prev.Mesh, snap.Mesh) ||
-		waypointInputs(snap) != x.waypoints {
+		waypoints != x.waypoints {
 		return nil
 	}
 	if x.services == nil {

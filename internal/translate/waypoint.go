@@ -24,10 +24,6 @@ func waypointFor(labels map[string]string) string {
 	return "service"
 }
 
-// servesServices reports whether a waypoint's istio.io/waypoint-for includes
-// service traffic.
-func servesServices(waypointFor string) bool { return waypointFor == "service" || waypointFor == "all" }
-
 // waypointOf is the waypoint that serves svc, or nil.
 func (t *translator) waypointOf(svc *model.Service) *ir.WaypointRef {
 	return WaypointOf(svc, t.snap.GatewayAPI.NamespaceLabels[svc.Namespace], t.snap.GatewayAPI.Gateways)
@@ -48,7 +44,7 @@ func WaypointOf(svc *model.Service, namespaceLabels map[string]string, gateways 
 	}
 	for _, gw := range gateways {
 		if gw.Namespace == ns && gw.Name == name && string(gw.Spec.GatewayClassName) == ClassWaypoint && gw.DeletionTimestamp == nil {
-			if !servesServices(waypointFor(gw.Labels)) {
+			if !ir.WaypointForServices(waypointFor(gw.Labels)) {
 				return nil
 			}
 			return &ir.WaypointRef{Namespace: ns, Name: name}

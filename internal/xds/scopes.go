@@ -144,7 +144,7 @@ func (s *Server) regenerate(sc *scope) {
 	flavor := gen.flavor
 	if sc.key.Class == ClassGateway && s.ir.GatewayClassOf(sc.key.Namespace, sc.client.Gateway) == ir.ClassWaypoint {
 		flavor = render.Waypoint
-		sc.client.Workloads = ztunnelgen.WaypointWorkloads(ztunnelgen.Input{IR: s.ir, Workloads: s.workloads}, sc.key.Namespace, sc.client.Gateway)
+		sc.client.Workloads = s.waypointWorkloads(sc)
 	}
 	reflavored := flavor != sc.flavor
 	sc.flavor = flavor
@@ -180,6 +180,12 @@ func (s *Server) regenerate(sc *scope) {
 		}
 	}
 	sc.caches[resourcev3.EndpointType].update(nil, gone)
+}
+
+// waypointWorkloads are the addresses of the pods whose own traffic a waypoint
+// scope's waypoint serves. Callers hold s.mu.
+func (s *Server) waypointWorkloads(sc *scope) []string {
+	return ztunnelgen.WaypointWorkloads(ztunnelgen.Input{IR: s.ir, Workloads: s.workloads}, sc.key.Namespace, sc.client.Gateway)
 }
 
 // watchedNodes are the nodes of the open watches. It takes watchMu, and may be called

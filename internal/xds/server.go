@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 
@@ -135,7 +136,9 @@ func (s *Server) UpdateDiscovery(idx model.EndpointIndex, w *model.Workloads) {
 			s.regenerate(sc)
 			continue
 		}
-		if workloadsChanged && sc.flavor == render.Waypoint {
+		// A waypoint's direct chains match the pods that use it: regenerated only when
+		// that set moved, not on every pod change of the cluster.
+		if workloadsChanged && sc.flavor == render.Waypoint && !slices.Equal(s.waypointWorkloads(sc), sc.client.Workloads) {
 			s.regenerate(sc) // then its endpoints, below
 		}
 		if len(changed) > 0 {

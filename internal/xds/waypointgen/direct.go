@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
@@ -30,11 +29,6 @@ const (
 	networkSetFilterState = "envoy.filters.network.set_filter_state"
 )
 
-// servesWorkloads reports whether a waypoint handles traffic addressed to pods.
-func servesWorkloads(gw *ir.Gateway) bool {
-	return gw.WaypointFor == "workload" || gw.WaypointFor == "all"
-}
-
 // passDestination shares the destination original_dst restored on main_internal with
 // the next hop: filter state shared ONCE crosses one internal connection only, so
 // connect_originate would not see connect_terminate's.
@@ -45,9 +39,9 @@ func passDestination() *listenerv3.Filter {
 }
 
 // directChains are the chains for pod-addressed traffic, nil when the waypoint
-// serves no pods.
+// serves no pods (scope.Workloads lists only pods whose waypoint takes their traffic).
 func (w *waypoint) directChains() []*listenerv3.FilterChain {
-	if !servesWorkloads(w.gw) || len(w.scope.Workloads) == 0 {
+	if len(w.scope.Workloads) == 0 {
 		return nil
 	}
 	match := func(alpn ...string) *listenerv3.FilterChainMatch {

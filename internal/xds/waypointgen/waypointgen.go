@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -105,10 +106,10 @@ type waypoint struct {
 	outbound map[string]bool
 }
 
-// serves reports whether the waypoint handles svc's traffic.
+// serves reports whether the waypoint handles svc's traffic (translation binds a
+// service only to a waypoint that takes service traffic).
 func (w *waypoint) serves(svc *ir.Service) bool {
-	return svc.Waypoint != nil && svc.Waypoint.Namespace == w.gw.Namespace && svc.Waypoint.Name == w.gw.Name &&
-		(w.gw.WaypointFor == "service" || w.gw.WaypointFor == "all")
+	return svc.Waypoint != nil && svc.Waypoint.Namespace == w.gw.Namespace && svc.Waypoint.Name == w.gw.Name
 }
 
 // chainName is Istio's name of a waypoint's chain (and cluster) for a service port;
@@ -216,30 +217,35 @@ func (w *waypoint) renameClusters(a *routev3.RouteAction) {
 }
 
 func (w *waypoint) destination(cluster string) string {
-	parts := strings.SplitN(cluster, "|", 4)
-	if len(parts) != 4 || parts[0] != "outbound" {
+	port, subset, host, ok := outboundName(cluster)
+	if !ok {
 		return cluster
 	}
-	if svc := w.byHost[parts[3]]; svc != nil && w.serves(svc) && len(svc.Addresses) > 0 {
+	if svc := w.byHost[host]; svc != nil && w.serves(svc) && len(svc.Addresses) > 0 {
 		kind := "http"
 		for _, p := range svc.Ports {
-			if p.Number == mustPort(parts[1]) && !model.Protocol(p.Protocol).CarriesHTTPRoutes() {
+			if p.Number == port && !model.Protocol(p.Protocol).CarriesHTTPRoutes() {
 				kind = "tcp" // its only chain and cluster
 			}
 		}
-		if parts[2] != "" {
-			kind += "/" + parts[2]
+		if subset != "" {
+			kind += "/" + subset
 		}
-		return chainName(mustPort(parts[1]), kind, parts[3])
+		return chainName(port, kind, host)
 	}
 	w.outbound[cluster] = true
 	return cluster
 }
 
-func mustPort(s string) uint32 {
-	var n uint32
-	fmt.Sscan(s, &n)
-	return n
+// outboundName reads an outbound cluster name, "outbound|<port>|<subset>|<fqdn>"
+// (ir.ClusterName's).
+func outboundName(name string) (port uint32, subset, host string, ok bool) {
+	parts := strings.SplitN(name, "|", 4)
+	if len(parts) != 4 || parts[0] != "outbound" {
+		return 0, "", "", false
+	}
+	n, err := strconv.ParseUint(parts[1], 10, 32)
+	return uint32(n), parts[2], parts[3], err == nil
 }
 
 // serviceClusters renders a served port's clusters (the port's and its subsets'),
@@ -248,10 +254,8 @@ func (w *waypoint) serviceClusters(svc *ir.Service, port *ir.Port, kind string) 
 	clusters, eds := render.ServiceClusters(svc, port, w.scope.Policy(w.in, svc), render.Waypoint)
 	for i, c := range clusters {
 		k := kind
-		if sub := eds[i].Name; strings.Count(sub, "|") == 3 {
-			if subset := strings.Split(sub, "|")[2]; subset != "" {
-				k += "/" + subset
-			}
+		if _, subset, _, _ := outboundName(eds[i].Name); subset != "" {
+			k += "/" + subset
 		}
 		name := chainName(port.Number, k, svc.Hostname)
 		c.Name, eds[i].Name = name, name
@@ -266,13 +270,13 @@ func (w *waypoint) serviceClusters(svc *ir.Service, port *ir.Port, kind string) 
 // outboundClusters renders the outbound clusters routes send to, tunnelled too.
 func (w *waypoint) outboundClusters() {
 	for _, name := range slices.Sorted(maps.Keys(w.outbound)) {
-		parts := strings.SplitN(name, "|", 4)
-		svc := w.byHost[parts[3]]
+		number, _, host, _ := outboundName(name)
+		svc := w.byHost[host]
 		if svc == nil {
 			continue
 		}
 		for _, port := range svc.Ports {
-			if port.Number != mustPort(parts[1]) {
+			if port.Number != number {
 				continue
 			}
 			clusters, eds := render.ServiceClusters(svc, port, w.scope.Policy(w.in, svc), render.Waypoint)

@@ -9,11 +9,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/testutil"
 	"github.com/meshd-io/meshd/internal/translate"
 )
@@ -23,10 +20,9 @@ import (
 // it with <case>.out.yaml. IP bytes are written as IP strings for review.
 func TestGolden(t *testing.T) {
 	testutil.GoldenCases(t, func(t *testing.T, in string) []byte {
-		snap, eps := testutil.LoadSnapshot(t, in)
+		snap, eps, workloads := testutil.LoadMesh(t, in)
 		out, _ := translate.Translate(snap)
-		pods, nodes := loadPods(t, in)
-		res := Generate(Input{IR: out, Workloads: model.NewWorkloads(pods, nodes, snap.GatewayAPI.NamespaceLabels), Endpoints: eps})
+		res := Generate(Input{IR: out, Workloads: workloads, Endpoints: eps})
 		var doc strings.Builder
 		for _, a := range res.Addresses {
 			write(t, &doc, "Address "+a.Name, a.Resource)
@@ -36,37 +32,6 @@ func TestGolden(t *testing.T) {
 		}
 		return []byte(doc.String())
 	})
-}
-
-// loadPods reads the input's Pods (in "default" when they name no namespace, as
-// LoadSnapshot does) and Nodes.
-func loadPods(t *testing.T, path string) ([]*corev1.Pod, []*corev1.Node) {
-	objs, err := testutil.DecodeFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pods []*corev1.Pod
-	var nodes []*corev1.Node
-	for _, u := range objs {
-		switch u.GetKind() {
-		case "Pod":
-			p := &corev1.Pod{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, p); err != nil {
-				t.Fatal(err)
-			}
-			if p.Namespace == "" {
-				p.Namespace = "default"
-			}
-			pods = append(pods, p)
-		case "Node":
-			n := &corev1.Node{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, n); err != nil {
-				t.Fatal(err)
-			}
-			nodes = append(nodes, n)
-		}
-	}
-	return pods, nodes
 }
 
 func write(t *testing.T, doc *strings.Builder, header string, m proto.Message) {

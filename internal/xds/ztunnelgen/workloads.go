@@ -52,15 +52,9 @@ func (w *Workload) UID() string {
 	return ClusterID + "//Pod/" + w.Pod.Namespace + "/" + w.Pod.Name
 }
 
-// Workloads is the workload model: the pods of in, in their order, with their capture,
-// waypoint, services and policies.
-func Workloads(in Input) []*Workload {
-	out, _ := workloads(in)
-	return out
-}
-
-// workloads is Workloads, with the policies converted from PeerAuthentications that
-// the workloads list, by name.
+// workloads is the workload model: the pods of in, in their order, with their
+// capture, waypoint, services and policies; and the policies converted from
+// PeerAuthentications that they list, by name.
 func workloads(in Input) ([]*Workload, map[string]*security.Authorization) {
 	byPod := make(map[string]*Workload, len(in.Workloads.Pods))
 	out := make([]*Workload, 0, len(in.Workloads.Pods))
@@ -107,7 +101,7 @@ func workloadWaypoint(in *ir.IR, p *model.Pod, nsLabels map[string]string) *ir.G
 	}
 	for _, g := range in.Gateways {
 		if g.Namespace == ns && g.Name == name && g.Class == ir.ClassWaypoint {
-			if g.WaypointFor == "workload" || g.WaypointFor == "all" {
+			if ir.WaypointForWorkloads(g.WaypointFor) {
 				return g
 			}
 			return nil
