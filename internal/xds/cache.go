@@ -45,7 +45,16 @@ type resourceCache struct {
 	// everything is the answer to a wildcard watch, built once per change and shared by
 	// every stream (nil until needed).
 	everything *sotwResponse
+	// gen counts updates; changes holds the names each of the last ones touched, so an
+	// incremental stream coming back with an ACK is checked for what changed since its
+	// ledger's generation only.
+	gen     uint64
+	changes [changeLog][]string
 }
+
+// changeLog is how many updates a cache remembers the names of. A stream that ACKs
+// later than that many updates is checked name by name.
+const changeLog = 64
 
 // cachedEntry is one marshalled resource.
 type cachedEntry struct {
@@ -83,6 +92,11 @@ type cacheWatch struct {
 	// mix is, for a partial (RDS, EDS) watch, the version mix of its subscribed
 	// resources, kept up to date by updates so none has to re-read the subscription.
 	mix uint64
+	// ledger is an incremental watch's record of its stream (nil: none); pureAck says
+	// its request left the subscription as it was.
+	ledger  *deltaLedger
+	pureAck bool
+	tracked bool
 }
 
 func newResourceCache(typeURL string) *resourceCache {
@@ -145,6 +159,7 @@ func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.everything = nil
+	c.gen++
 	names := make([]string, 0, len(changed)+len(deleted))
 	// delta is, per name, how its change moves the mix of a set that holds it.
 	delta := make(map[string]uint64, len(changed)+len(deleted))
@@ -166,6 +181,7 @@ func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
 			names = append(names, n)
 		}
 	}
+	c.changes[c.gen%changeLog] = names
 	touched := map[*cacheWatch]struct{}{}
 	for _, n := range names {
 		for w := range c.named[n] {
@@ -193,8 +209,33 @@ func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
 		}
 		if c.respond(w, names) {
 			c.untrack(w)
+			c.settle(w)
 		}
 	}
+}
+
+// settle records in w's ledger that its stream now holds, or has been sent, all it
+// subscribes to. A watch answering a NACK may have held something back: then nothing
+// is known, and the stream's next watch checks every name.
+func (c *resourceCache) settle(w *cacheWatch) {
+	if w.nacked {
+		w.ledger.set(nil, 0)
+		return
+	}
+	w.ledger.set(c, c.gen)
+}
+
+// changedSince lists the names updates after generation gen touched (repeats
+// included), or reports that the log no longer reaches back that far.
+func (c *resourceCache) changedSince(gen uint64) ([]string, bool) {
+	if gen > c.gen || c.gen-gen >= changeLog {
+		return nil, false
+	}
+	names := []string{}
+	for g := gen + 1; g <= c.gen; g++ {
+		names = append(names, c.changes[g%changeLog]...)
+	}
+	return names, true
 }
 
 // open answers w at once when its stream lacks something, and otherwise keeps it until
@@ -202,14 +243,29 @@ func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
 func (c *resourceCache) open(w *cacheWatch) (func(), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.respond(w, nil) {
+	responded := false
+	if since, ok := w.ledger.at(c); ok && w.pureAck && w.sub.ReturnedResources() != nil {
+		if changed, ok := c.changedSince(since); ok {
+			responded = c.respondDelta(w, changed, true)
+		} else {
+			responded = c.respond(w, nil)
+		}
+	} else {
+		responded = c.respond(w, nil)
+	}
+	c.settle(w)
+	if responded {
 		return func() {}, nil
 	}
 	c.track(w)
 	return func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.untrack(w)
+		if w.tracked {
+			// Every update since it opened was checked against it.
+			c.untrack(w)
+			c.settle(w)
+		}
 	}, nil
 }
 
@@ -217,6 +273,7 @@ func (c *resourceCache) open(w *cacheWatch) (func(), error) {
 const broadWatch = 16
 
 func (c *resourceCache) track(w *cacheWatch) {
+	w.tracked = true
 	if w.sub.IsWildcard() {
 		c.wildcard[w] = struct{}{}
 	}
@@ -233,6 +290,7 @@ func (c *resourceCache) track(w *cacheWatch) {
 }
 
 func (c *resourceCache) untrack(w *cacheWatch) {
+	w.tracked = false
 	delete(c.wildcard, w)
 	if _, ok := c.broad[w]; ok {
 		delete(c.broad, w)
@@ -373,7 +431,8 @@ func (c *resourceCache) respondPartial(w *cacheWatch, names []string, initial bo
 	return true
 }
 
-// respondDelta answers an incremental watch with changed and removed resources.
+// respondDelta answers an incremental watch with changed and removed resources: with
+// names nil, those of every name it subscribes to or holds; else those of names.
 func (c *resourceCache) respondDelta(w *cacheWatch, names []string, initial bool) bool {
 	known := w.sub.ReturnedResources()
 	wanted := func(n string) bool {
@@ -425,9 +484,14 @@ func (c *resourceCache) respondDelta(w *cacheWatch, names []string, initial bool
 	if initial && w.nacked && !firstWildcard {
 		return false
 	}
-	returned := maps.Clone(known)
+	// The stream's own map is brought up to date rather than copied (a thousand
+	// endpoint names per response and stream): go-control-plane sends every response
+	// before it reads the next request of the stream, and changes the map only after
+	// cancelling the watch, so no one reads it meanwhile, and the next watch sees what
+	// the stream holds even while this response waits to be sent.
+	returned := known
 	if returned == nil {
-		returned = map[string]string{}
+		returned = make(map[string]string, len(send))
 	}
 	for _, e := range send {
 		returned[e.name] = e.version

@@ -12,7 +12,9 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -54,6 +56,10 @@ type Server struct {
 	synced map[string]uint64
 
 	tracker *Tracker
+	// ledgers remember incremental streams between watches; ports numbers the
+	// ServeWith calls, whose go-control-plane servers number streams each from 1.
+	ledgers *ledgers
+	ports   atomic.Int64
 	// secrets serves SDS to authenticated streams; nil until SetSecretIssuer.
 	secrets *secrets
 	// credentials serves Gateway certificates; nil until SetCredentialReader.
@@ -63,7 +69,7 @@ type Server struct {
 // NewServer returns a server with no config; it serves once Update has been called.
 func NewServer(log logr.Logger) *Server {
 	return &Server{log: log, scopes: map[scopeKey]*scope{}, watches: map[*watchEntry]struct{}{},
-		ready: make(chan struct{}), tracker: NewTracker()}
+		ready: make(chan struct{}), tracker: NewTracker(), ledgers: newLedgers()}
 }
 
 // Tracker reports connected proxies and their ACKs and NACKs.
@@ -368,6 +374,26 @@ func (s *Server) ConfigSeq() uint64 {
 	return s.seq
 }
 
+// callbacks are the tracker's, and the ledgers' hooks on incremental streams, for one
+// port's go-control-plane server.
+func (s *Server) callbacks() serverv3.Callbacks {
+	port := s.ports.Add(1) << 40
+	cb := s.tracker.callbacks(s.log)
+	request, closed := cb.StreamDeltaRequestFunc, cb.DeltaStreamClosedFunc
+	cb.StreamDeltaRequestFunc = func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+		if err := request(id, req); err != nil {
+			return err
+		}
+		s.ledgers.request(port|id, req)
+		return nil
+	}
+	cb.DeltaStreamClosedFunc = func(id int64, n *corev3.Node) {
+		closed(id, n)
+		s.ledgers.closed(port | id)
+	}
+	return cb
+}
+
 // Serve waits for the first config, then serves ADS on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	return s.ServeWith(ctx, l, ServeOptions{})
@@ -382,7 +408,7 @@ func (s *Server) ServeWith(ctx context.Context, l net.Listener, opts ServeOption
 		return nil
 	}
 	gs := grpc.NewServer(opts.GRPC...)
-	xs := serverv3.NewServer(ctx, s, s.tracker.callbacks(s.log))
+	xs := serverv3.NewServer(ctx, s, s.callbacks())
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, identityADS{AggregatedDiscoveryServiceServer: xs, identify: opts.Identify, log: s.log})
 	if opts.Register != nil {
 		opts.Register(gs)

@@ -139,7 +139,7 @@ func (t *Tracker) closed(id int64) {
 	t.signal()
 }
 
-func (t *Tracker) callbacks(log logr.Logger) serverv3.Callbacks {
+func (t *Tracker) callbacks(log logr.Logger) serverv3.CallbackFuncs {
 	return serverv3.CallbackFuncs{
 		StreamOpenFunc: func(context.Context, int64, string) error { return nil },
 		StreamClosedFunc: func(id int64, _ *corev3.Node) {

@@ -21,13 +21,15 @@ type watchEntry struct {
 	// same key when the IR changes).
 	sc *scope
 	// Exactly one of the state-of-the-world and delta halves is set.
-	req   *cachev3.Request
-	ch    chan cachev3.Response
-	dreq  *cachev3.DeltaRequest
-	dch   chan cachev3.DeltaResponse
-	sub   cachev3.Subscription
-	typ   string
-	inner func() // cancels the watch on the cache that holds it now
+	req  *cachev3.Request
+	ch   chan cachev3.Response
+	dreq *cachev3.DeltaRequest
+	dch  chan cachev3.DeltaResponse
+	sub  cachev3.Subscription
+	typ  string
+	// ledger is an incremental stream's record across its watches (nil: none).
+	ledger *deltaLedger
+	inner  func() // cancels the watch on the cache that holds it now
 	// closed is set when go-control-plane cancels the watch; gen counts moves.
 	closed bool
 	gen    int
@@ -45,7 +47,7 @@ func (s *Server) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch 
 
 // CreateDeltaWatch implements go-control-plane's cache for incremental streams.
 func (s *Server) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
-	e := &watchEntry{info: parseNode(req.GetNode()), dreq: req, dch: ch, sub: sub, typ: req.GetTypeUrl()}
+	e := &watchEntry{info: parseNode(req.GetNode()), dreq: req, dch: ch, sub: sub, typ: req.GetTypeUrl(), ledger: s.ledgers.take(req)}
 	if e.typ == resourcev3.SecretType {
 		return s.secretWatch(e)
 	}
@@ -117,7 +119,8 @@ func open(sc *scope, e *watchEntry) (func(), error) {
 	if e.req != nil {
 		return c.open(&cacheWatch{req: e.req, ch: e.ch, sub: e.sub, nacked: e.req.GetErrorDetail() != nil && e.gen == 0})
 	}
-	return c.open(&cacheWatch{dreq: e.dreq, dch: e.dch, sub: e.sub, nacked: e.dreq.GetErrorDetail() != nil && e.gen == 0})
+	return c.open(&cacheWatch{dreq: e.dreq, dch: e.dch, sub: e.sub, nacked: e.dreq.GetErrorDetail() != nil && e.gen == 0,
+		ledger: e.ledger, pureAck: pureAck(e.dreq) && e.gen == 0})
 }
 
 // rescope moves every watch whose proxy's scope the current IR changed.

@@ -14,11 +14,6 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,64 +37,6 @@ const (
 	churnPerSecond  = 30
 )
 
-// rawProxy is an ADS stream that subscribes as an Envoy sidecar does (listeners and
-// clusters, then route "9080" and every cluster's endpoints) and ACKs every response
-// without decoding it: thousands of them fit in one process.
-type rawProxy struct {
-	routeVersion atomic.Value // string: the last RDS version ACKed
-	changed      chan struct{}
-}
-
-func startRawProxy(ctx context.Context, t *testing.T, conn *grpc.ClientConn, ns string, i int, edsNames []string) *rawProxy {
-	p := &rawProxy{changed: make(chan struct{}, 1)}
-	p.routeVersion.Store("")
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := &corev3.Node{Id: fmt.Sprintf("sidecar~10.200.%d.%d~proxy-%d.%s~%s.svc.cluster.local", i/250, i%250, i, ns, ns)}
-	send := func(r *discoveryv3.DiscoveryRequest) bool { return stream.Send(r) == nil }
-	send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType})
-	send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType})
-	go func() {
-		asked := map[string]bool{}
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			typ := resp.GetTypeUrl()
-			var names []string
-			switch typ {
-			case resourcev3.RouteType:
-				names = []string{"9080"}
-			case resourcev3.EndpointType:
-				names = edsNames
-			}
-			if !send(&discoveryv3.DiscoveryRequest{TypeUrl: typ, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce(), ResourceNames: names}) {
-				return
-			}
-			if typ == resourcev3.RouteType {
-				p.routeVersion.Store(resp.GetVersionInfo())
-				select {
-				case p.changed <- struct{}{}:
-				default:
-				}
-			}
-			// Follow listeners with routes and clusters with endpoints, once.
-			follow := map[string][]string{resourcev3.ListenerType: {"9080"}, resourcev3.ClusterType: edsNames}
-			next := map[string]string{resourcev3.ListenerType: resourcev3.RouteType, resourcev3.ClusterType: resourcev3.EndpointType}
-			if n, ok := next[typ]; ok && !asked[n] {
-				asked[n] = true
-				if !send(&discoveryv3.DiscoveryRequest{TypeUrl: n, ResourceNames: follow[typ]}) {
-					return
-				}
-			}
-		}
-	}()
-	return p
-}
-
 // convergence measures, on meshd fed by its controllers on envtest, the time from one
 // API write until every one of 2,000 ADS streams has ACKed the route configuration it
 // changed, under endpoint churn; and memory once they are synced.
@@ -116,7 +53,6 @@ func convergence(t *testing.T) []row {
 		t.Fatal(err)
 	}
 
-	var edsNames []string
 	var objs []client.Object
 	for n := range fleetNamespaces {
 		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("fleet-%d", n)}})
@@ -124,7 +60,6 @@ func convergence(t *testing.T) []row {
 	epSlices := make([]*discoveryv1.EndpointSlice, 0, fleetServices)
 	for i := range fleetServices {
 		ns, name := fmt.Sprintf("fleet-%d", i%fleetNamespaces), fmt.Sprintf("svc-%d", i)
-		edsNames = append(edsNames, fmt.Sprintf("outbound|9080||%s.%s.svc.cluster.local", name, ns))
 		objs = append(objs, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 9080}}}})
 		slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
@@ -150,16 +85,6 @@ spec:
 	objs = append(objs, vs)
 	createAll(t, env.Client, objs)
 
-	var conns []*grpc.ClientConn
-	for range 20 {
-		c, err := grpc.NewClient(env.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.ForceCodecV2(newEnvelopeCodec())))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		conns = append(conns, c)
-	}
 	// Wait until meshd has translated the whole fleet, so proxies sync once.
 	testutil.Eventually(t, 2*time.Minute, func() error {
 		if n := env.Manager.XDS.ServiceCount(); n < fleetServices {
@@ -168,10 +93,7 @@ spec:
 		return nil
 	})
 	syncStart := time.Now()
-	proxies := make([]*rawProxy, fleetProxies)
-	for i := range fleetProxies {
-		proxies[i] = startRawProxy(ctx, t, conns[i%len(conns)], fmt.Sprintf("fleet-%d", i%fleetNamespaces), i, edsNames)
-	}
+	proxies := startFleet(t, env.XDSAddr)
 	testutil.Eventually(t, 5*time.Minute, func() error {
 		for _, pp := range env.Manager.XDS.Progress() {
 			if !pp.UpToDate {
@@ -239,13 +161,8 @@ spec:
 			}
 			pushedAt <- time.Now()
 		}()
-		before := make([]string, len(proxies))
-		for i, p := range proxies {
-			before[i] = p.routeVersion.Load().(string)
-			select { // drop stale signals
-			case <-p.changed:
-			default:
-			}
+		if got := proxies.do(t, "mark"); got != "ok" {
+			t.Fatalf("fleet: %s", got)
 		}
 		var start time.Time
 		// meshd writes status meanwhile: retry on a conflict, timing the write that lands.
@@ -264,21 +181,14 @@ spec:
 		}
 		// Under churn a slow write takes tens of seconds; one never acknowledged after
 		// three minutes is lost, and the proxy's state says whether meshd knows it.
-		deadline := time.After(3 * time.Minute)
-		for i, p := range proxies {
-			for p.routeVersion.Load().(string) == before[i] {
-				select {
-				case <-p.changed:
-				case <-deadline:
-					node := fmt.Sprintf("proxy-%d.", i)
-					for _, pp := range env.Manager.XDS.Progress() {
-						if strings.Contains(pp.NodeID, node) {
-							t.Fatalf("write %d: proxy %d never ACKed the new routes (meshd: %+v)", w, i, pp)
-						}
-					}
-					t.Fatalf("write %d: proxy %d never ACKed the new routes, and meshd does not list it", w, i)
+		if got := proxies.do(t, "wait 180"); got != "acked" {
+			node := fmt.Sprintf("proxy-%s.", strings.TrimPrefix(got, "lost "))
+			for _, pp := range env.Manager.XDS.Progress() {
+				if strings.Contains(pp.NodeID, node) {
+					t.Fatalf("write %d: %s never ACKed the new routes (meshd: %+v)", w, node, pp)
 				}
 			}
+			t.Fatalf("write %d: %s never ACKed the new routes, and meshd does not list it", w, node)
 		}
 		took = append(took, time.Since(start))
 		pushed = append(pushed, (<-pushedAt).Sub(start))
@@ -290,14 +200,14 @@ spec:
 	slices.Sort(pushed)
 	p50, p99 := took[len(took)/2], took[len(took)-1]
 	return []row{
-		{fmt.Sprintf("initial sync of %d ADS streams (%d services, %d endpoints, %d namespaces)", fleetProxies, fleetServices, fleetServices*fleetEndpoints, fleetNamespaces),
+		{fmt.Sprintf("initial sync of %d %s ADS streams (%d services, %d endpoints, %d namespaces)", fleetProxies, fleetProtocol(), fleetServices, fleetServices*fleetEndpoints, fleetNamespaces),
 			syncTook.Round(time.Millisecond).String(), "", true},
 		// The churn writer asks for churnPerSecond but waits for each write: what the
 		// API server took is what meshd saw.
 		{fmt.Sprintf("API write to every stream's ACK, %d writes under endpoint churn (asked %d/s; %d applied, %.1f/s)", fleetWrites, churnPerSecond, churned.Load(), churnRate),
 			fmt.Sprintf("p50 %v, p99 (max) %v; of which write to meshd's push p50 %v, max %v", p50.Round(time.Millisecond), p99.Round(time.Millisecond),
 				pushed[len(pushed)/2].Round(time.Millisecond), pushed[len(pushed)-1].Round(time.Millisecond)), "p99 < 100ms", p99 < 100*time.Millisecond},
-		{"memory with every stream synced (meshd and the 2,000 test streams in one process)",
+		{fmt.Sprintf("meshd's memory with every stream synced (%s xDS; the streams run in another process)", fleetProtocol()),
 			fmt.Sprintf("live heap %d MB (heap in use %d MB), RSS %d MB", liveMB, heapMB, rssMB), "< 300 MB", rssMB < 300},
 	}
 }
