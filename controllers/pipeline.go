@@ -102,7 +102,9 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("pipeline").
-		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), MaxConcurrentReconciles: 2}).
+		// One worker per work item: a config pass never waits behind an endpoints or a
+		// status pass (the queue never runs one item twice at once).
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), MaxConcurrentReconciles: 4}).
 		Watches(&corev1.Service{}, both).
 		// Status writes (meshd's own) change no generation and need no new pass.
 		Watches(&networkingv1.VirtualService{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -314,8 +316,10 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 	var nodes corev1.NodeList
 	var namespaces metav1.PartialObjectMetadataList
 	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	// Endpoint discovery reads the cache's objects and never changes them: no deep copy
+	// of every slice and pod of the cluster on each endpoint change.
 	for _, l := range []client.ObjectList{&svcs, &slices, &pods, &nodes, &namespaces} {
-		if err := p.Client.List(ctx, l); err != nil {
+		if err := p.Client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return err
 		}
 	}

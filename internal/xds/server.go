@@ -407,7 +407,7 @@ func (s *Server) ServeWith(ctx context.Context, l net.Listener, opts ServeOption
 	case <-ctx.Done():
 		return nil
 	}
-	gs := grpc.NewServer(opts.GRPC...)
+	gs := grpc.NewServer(append([]grpc.ServerOption{grpc.ForceServerCodecV2(newResponseCodec())}, opts.GRPC...)...)
 	xs := serverv3.NewServer(ctx, s, s.callbacks())
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, identityADS{AggregatedDiscoveryServiceServer: xs, identify: opts.Identify, log: s.log})
 	if opts.Register != nil {
