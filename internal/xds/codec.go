@@ -30,33 +30,25 @@ const inlineValue = 512
 func (c responseCodec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
 	case *discoveryv3.DiscoveryResponse:
-		res := m.Resources
-		m.Resources = nil
-		head, err := proto.Marshal(m)
-		m.Resources = res
+		head, err := marshalWithout(m, &m.Resources)
 		if err != nil {
 			return nil, err
 		}
 		w := responseWriter{buf: head}
-		for _, a := range res {
+		for _, a := range m.Resources {
 			w.field(2, anyLen(a))
 			w.any(a)
 		}
 		return w.done(), nil
 	case *discoveryv3.DeltaDiscoveryResponse:
-		res := m.Resources
-		m.Resources = nil
-		head, err := proto.Marshal(m)
-		m.Resources = res
+		head, err := marshalWithout(m, &m.Resources)
 		if err != nil {
 			return nil, err
 		}
 		w := responseWriter{buf: head}
-		for _, r := range res {
+		for _, r := range m.Resources {
 			body := r.Resource
-			r.Resource = nil
-			rest, err := proto.Marshal(r)
-			r.Resource = body
+			rest, err := marshalWithout(r, &r.Resource)
 			if err != nil {
 				return nil, err
 			}
@@ -74,6 +66,15 @@ func (c responseCodec) Marshal(v any) (mem.BufferSlice, error) {
 		return w.done(), nil
 	}
 	return c.CodecV2.Marshal(v)
+}
+
+// marshalWithout marshals m with one of its fields set aside (restored after).
+func marshalWithout[T any](m proto.Message, field *T) ([]byte, error) {
+	saved := *field
+	var zero T
+	*field = zero
+	defer func() { *field = saved }()
+	return proto.Marshal(m)
 }
 
 // anyLen is the encoded size of an Any.
