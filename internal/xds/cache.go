@@ -52,9 +52,9 @@ type resourceCache struct {
 	changes [changeLog][]string
 }
 
-// changeLog is how many updates a cache remembers the names of. A stream that ACKs
-// later than that many updates is checked name by name.
-const changeLog = 64
+// changeLog is how many updates a cache remembers the names of. An incremental stream
+// that comes back later than that many updates is told to reconnect (see heldView).
+const changeLog = 1024
 
 // cachedEntry is one marshalled resource.
 type cachedEntry struct {
@@ -92,10 +92,8 @@ type cacheWatch struct {
 	// mix is, for a partial (RDS, EDS) watch, the version mix of its subscribed
 	// resources, kept up to date by updates so none has to re-read the subscription.
 	mix uint64
-	// ledger is an incremental watch's record of its stream (nil: none); pureAck says
-	// its request left the subscription as it was.
+	// ledger is an incremental watch's record of its stream (nil: none).
 	ledger  *deltaLedger
-	pureAck bool
 	tracked bool
 }
 
@@ -209,20 +207,9 @@ func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
 		}
 		if c.respond(w, names) {
 			c.untrack(w)
-			c.settle(w)
+			w.ledger.set(c, c.gen)
 		}
 	}
-}
-
-// settle records in w's ledger that its stream now holds, or has been sent, all it
-// subscribes to. A watch answering a NACK may have held something back: then nothing
-// is known, and the stream's next watch checks every name.
-func (c *resourceCache) settle(w *cacheWatch) {
-	if w.nacked {
-		w.ledger.set(nil, 0)
-		return
-	}
-	w.ledger.set(c, c.gen)
 }
 
 // changedSince lists the names updates after generation gen touched (repeats
@@ -241,19 +228,33 @@ func (c *resourceCache) changedSince(gen uint64) ([]string, bool) {
 // open answers w at once when its stream lacks something, and otherwise keeps it until
 // a change it subscribes to. The returned func cancels it.
 func (c *resourceCache) open(w *cacheWatch) (func(), error) {
+	var held map[string]string
+	if w.dreq != nil {
+		held = w.sub.ReturnedResources()
+		// Served by another cache before (its scope moved): what it holds is spelled out
+		// from that cache first, with no two caches locked at once.
+		if other, gen, ok := w.ledger.elsewhere(c); ok {
+			held = other.spellOut(w, gen, held)
+			w.ledger.set(nil, 0)
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	responded := false
-	if since, ok := w.ledger.at(c); ok && w.pureAck && w.sub.ReturnedResources() != nil {
-		if changed, ok := c.changedSince(since); ok {
-			responded = c.respondDelta(w, changed, true)
-		} else {
-			responded = c.respond(w, nil)
+	var responded bool
+	if w.dreq != nil {
+		view, err := c.heldView(w, held, w.dreq.GetResourceNamesSubscribe())
+		if err != nil {
+			return nil, err
 		}
+		responded = c.respondDelta(w, view, true)
 	} else {
 		responded = c.respond(w, nil)
 	}
-	c.settle(w)
+	// A watch answering a NACK holds back what changed before it (the proxy keeps its
+	// last good config): the ledger stays where it was, so the stream gets it later.
+	if !w.nacked {
+		w.ledger.set(c, c.gen)
+	}
 	if responded {
 		return func() {}, nil
 	}
@@ -264,7 +265,9 @@ func (c *resourceCache) open(w *cacheWatch) (func(), error) {
 		if w.tracked {
 			// Every update since it opened was checked against it.
 			c.untrack(w)
-			c.settle(w)
+			if !w.nacked {
+				w.ledger.set(c, c.gen)
+			}
 		}
 	}, nil
 }
@@ -312,7 +315,7 @@ func (c *resourceCache) untrack(w *cacheWatch) {
 func (c *resourceCache) respond(w *cacheWatch, names []string) bool {
 	initial := names == nil
 	if w.dreq != nil {
-		return c.respondDelta(w, names, initial)
+		return c.respondDelta(w, c.updatedView(w, names), initial)
 	}
 	if c.fullState {
 		return c.respondFullState(w, initial)
@@ -428,78 +431,6 @@ func (c *resourceCache) respondPartial(w *cacheWatch, names []string, initial bo
 		returned[e.name] = e.version
 	}
 	w.ch <- &sotwResponse{req: w.req, version: version, entries: sortedEntries(send), returned: returned}
-	return true
-}
-
-// respondDelta answers an incremental watch with changed and removed resources: with
-// names nil, those of every name it subscribes to or holds; else those of names.
-func (c *resourceCache) respondDelta(w *cacheWatch, names []string, initial bool) bool {
-	known := w.sub.ReturnedResources()
-	wanted := func(n string) bool {
-		if w.sub.IsWildcard() {
-			return true
-		}
-		_, ok := w.sub.SubscribedResources()[n]
-		return ok
-	}
-	var send []*cachedEntry
-	var removed []string
-	check := func(n string) {
-		e := c.resources[n]
-		v, has := known[n]
-		switch {
-		case e != nil && wanted(n) && v != e.version:
-			send = append(send, e)
-		case has && (e == nil || !wanted(n)):
-			removed = append(removed, n)
-		}
-	}
-	if names == nil {
-		if w.sub.IsWildcard() {
-			for n := range c.resources {
-				check(n)
-			}
-		} else {
-			for n := range w.sub.SubscribedResources() {
-				check(n)
-			}
-		}
-		for n := range known {
-			if c.resources[n] == nil || !wanted(n) {
-				check(n)
-			}
-		}
-	} else {
-		for _, n := range names {
-			check(n)
-		}
-	}
-	send = slices.CompactFunc(sortedEntries(send), func(a, b *cachedEntry) bool { return a.name == b.name })
-	slices.Sort(removed)
-	removed = slices.Compact(removed)
-	firstWildcard := initial && w.sub.IsWildcard() && w.dreq.GetResponseNonce() == ""
-	if len(send) == 0 && len(removed) == 0 && !firstWildcard {
-		return false
-	}
-	if initial && w.nacked && !firstWildcard {
-		return false
-	}
-	// The stream's own map is brought up to date rather than copied (a thousand
-	// endpoint names per response and stream): go-control-plane sends every response
-	// before it reads the next request of the stream, and changes the map only after
-	// cancelling the watch, so no one reads it meanwhile, and the next watch sees what
-	// the stream holds even while this response waits to be sent.
-	returned := known
-	if returned == nil {
-		returned = make(map[string]string, len(send))
-	}
-	for _, e := range send {
-		returned[e.name] = e.version
-	}
-	for _, n := range removed {
-		delete(returned, n)
-	}
-	w.dch <- &deltaResponse{req: w.dreq, version: versionString(c.sum), entries: send, removed: removed, returned: returned}
 	return true
 }
 

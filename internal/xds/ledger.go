@@ -30,6 +30,17 @@ func (l *deltaLedger) at(c *resourceCache) (uint64, bool) {
 	return l.gen, l.cache == c
 }
 
+// elsewhere reports the other cache, and its generation, at which the stream was
+// known current, when that is not c.
+func (l *deltaLedger) elsewhere(c *resourceCache) (*resourceCache, uint64, bool) {
+	if l == nil {
+		return nil, 0, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cache, l.gen, l.cache != nil && l.cache != c
+}
+
 // set records that the stream is current on c at generation gen (c == nil: unknown).
 func (l *deltaLedger) set(c *resourceCache, gen uint64) {
 	if l == nil {
@@ -97,11 +108,4 @@ func (l *ledgers) closed(stream int64) {
 			delete(l.pending, req)
 		}
 	}
-}
-
-// pureAck reports whether req changes nothing of its stream's subscription: an ACK or
-// a NACK of a response, which the ledger may answer.
-func pureAck(req *discoveryv3.DeltaDiscoveryRequest) bool {
-	return req.GetResponseNonce() != "" && len(req.GetResourceNamesSubscribe()) == 0 &&
-		len(req.GetResourceNamesUnsubscribe()) == 0 && len(req.GetInitialResourceVersions()) == 0
 }

@@ -29,6 +29,19 @@ func newDeltaClient(t testing.TB, names []string, ledger *deltaLedger) *deltaCli
 // the first one (subscribing), an ACK or a NACK.
 func (d *deltaClient) request(c *resourceCache, nonce string, nack bool) {
 	d.t.Helper()
+	if err := d.try(c, nonce, nack); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// try is request, returning the error that would end the stream.
+func (d *deltaClient) try(c *resourceCache, nonce string, nack bool) error {
+	return d.change(c, nonce, nack, nil, nil)
+}
+
+// change is a request that also subscribes to and unsubscribes from names.
+func (d *deltaClient) change(c *resourceCache, nonce string, nack bool, subscribe, unsubscribe []string) error {
+	d.t.Helper()
 	if d.cancel != nil {
 		// go-control-plane sends what is waiting before it reads a request.
 		if got := d.take(); got != nil {
@@ -36,16 +49,15 @@ func (d *deltaClient) request(c *resourceCache, nonce string, nack bool) {
 		}
 		d.cancel()
 	}
-	req := &cachev3.DeltaRequest{TypeUrl: c.typeURL, ResponseNonce: nonce}
+	d.sub.UpdateResourceSubscriptions(subscribe, unsubscribe)
+	req := &cachev3.DeltaRequest{TypeUrl: c.typeURL, ResponseNonce: nonce, ResourceNamesSubscribe: subscribe, ResourceNamesUnsubscribe: unsubscribe}
 	if nack {
 		req.ErrorDetail = &status.Status{Message: "rejected"}
 	}
 	d.ch = make(chan cachev3.DeltaResponse, 1)
-	cancel, err := c.open(&cacheWatch{dreq: req, dch: d.ch, sub: d.sub, nacked: nack, ledger: d.ledger, pureAck: pureAck(req)})
-	if err != nil {
-		d.t.Fatal(err)
-	}
+	cancel, err := c.open(&cacheWatch{dreq: req, dch: d.ch, sub: d.sub, nacked: nack, ledger: d.ledger})
 	d.cancel = cancel
+	return err
 }
 
 // take sends the response waiting on the open watch, if any, and returns the names it
@@ -112,14 +124,24 @@ func TestDeltaLedger(t *testing.T) {
 	d.request(a, "4", false)
 	d.expect("back on the first cache", "cla-01")
 
-	// Missed longer ago than the change log reaches.
+	// Missed longer ago than the change log reaches: the stream is told to reconnect,
+	// and then says what it holds.
 	a.update(entries(a.typeURL, "cla-05", "v2"), nil)
 	d.cancel()
 	for i := range changeLog + 1 {
 		a.update(entries(a.typeURL, "other", fmt.Sprint(i)), nil)
 	}
-	d.request(a, "5", false)
-	d.expect("ACK after more updates than the log holds", "cla-05")
+	if err := d.try(a, "5", false); err == nil {
+		t.Fatal("a stream further behind than the change log was not told to reconnect")
+	}
+	holds := map[string]string{}
+	for _, n := range names {
+		holds[n] = a.get(n).version
+	}
+	holds["cla-05"] = newCachedEntry(a.typeURL, "cla-05", []byte("v1")).version
+	d = &deltaClient{t: t, sub: streamv3.NewDeltaSubscription(names, nil, holds, false), ledger: &deltaLedger{}}
+	d.request(a, "", false)
+	d.expect("reconnected", "cla-05")
 	d.request(a, "6", false)
 	d.expect("ACK with nothing changed")
 
@@ -132,6 +154,43 @@ func TestDeltaLedger(t *testing.T) {
 	d.expect("NACK")
 	d.request(a, "8", false)
 	d.expect("ACK after a NACK", "cla-07")
+}
+
+// Subscribing and unsubscribing on a stream whose map is kept short: a name subscribed
+// later is sent, one unsubscribed is not sent again when it changes, a wildcard stream
+// is told of deletions it missed, and gets again a name it subscribed to by hand and
+// then unsubscribed from (the protocol's way to ask whether it still exists).
+func TestDeltaLedgerSubscriptions(t *testing.T) {
+	c := newResourceCache(resourcev3.ClusterType)
+	c.update(entries(c.typeURL, "a", "1", "b", "1", "c", "1"), nil)
+	d := newDeltaClient(t, []string{"a"}, &deltaLedger{})
+	d.request(c, "", false)
+	d.expect("first request", "a")
+	if err := d.change(c, "1", false, []string{"b"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	d.expect("subscribed to b", "b")
+	if err := d.change(c, "2", false, nil, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	d.expect("unsubscribed from a")
+	d.cancel()
+	c.update(entries(c.typeURL, "a", "2"), nil)
+	d.request(c, "3", false)
+	d.expect("a changed after it was unsubscribed")
+
+	w := &deltaClient{t: t, sub: streamv3.NewDeltaSubscription([]string{"*", "b"}, nil, nil, false), ledger: &deltaLedger{}}
+	w.request(c, "", false)
+	w.expect("wildcard", "a", "b", "c")
+	w.request(c, "1", false)
+	w.cancel()
+	c.update(nil, []string{"c"})
+	w.request(c, "2", false)
+	w.expect("deleted while no watch was open", "c")
+	if err := w.change(c, "3", false, nil, []string{"b"}); err != nil {
+		t.Fatal(err)
+	}
+	w.expect("wildcard unsubscribing b by hand", "b")
 }
 
 // BenchmarkDeltaAck is one endpoint change reaching 2,000 incremental streams that each

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/testutil"
@@ -217,6 +219,14 @@ func TestSidecarADS(t *testing.T) {
 // selecting it by sourceLabels, its open stream moves to the new scope and gets the
 // new config without reconnecting.
 func TestScopeFollowsLabels(t *testing.T) {
+	for _, delta := range []bool{false, true} {
+		t.Run(fmt.Sprintf("delta=%v", delta), func(t *testing.T) { scopeFollowsLabels(t, delta) })
+	}
+}
+
+// scopeFollowsLabels runs TestScopeFollowsLabels over a state-of-the-world or an
+// incremental stream (whose short version map must be spelled out when it moves).
+func scopeFollowsLabels(t *testing.T, delta bool) {
 	const input = "sidecargen/testdata/tcp-tls-routes.in.yaml"
 	snap, eps := testutil.LoadSnapshot(t, input)
 	byLabels := func(app string) *ir.IR {
@@ -237,13 +247,39 @@ func TestScopeFollowsLabels(t *testing.T) {
 	node := &corev3.Node{Id: "sidecar~10.1.0.9~job-1.db~db.svc.cluster.local", Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
 		"LABELS": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"app": structpb.NewStringValue("batch-job")}}),
 	}}}
-	c, err := adsclient.Dial(ctx, conn, node)
-	if err != nil {
-		t.Fatal(err)
+	var wait func(cond func(map[string]*listenerv3.Listener) bool) error
+	var nacks func() int
+	if delta {
+		c, err := adsclient.DialDelta(ctx, conn, node, resourcev3.ListenerType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait = func(cond func(map[string]*listenerv3.Listener) bool) error {
+			return c.Wait(ctx, func(st adsclient.DeltaState) bool {
+				ls := map[string]*listenerv3.Listener{}
+				for n, a := range st.Resources[resourcev3.ListenerType] {
+					l := &listenerv3.Listener{}
+					if a.UnmarshalTo(l) == nil {
+						ls[n] = l
+					}
+				}
+				return cond(ls)
+			})
+		}
+		nacks = func() int { return 0 } // the delta client does not NACK
+	} else {
+		c, err := adsclient.Dial(ctx, conn, node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait = func(cond func(map[string]*listenerv3.Listener) bool) error {
+			return c.Wait(ctx, func(st adsclient.State) bool { return cond(st.Listeners) })
+		}
+		nacks = func() int { return len(c.Snapshot().Nacks) }
 	}
-	target := func(want string) func(adsclient.State) bool {
-		return func(st adsclient.State) bool {
-			l := st.Listeners["10.96.0.20_27017"]
+	target := func(want string) func(map[string]*listenerv3.Listener) bool {
+		return func(ls map[string]*listenerv3.Listener) bool {
+			l := ls["10.96.0.20_27017"]
 			if l == nil {
 				return false
 			}
@@ -262,12 +298,12 @@ func TestScopeFollowsLabels(t *testing.T) {
 		if i > 0 {
 			s.Update(byLabels(step.app))
 		}
-		if err := c.Wait(ctx, target(step.want)); err != nil {
+		if err := wait(target(step.want)); err != nil {
 			t.Fatalf("step %d (sourceLabels app=%s): %v", i, step.app, err)
 		}
 	}
-	if st := c.Snapshot(); len(st.Nacks) > 0 {
-		t.Errorf("NACKs: %v", st.Nacks)
+	if n := nacks(); n > 0 {
+		t.Errorf("%d NACKs", n)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -120,7 +120,7 @@ func open(sc *scope, e *watchEntry) (func(), error) {
 		return c.open(&cacheWatch{req: e.req, ch: e.ch, sub: e.sub, nacked: e.req.GetErrorDetail() != nil && e.gen == 0})
 	}
 	return c.open(&cacheWatch{dreq: e.dreq, dch: e.dch, sub: e.sub, nacked: e.dreq.GetErrorDetail() != nil && e.gen == 0,
-		ledger: e.ledger, pureAck: pureAck(e.dreq) && e.gen == 0})
+		ledger: e.ledger})
 }
 
 // rescope moves every watch whose proxy's scope the current IR changed.
