@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 )
 
 // The fleet of raw ADS streams runs in a child process (this test binary again, told
@@ -33,6 +35,9 @@ const (
 	// fleetProtocolEnv chooses the proxies' xDS protocol: "delta" (the default, as
 	// Istio's Envoys speak since 1.22) or "sotw" (state of the world).
 	fleetProtocolEnv = "MESHD_BENCH_XDS"
+	// fleetProfileEnv names a file for the child's CPU profile, from its start to its
+	// end: what the proxies' side of the measurement costs.
+	fleetProfileEnv = "MESHD_BENCH_FLEET_CPUPROFILE"
 )
 
 func TestMain(m *testing.M) {
@@ -185,13 +190,25 @@ func startDeltaProxy(ctx context.Context, conn *grpc.ClientConn, i int, edsNames
 func runFleet(addr, protocol string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if path := os.Getenv(fleetProfileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := startDeltaProxy
 	if protocol == "sotw" {
 		start = startSotwProxy
 	}
 	var conns []*grpc.ClientConn
+	pool := &dirtyPool{}
 	for range 20 {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), experimental.WithBufferPool(pool),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.ForceCodecV2(newEnvelopeCodec())))
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -21,6 +22,14 @@ type Memory struct {
 	// RSS is the resident set size; the Go runtime returns freed memory to the
 	// system lazily, so it lags behind the heap.
 	RSS uint64
+}
+
+// ReturnedRSS is the resident set size once the runtime has returned the memory it
+// holds free to the system at once (as its scavenger does over minutes): what a
+// process that went through a peak keeps.
+func ReturnedRSS() uint64 {
+	debug.FreeOSMemory()
+	return rss()
 }
 
 // MeasureMemory collects garbage, then reads the heap in use and the RSS. It collects
