@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -67,6 +69,8 @@ type cachedEntry struct {
 	// mix is the entry's share of a response version: a hash of name and version, so
 	// the XOR over a set of entries names that set's content whatever the order.
 	mix uint64
+	// wires are its encodings as a response's resource field (see wire).
+	wires [2]atomic.Pointer[mem.BufferSlice]
 }
 
 // newCachedEntry wraps marshalled bytes of a resource of type typeURL.
@@ -453,6 +457,7 @@ func (r *sotwResponse) GetDiscoveryResponse() (*discoveryv3.DiscoveryResponse, e
 	for i, e := range r.entries {
 		out.Resources[i] = e.any
 	}
+	builtSotw.store(out, r.entries)
 	return out, nil
 }
 func (r *sotwResponse) GetRequest() *discoveryv3.DiscoveryRequest { return r.req }
@@ -476,6 +481,7 @@ func (r *deltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscovery
 	for i, e := range r.entries {
 		out.Resources[i] = &discoveryv3.Resource{Name: e.name, Version: e.version, Resource: e.any}
 	}
+	builtDelta.store(out, r.entries)
 	return out, nil
 }
 func (r *deltaResponse) GetDeltaRequest() *discoveryv3.DeltaDiscoveryRequest { return r.req }

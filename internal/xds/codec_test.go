@@ -59,3 +59,42 @@ func TestResponseCodec(t *testing.T) {
 		t.Fatalf("request round trip: %v, %v", got, err)
 	}
 }
+
+// A response the cache built is its envelope and its entries' shared encodings: it
+// decodes to the response, and two streams' encodings reference the same bytes.
+func TestResponseCodecSharesEntries(t *testing.T) {
+	es := entries("type.googleapis.com/x", "a", "small", "b", string(bytes.Repeat([]byte{9}, 4*inlineValue)))
+	codec := newResponseCodec()
+	for _, build := range []func() proto.Message{
+		func() proto.Message {
+			m, _ := (&sotwResponse{req: &discoveryv3.DiscoveryRequest{TypeUrl: "t"}, version: "v", entries: es}).GetDiscoveryResponse()
+			return m
+		},
+		func() proto.Message {
+			m, _ := (&deltaResponse{req: &discoveryv3.DeltaDiscoveryRequest{TypeUrl: "t"}, version: "v", entries: es, removed: []string{"c"}}).GetDeltaDiscoveryResponse()
+			return m
+		},
+	} {
+		first, second := build(), build()
+		a, err := codec.Marshal(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := codec.Marshal(second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := first.ProtoReflect().New().Interface()
+		if err := proto.Unmarshal(a.Materialize(), got); err != nil || !proto.Equal(got, first) {
+			t.Fatalf("decoded %v (%v), want %v", got, err, first)
+		}
+		if len(a) != len(b) || len(a) < 2 {
+			t.Fatalf("encodings of %d and %d pieces", len(a), len(b))
+		}
+		for i := 1; i < len(a); i++ {
+			if &a[i].ReadOnlyData()[0] != &b[i].ReadOnlyData()[0] {
+				t.Fatalf("%T: piece %d was made per stream, not shared", first, i)
+			}
+		}
+	}
+}
