@@ -69,6 +69,9 @@ type cachedEntry struct {
 	// mix is the entry's share of a response version: a hash of name and version, so
 	// the XOR over a set of entries names that set's content whatever the order.
 	mix uint64
+	// resource is the entry as an incremental response lists it, shared by every
+	// response (read only: a thousand of them per stream at a sidecar's sync).
+	resource *discoveryv3.Resource
 	// wires are its encodings as a response's resource field (see wire).
 	wires [2]atomic.Pointer[mem.BufferSlice]
 }
@@ -80,7 +83,9 @@ func newCachedEntry(typeURL, name string, b []byte) *cachedEntry {
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	h.Write(sum[:])
-	return &cachedEntry{name: name, any: &anypb.Any{TypeUrl: typeURL, Value: b}, version: hex.EncodeToString(sum[:]), mix: h.Sum64()}
+	e := &cachedEntry{name: name, any: &anypb.Any{TypeUrl: typeURL, Value: b}, version: hex.EncodeToString(sum[:]), mix: h.Sum64()}
+	e.resource = &discoveryv3.Resource{Name: e.name, Version: e.version, Resource: e.any}
+	return e
 }
 
 // cacheWatch is one open watch: a state-of-the-world or an incremental one.
@@ -479,7 +484,7 @@ func (r *deltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscovery
 	out := &discoveryv3.DeltaDiscoveryResponse{SystemVersionInfo: r.version, TypeUrl: r.req.GetTypeUrl(),
 		RemovedResources: r.removed, Resources: make([]*discoveryv3.Resource, len(r.entries))}
 	for i, e := range r.entries {
-		out.Resources[i] = &discoveryv3.Resource{Name: e.name, Version: e.version, Resource: e.any}
+		out.Resources[i] = e.resource
 	}
 	builtDelta.store(out, r.entries)
 	return out, nil

@@ -28,7 +28,7 @@ import (
 // streams each waiting to send a thousand clusters held 1.4 GB of copies.
 //
 // Responses are built afresh for each stream, so setting their resources aside while
-// the envelope is marshalled touches nothing shared.
+// the envelope is marshalled touches nothing shared (their resources may be shared).
 type responseCodec struct{ encoding.CodecV2 }
 
 // builtFrom maps a response the cache built to the entries it carries, in order, from
@@ -131,8 +131,11 @@ func (c responseCodec) Marshal(v any) (mem.BufferSlice, error) {
 		}
 		w := responseWriter{buf: head}
 		for _, r := range m.Resources {
-			body := r.Resource
-			rest, err := marshalWithout(r, &r.Resource)
+			// A copy: resources of responses the cache built are shared, and only
+			// others (SDS) come this way, small and few.
+			body, envelope := r.Resource, proto.Clone(r).(*discoveryv3.Resource)
+			envelope.Resource = nil
+			rest, err := proto.Marshal(envelope)
 			if err != nil {
 				return nil, err
 			}
