@@ -54,6 +54,37 @@ var (
 	workloadsKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "workloads"}}
 )
 
+// endpointsDebounce gathers the endpoint and pod changes of a burst into one pass, as
+// istiod's debounce does (PILOT_DEBOUNCE_AFTER, 100 ms, EDS included): under churn
+// each pass pushes to every stream that watches what changed, so pushing each change
+// alone multiplies the fleet's work, while a change waits at most this long.
+const endpointsDebounce = 100 * time.Millisecond
+
+// debounced enqueues keys endpointsDebounce after the first event of a burst: the
+// work queue keeps an item's earliest time, so later events of the burst join that
+// pass.
+func debounced(keys ...reconcile.Request) handler.EventHandler {
+	add := func(q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, k := range keys {
+			q.AddAfter(k, endpointsDebounce)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q)
+		},
+		UpdateFunc: func(_ context.Context, _ event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q)
+		},
+		DeleteFunc: func(_ context.Context, _ event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q)
+		},
+		GenericFunc: func(_ context.Context, _ event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(q)
+		},
+	}
+}
+
 // programmedDelay gathers the ACKs of one push into one Programmed status write.
 const programmedDelay = 500 * time.Millisecond
 
@@ -91,9 +122,6 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 	endpoints := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{endpointsKey}
 	})
-	pods := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{endpointsKey, workloadsKey}
-	})
 	policies := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{configKey, workloadsKey}
 	})
@@ -129,8 +157,9 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		// Their ambient labels (dataplane-mode, use-waypoint) are workload discovery's too.
 		WatchesMetadata(&corev1.Namespace{}, namespaces, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WatchesMetadata(&corev1.Secret{}, config, builder.WithPredicates(createOrDelete)).
-		Watches(&discoveryv1.EndpointSlice{}, endpoints).
-		Watches(&corev1.Pod{}, pods).
+		// EndpointSlices and pods churn: their passes are debounced.
+		Watches(&discoveryv1.EndpointSlice{}, debounced(endpointsKey)).
+		Watches(&corev1.Pod{}, debounced(endpointsKey, workloadsKey)).
 		Watches(&corev1.Node{}, endpoints).
 		// One pass at start even in a cluster with no objects: xDS is served only
 		// after the first config exists.
