@@ -104,6 +104,32 @@ type cacheWatch struct {
 	// ledger is an incremental watch's record of its stream (nil: none).
 	ledger  *deltaLedger
 	tracked bool
+	// done is closed when the watch is cancelled: a response waiting for room in the
+	// stream's channel is then dropped (see deliver).
+	done     chan struct{}
+	doneOnce sync.Once
+}
+
+// cancel ends the watch's wait for room in its stream's channel.
+func (w *cacheWatch) cancel() { w.doneOnce.Do(func() { close(w.done) }) }
+
+// deliver hands a state-of-the-world response to the stream without ever blocking:
+// callers hold the cache's lock, and the stream's goroutine, the only one that drains
+// the channel, may be waiting for that lock (cancelling a watch, or opening one) or
+// for the server's. When the channel is full (a storm of scope moves), a goroutine
+// waits for room, or for the watch's cancellation, which go-control-plane's server
+// would drop the response on anyway.
+func (w *cacheWatch) deliver(r cachev3.Response) {
+	select {
+	case w.ch <- r:
+	default:
+		go func() {
+			select {
+			case w.ch <- r:
+			case <-w.done:
+			}
+		}()
+	}
 }
 
 func newResourceCache(typeURL string) *resourceCache {
@@ -237,14 +263,20 @@ func (c *resourceCache) changedSince(gen uint64) ([]string, bool) {
 // open answers w at once when its stream lacks something, and otherwise keeps it until
 // a change it subscribes to. The returned func cancels it.
 func (c *resourceCache) open(w *cacheWatch) (func(), error) {
+	w.done = make(chan struct{})
 	var held map[string]string
+	lost := false
 	if w.dreq != nil {
 		held = w.sub.ReturnedResources()
 		// Served by another cache before (its scope moved): what it holds is spelled out
 		// from that cache first, with no two caches locked at once.
 		if other, gen, ok := w.ledger.elsewhere(c); ok {
-			held = other.spellOut(w, gen, held)
+			var reaches bool
+			held, reaches = other.spellOut(w, gen, held)
 			w.ledger.set(nil, 0)
+			// Out of the log's reach, it is sent everything now, and what it may still
+			// hold that no cache has is settled when it reconnects at its next request.
+			lost = !reaches
 		}
 	}
 	c.mu.Lock()
@@ -256,6 +288,9 @@ func (c *resourceCache) open(w *cacheWatch) (func(), error) {
 			return nil, err
 		}
 		responded = c.respondDelta(w, view, true)
+		if lost {
+			w.ledger.lose()
+		}
 	} else {
 		responded = c.respond(w, nil)
 	}
@@ -265,10 +300,11 @@ func (c *resourceCache) open(w *cacheWatch) (func(), error) {
 		w.ledger.set(c, c.gen)
 	}
 	if responded {
-		return func() {}, nil
+		return w.cancel, nil
 	}
 	c.track(w)
 	return func() {
+		w.cancel()
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if w.tracked {
@@ -371,7 +407,7 @@ func (c *resourceCache) respondFullState(w *cacheWatch, initial bool) bool {
 	if set.version == w.req.GetVersionInfo() || (initial && w.nacked) {
 		return false
 	}
-	w.ch <- &sotwResponse{req: w.req, version: set.version, entries: set.entries, returned: set.returned}
+	w.deliver(&sotwResponse{req: w.req, version: set.version, entries: set.entries, returned: set.returned})
 	return true
 }
 
@@ -418,7 +454,7 @@ func (c *resourceCache) respondPartial(w *cacheWatch, names []string, initial bo
 		if len(returned) > 0 {
 			// Nothing is sent, but the server must learn what the stream holds; an empty
 			// response with the same version is a no-op for the proxy.
-			w.ch <- &sotwResponse{req: w.req, version: version, returned: returned}
+			w.deliver(&sotwResponse{req: w.req, version: version, returned: returned})
 			return true
 		}
 		return false
@@ -439,7 +475,7 @@ func (c *resourceCache) respondPartial(w *cacheWatch, names []string, initial bo
 	for _, e := range send {
 		returned[e.name] = e.version
 	}
-	w.ch <- &sotwResponse{req: w.req, version: version, entries: sortedEntries(send), returned: returned}
+	w.deliver(&sotwResponse{req: w.req, version: version, entries: sortedEntries(send), returned: returned})
 	return true
 }
 

@@ -23,6 +23,8 @@ type heldView struct {
 	// older version, or none); fresh are names it just subscribed to (it holds none).
 	changed map[string]bool
 	fresh   map[string]bool
+	// unknown: nothing is known of what it holds of any name (every one is answered).
+	unknown bool
 	// check is every name whose answer may differ from what the stream holds, unless
 	// all: every name it subscribes to or holds is compared.
 	check []string
@@ -38,7 +40,7 @@ func (h heldView) version(n string, wanted bool) (string, bool) {
 	switch {
 	case !h.overlay, h.fresh[n]:
 		return "", false
-	case h.changed[n]:
+	case h.unknown, h.changed[n]:
 		return "", wanted // something older, or nothing: answered either way
 	}
 	if e := h.c.resources[n]; e != nil {
@@ -52,6 +54,9 @@ func (h heldView) version(n string, wanted bool) (string, bool) {
 // long ago that the change log no longer reaches back is told to reconnect: it then
 // says what it holds (initial_resource_versions). Callers hold c.mu.
 func (c *resourceCache) heldView(w *cacheWatch, held map[string]string, subscribed []string) (heldView, error) {
+	if w.ledger.isLost() {
+		return heldView{}, fmt.Errorf("what the stream holds of %s is no longer known; reconnect", c.typeURL)
+	}
 	gen, ok := w.ledger.at(c)
 	if !ok {
 		return heldView{c: c, versions: held, all: true}, nil
@@ -59,6 +64,10 @@ func (c *resourceCache) heldView(w *cacheWatch, held map[string]string, subscrib
 	changed, ok := c.changedSince(gen)
 	if !ok {
 		return heldView{}, fmt.Errorf("the stream fell %d updates behind its %s; reconnect", c.gen-gen, c.typeURL)
+	}
+	if slices.Contains(subscribed, "*") {
+		// Turning wildcard: every resource is compared, none assumed held.
+		return heldView{c: c, versions: held, overlay: true, unknown: true, all: true}, nil
 	}
 	v := heldView{c: c, versions: held, overlay: true, changed: setOf(changed), fresh: setOf(subscribed)}
 	v.check = slices.Concat(changed, subscribed)
@@ -73,15 +82,23 @@ func (c *resourceCache) heldView(w *cacheWatch, held map[string]string, subscrib
 // held back since its ledger). Callers hold c.mu.
 func (c *resourceCache) updatedView(w *cacheWatch, names []string) heldView {
 	held := w.sub.ReturnedResources()
+	if w.ledger.isLost() {
+		return heldView{c: c, overlay: true} // nothing: its next request reconnects it
+	}
 	gen, known := w.ledger.at(c)
 	if names == nil || !known {
 		// Its map is all there is to go by: every name is compared with it.
 		return heldView{c: c, versions: held, all: true}
 	}
 	if w.nacked {
-		if since, ok := c.changedSince(gen); ok {
-			names = since
+		since, ok := c.changedSince(gen)
+		if !ok {
+			// What it held back is out of the log: everything is sent again, and its
+			// next request reconnects it (removals it may have missed).
+			w.ledger.lose()
+			return heldView{c: c, versions: held, overlay: true, unknown: true, all: true}
 		}
+		names = since
 	}
 	check := slices.Clone(names)
 	for n := range held {
@@ -93,9 +110,9 @@ func (c *resourceCache) updatedView(w *cacheWatch, names []string) heldView {
 // spellOut writes out in full what w's stream holds of this cache's resources, given
 // that it was current here at generation gen with the exceptions in overlay: for a
 // stream that moved to another cache. Names changed since (or everything, if the
-// change log no longer reaches back) are held at no known version, so the other cache
-// sends its own.
-func (c *resourceCache) spellOut(w *cacheWatch, gen uint64, overlay map[string]string) map[string]string {
+// change log no longer reaches back, which it reports) are held at no known version,
+// so the other cache sends its own.
+func (c *resourceCache) spellOut(w *cacheWatch, gen uint64, overlay map[string]string) (map[string]string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	changed, reaches := c.changedSince(gen)
@@ -125,7 +142,7 @@ func (c *resourceCache) spellOut(w *cacheWatch, gen uint64, overlay map[string]s
 	for n := range overlay {
 		add(n)
 	}
-	return held
+	return held, reaches
 }
 
 func setOf(names []string) map[string]bool {
@@ -190,10 +207,24 @@ func (c *resourceCache) respondDelta(w *cacheWatch, view heldView, initial bool)
 		return false
 	}
 	if initial && w.nacked && !firstWildcard {
+		// A NACK holds back what changed (the proxy keeps its last good config), but
+		// not names it subscribes to in the same request.
+		send = slices.DeleteFunc(send, func(e *cachedEntry) bool { return !view.fresh[e.name] })
+		if removed = nil; len(send) == 0 {
+			return false
+		}
+	}
+	// Never blocks: callers hold the cache's lock, which the stream's goroutine (the
+	// only one that drains the channel) may be waiting for. go-control-plane's channel
+	// holds two responses per type, so it is full only if the stream stopped reading:
+	// what it holds is then unknown, and its next request reconnects it.
+	select {
+	case w.dch <- &deltaResponse{req: w.dreq, version: versionString(c.sum), entries: send, removed: removed, returned: returnedMap(w, view, send, removed)}:
+		return true
+	default:
+		w.ledger.lose()
 		return false
 	}
-	w.dch <- &deltaResponse{req: w.dreq, version: versionString(c.sum), entries: send, removed: removed, returned: returnedMap(w, view, send, removed)}
-	return true
 }
 
 // returnedMap is the map go-control-plane keeps for the stream once the response is

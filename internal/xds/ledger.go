@@ -18,6 +18,29 @@ type deltaLedger struct {
 	// held, or had been sent, everything it subscribes to. nil: not known.
 	cache *resourceCache
 	gen   uint64
+	// lost: what the stream holds is no longer known (see lose).
+	lost bool
+}
+
+// lose records that what the stream holds can no longer be worked out; its next
+// request is refused, and it reconnects saying what it holds.
+func (l *deltaLedger) lose() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lost = true
+}
+
+// isLost reports whether the stream must reconnect.
+func (l *deltaLedger) isLost() bool {
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
 }
 
 // at reports the generation at which the stream was known current on c.
@@ -27,7 +50,7 @@ func (l *deltaLedger) at(c *resourceCache) (uint64, bool) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.gen, l.cache == c
+	return l.gen, l.cache == c && !l.lost
 }
 
 // elsewhere reports the other cache, and its generation, at which the stream was

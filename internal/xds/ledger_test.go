@@ -231,3 +231,62 @@ func BenchmarkDeltaAck(b *testing.B) {
 		})
 	}
 }
+
+// Found in review: a NACK that also subscribes to a name is sent that name; a stream
+// turning wildcard gets what it did not subscribe to; a NACK's watch kept past the
+// change log still gets what it held back; a stream moved past the change log's reach
+// is sent everything, then told to reconnect.
+func TestDeltaLedgerEdges(t *testing.T) {
+	c := newResourceCache(resourcev3.EndpointType)
+	c.update(entries(c.typeURL, "a", "1", "b", "1"), nil)
+	d := newDeltaClient(t, []string{"a"}, &deltaLedger{})
+	d.request(c, "", false)
+	d.expect("first", "a")
+	if err := d.change(c, "1", true, []string{"b"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	d.expect("NACK subscribing to b", "b")
+
+	w := newDeltaClient(t, []string{"a"}, &deltaLedger{})
+	w.request(c, "", false)
+	w.expect("first", "a")
+	if err := w.change(c, "1", false, []string{"*"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.expect("turning wildcard", "a", "b")
+
+	n := newDeltaClient(t, []string{"a", "b"}, &deltaLedger{})
+	n.request(c, "", false)
+	n.expect("first", "a", "b")
+	n.cancel()
+	c.update(entries(c.typeURL, "b", "2"), nil)
+	n.request(c, "1", true)
+	n.expect("NACK")
+	for i := range changeLog + 1 {
+		c.update(entries(c.typeURL, "other", fmt.Sprint(i)), nil)
+	}
+	c.update(entries(c.typeURL, "a", "2"), nil)
+	n.expect("a change after the log no longer reaches the NACK", "a", "b")
+	if err := n.try(c, "2", false); err == nil {
+		t.Fatal("a stream whose held-back changes fell out of the log was not told to reconnect")
+	}
+
+	a := newResourceCache(resourcev3.ClusterType)
+	a.update(entries(a.typeURL, "a", "1", "b", "1", "c", "1"), nil)
+	m := &deltaClient{t: t, sub: streamv3.NewDeltaSubscription(nil, nil, nil, true), ledger: &deltaLedger{}}
+	m.request(a, "", false)
+	m.expect("first", "a", "b", "c")
+	m.cancel()
+	a.update(nil, []string{"c"})
+	for i := range changeLog + 1 {
+		a.update(entries(a.typeURL, "a", fmt.Sprint(i)), nil)
+	}
+	b := newResourceCache(resourcev3.ClusterType)
+	b.update([]*cachedEntry{a.get("a"), a.get("b")}, nil)
+	m.cancel = nil
+	m.request(b, "1", false)
+	m.expect("moved past the log's reach", "a", "b")
+	if err := m.try(b, "2", false); err == nil {
+		t.Fatal("a stream moved past the log's reach was not told to reconnect")
+	}
+}
