@@ -20,6 +20,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/testutil"
 	"github.com/meshd-io/meshd/internal/testutil/adsclient"
 	"github.com/meshd-io/meshd/internal/translate"
@@ -224,12 +225,11 @@ func TestScopeFollowsLabels(t *testing.T) {
 	}
 }
 
-// scopeFollowsLabels runs TestScopeFollowsLabels over a state-of-the-world or an
-// incremental stream (whose short version map must be spelled out when it moves).
-func scopeFollowsLabels(t *testing.T, delta bool) {
-	const input = "sidecargen/testdata/tcp-tls-routes.in.yaml"
-	snap, eps := testutil.LoadSnapshot(t, input)
-	byLabels := func(app string) *ir.IR {
+// mongoBySourceLabels loads a mesh whose "mongo" VirtualService sends clients with
+// label app=<app> to a backup, and returns the IR for a given app, and the endpoints.
+func mongoBySourceLabels(t *testing.T) (func(app string) *ir.IR, model.EndpointIndex) {
+	snap, eps := testutil.LoadSnapshot(t, "sidecargen/testdata/tcp-tls-routes.in.yaml")
+	return func(app string) *ir.IR {
 		for _, vs := range snap.VirtualServices {
 			if vs.Name == "mongo" {
 				vs.Spec.TCP[1].Match[0].SourceLabels = map[string]string{"app": app}
@@ -237,7 +237,13 @@ func scopeFollowsLabels(t *testing.T, delta bool) {
 		}
 		out, _ := translate.Translate(snap)
 		return out
-	}
+	}, eps
+}
+
+// scopeFollowsLabels runs TestScopeFollowsLabels over a state-of-the-world or an
+// incremental stream (whose short version map must be spelled out when it moves).
+func scopeFollowsLabels(t *testing.T, delta bool) {
+	byLabels, eps := mongoBySourceLabels(t)
 	s := NewServer(logr.Discard())
 	s.Update(byLabels("someone-else"))
 	s.UpdateEndpoints(eps)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -33,6 +34,9 @@ type watchEntry struct {
 	// closed is set when go-control-plane cancels the watch; gen counts moves.
 	closed bool
 	gen    int
+	// moves counts moves in progress: go-control-plane changes the watch's
+	// subscription as soon as its cancel returns, so the cancel waits for them.
+	moves sync.WaitGroup
 }
 
 // CreateWatch implements go-control-plane's cache for state-of-the-world streams.
@@ -77,6 +81,10 @@ func (s *Server) watch(e *watchEntry) (func(), error) {
 		e.closed = true
 		cancel := e.inner
 		s.watchMu.Unlock()
+		// A move still opening the watch elsewhere reads its subscription; it sees
+		// closed and cancels what it opened. Caches never block on the stream's
+		// channel, so the move ends without this goroutine draining it.
+		e.moves.Wait()
 		cancel()
 	}, nil
 }
@@ -142,9 +150,9 @@ func (s *Server) rescope() {
 // other versions, so it answers at once with the whole new config; the proxy may also
 // get the old scope's answer first, and ends on the new one.
 //
-// No lock is held while the cache opens the watch: the cache may answer at once into
-// the stream's channel, which only the stream's goroutine drains, and that goroutine
-// may itself be here. A later move supersedes an earlier one still opening (gen).
+// No lock is held while the cache opens the watch: the stream's goroutine may itself
+// be here. A later move supersedes an earlier one still opening (gen); the stream's
+// cancel waits for moves in progress.
 func (s *Server) move(e *watchEntry) {
 	s.mu.Lock()
 	key := s.keyFor(e.info)
@@ -158,6 +166,8 @@ func (s *Server) move(e *watchEntry) {
 	e.gen++
 	gen, old := e.gen, e.inner
 	e.key, e.inner = key, func() {}
+	e.moves.Add(1) // before closed can be set: see watch's cancel
+	defer e.moves.Done()
 	s.watchMu.Unlock()
 	old()
 	sc, err := s.scopeFor(e.info)
