@@ -215,6 +215,7 @@ func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
 		}
 	}
 	c.changes[c.gen%changeLog] = names
+	changedSet := setOf(names) // shared by every incremental watch the update answers
 	touched := map[*cacheWatch]struct{}{}
 	for _, n := range names {
 		for w := range c.named[n] {
@@ -240,7 +241,13 @@ func (c *resourceCache) update(changed []*cachedEntry, deleted []string) {
 				}
 			}
 		}
-		if c.respond(w, names) {
+		var responded bool
+		if w.dreq != nil {
+			responded = c.respondDelta(w, c.updatedView(w, names, changedSet), false)
+		} else {
+			responded = c.respond(w, names)
+		}
+		if responded {
 			c.untrack(w)
 			w.ledger.set(c, c.gen)
 		}
@@ -354,14 +361,11 @@ func (c *resourceCache) untrack(w *cacheWatch) {
 	}
 }
 
-// respond sends w what it lacks and reports whether it did. With names nil (a new
+// respond sends a state-of-the-world w what it lacks and reports whether it did. With names nil (a new
 // watch) every subscribed resource is compared with what the stream was sent; after an
 // update only the names that changed are. Callers hold c.mu.
 func (c *resourceCache) respond(w *cacheWatch, names []string) bool {
 	initial := names == nil
-	if w.dreq != nil {
-		return c.respondDelta(w, c.updatedView(w, names), initial)
-	}
 	if c.fullState {
 		return c.respondFullState(w, initial)
 	}

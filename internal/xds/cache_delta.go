@@ -77,16 +77,17 @@ func (c *resourceCache) heldView(w *cacheWatch, held map[string]string, subscrib
 	return v, nil
 }
 
-// updatedView is what a tracked watch's stream holds when an update touched names:
-// current until then, but for those names (and, for a watch answering a NACK, what it
-// held back since its ledger). Callers hold c.mu.
-func (c *resourceCache) updatedView(w *cacheWatch, names []string) heldView {
-	held := w.sub.ReturnedResources()
+// updatedView is what a tracked watch's stream holds when an update touched names
+// (changed is their set, shared by every watch the update answers): current until
+// then, but for those names (and, for a watch answering a NACK, what it held back
+// since its ledger). Callers hold c.mu.
+func (c *resourceCache) updatedView(w *cacheWatch, names []string, changed map[string]bool) heldView {
 	if w.ledger.isLost() {
 		return heldView{c: c, overlay: true} // nothing: its next request reconnects it
 	}
+	held := w.sub.ReturnedResources()
 	gen, known := w.ledger.at(c)
-	if names == nil || !known {
+	if !known {
 		// Its map is all there is to go by: every name is compared with it.
 		return heldView{c: c, versions: held, all: true}
 	}
@@ -98,13 +99,16 @@ func (c *resourceCache) updatedView(w *cacheWatch, names []string) heldView {
 			w.ledger.lose()
 			return heldView{c: c, versions: held, overlay: true, unknown: true, all: true}
 		}
-		names = since
+		names, changed = since, setOf(since)
 	}
-	check := slices.Clone(names)
-	for n := range held {
-		check = append(check, n)
+	check := names
+	if len(held) > 0 {
+		check = slices.Clone(names)
+		for n := range held {
+			check = append(check, n)
+		}
 	}
-	return heldView{c: c, versions: held, overlay: true, changed: setOf(names), check: check}
+	return heldView{c: c, versions: held, overlay: true, changed: changed, check: check}
 }
 
 // spellOut writes out in full what w's stream holds of this cache's resources, given

@@ -61,7 +61,7 @@ func (c envelopeCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch m := v.(type) {
 	case *discoveryv3.DiscoveryResponse:
 		return skim(r, r.Remaining(), func(num protowire.Number, n int) error {
-			return readString(r, n, map[protowire.Number]*string{1: &m.VersionInfo, 4: &m.TypeUrl, 5: &m.Nonce}[num])
+			return readString(r, n, keep(num, fields{1: &m.VersionInfo, 4: &m.TypeUrl, 5: &m.Nonce}))
 		})
 	case *discoveryv3.DeltaDiscoveryResponse:
 		return skim(r, r.Remaining(), func(num protowire.Number, n int) error {
@@ -76,10 +76,10 @@ func (c envelopeCodec) Unmarshal(data mem.BufferSlice, v any) error {
 				res := &discoveryv3.Resource{}
 				m.Resources = append(m.Resources, res)
 				return skim(r, n, func(num protowire.Number, n int) error {
-					return readString(r, n, map[protowire.Number]*string{1: &res.Version, 3: &res.Name}[num])
+					return readString(r, n, keep(num, fields{1: &res.Version, 3: &res.Name}))
 				})
 			}
-			return readString(r, n, map[protowire.Number]*string{1: &m.SystemVersionInfo, 4: &m.TypeUrl, 5: &m.Nonce}[num])
+			return readString(r, n, keep(num, fields{1: &m.SystemVersionInfo, 4: &m.TypeUrl, 5: &m.Nonce}))
 		})
 	}
 	return c.CodecV2.Unmarshal(data, v)
@@ -112,6 +112,18 @@ func skim(r *mem.Reader, size int, field func(num protowire.Number, n int) error
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// fields are the string fields a skim keeps, by field number (an array: no allocation
+// per field of every response).
+type fields [6]*string
+
+// keep is where field num is kept, or nil.
+func keep(num protowire.Number, f fields) *string {
+	if num < protowire.Number(len(f)) {
+		return f[num]
 	}
 	return nil
 }
