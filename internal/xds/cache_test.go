@@ -167,10 +167,10 @@ func TestCacheFullStateAndNack(t *testing.T) {
 func TestCacheDelta(t *testing.T) {
 	c := newResourceCache(resourcev3.ClusterType)
 	c.update(entries(resourcev3.ClusterType, "x", "1", "y", "2"), nil)
-	sub := streamv3.NewDeltaSubscription(nil, nil, map[string]string{}, true)
+	sub := newDeltaSubscription(testSets, nil, nil, nil)
 	watch := func() chan cachev3.DeltaResponse {
 		ch := make(chan cachev3.DeltaResponse, 1)
-		if _, err := c.open(&cacheWatch{dreq: &cachev3.DeltaRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: "n"}, dch: ch, sub: &sub}); err != nil {
+		if _, err := c.open(&cacheWatch{dreq: &cachev3.DeltaRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: "n"}, dch: ch, sub: sub}); err != nil {
 			t.Fatal(err)
 		}
 		return ch
@@ -178,7 +178,7 @@ func TestCacheDelta(t *testing.T) {
 	read := func(ch chan cachev3.DeltaResponse) *discoveryv3.DeltaDiscoveryResponse {
 		select {
 		case r := <-ch:
-			sub.SetReturnedResources(r.GetReturnedResources())
+			sub.returned = r.GetReturnedResources()
 			out, _ := r.GetDeltaDiscoveryResponse()
 			return out
 		default:

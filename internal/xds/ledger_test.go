@@ -7,22 +7,24 @@ import (
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 )
 
-// deltaClient plays an incremental stream as go-control-plane's server does: one
-// watch per request, the returned resources of each response recorded once it is sent.
+// deltaClient plays an incremental stream as deltaADS does: one watch per request, the
+// returned resources of each response recorded once it is sent.
 type deltaClient struct {
 	t      testing.TB
-	sub    streamv3.Subscription
+	sub    deltaSubscription
 	ledger *deltaLedger
 	cancel func()
 	ch     chan cachev3.DeltaResponse
 }
 
+// testSets are the name sets of the cache-level tests' streams.
+var testSets = newNameSets()
+
 func newDeltaClient(t testing.TB, names []string, ledger *deltaLedger) *deltaClient {
-	return &deltaClient{t: t, sub: streamv3.NewDeltaSubscription(names, nil, nil, false), ledger: ledger}
+	return &deltaClient{t: t, sub: newDeltaSubscription(testSets, names, nil, nil), ledger: ledger}
 }
 
 // request cancels the open watch and opens one on c for the stream's next request:
@@ -43,13 +45,13 @@ func (d *deltaClient) try(c *resourceCache, nonce string, nack bool) error {
 func (d *deltaClient) change(c *resourceCache, nonce string, nack bool, subscribe, unsubscribe []string) error {
 	d.t.Helper()
 	if d.cancel != nil {
-		// go-control-plane sends what is waiting before it reads a request.
+		// deltaADS sends what is waiting before it reads a request.
 		if got := d.take(); got != nil {
 			d.t.Fatalf("request %q with %v not taken", nonce, got)
 		}
 		d.cancel()
 	}
-	d.sub.UpdateResourceSubscriptions(subscribe, unsubscribe)
+	d.sub.update(testSets, subscribe, unsubscribe)
 	req := &cachev3.DeltaRequest{TypeUrl: c.typeURL, ResponseNonce: nonce, ResourceNamesSubscribe: subscribe, ResourceNamesUnsubscribe: unsubscribe}
 	if nack {
 		req.ErrorDetail = &status.Status{Message: "rejected"}
@@ -65,7 +67,7 @@ func (d *deltaClient) change(c *resourceCache, nonce string, nack bool, subscrib
 func (d *deltaClient) take() []string {
 	select {
 	case r := <-d.ch:
-		d.sub.SetReturnedResources(r.GetNextVersionMap())
+		d.sub.returned = r.GetNextVersionMap()
 		out, _ := r.GetDeltaDiscoveryResponse()
 		names := []string{}
 		for _, res := range out.GetResources() {
@@ -139,7 +141,7 @@ func TestDeltaLedger(t *testing.T) {
 		holds[n] = a.get(n).version
 	}
 	holds["cla-05"] = newCachedEntry(a.typeURL, "cla-05", []byte("v1")).version
-	d = &deltaClient{t: t, sub: streamv3.NewDeltaSubscription(names, nil, holds, false), ledger: &deltaLedger{}}
+	d = &deltaClient{t: t, sub: newDeltaSubscription(testSets, names, nil, holds), ledger: &deltaLedger{}}
 	d.request(a, "", false)
 	d.expect("reconnected", "cla-05")
 	d.request(a, "6", false)
@@ -179,7 +181,7 @@ func TestDeltaLedgerSubscriptions(t *testing.T) {
 	d.request(c, "3", false)
 	d.expect("a changed after it was unsubscribed")
 
-	w := &deltaClient{t: t, sub: streamv3.NewDeltaSubscription([]string{"*", "b"}, nil, nil, false), ledger: &deltaLedger{}}
+	w := &deltaClient{t: t, sub: newDeltaSubscription(testSets, []string{"*", "b"}, nil, nil), ledger: &deltaLedger{}}
 	w.request(c, "", false)
 	w.expect("wildcard", "a", "b", "c")
 	w.request(c, "1", false)
@@ -273,7 +275,7 @@ func TestDeltaLedgerEdges(t *testing.T) {
 
 	a := newResourceCache(resourcev3.ClusterType)
 	a.update(entries(a.typeURL, "a", "1", "b", "1", "c", "1"), nil)
-	m := &deltaClient{t: t, sub: streamv3.NewDeltaSubscription(nil, nil, nil, true), ledger: &deltaLedger{}}
+	m := &deltaClient{t: t, sub: newDeltaSubscription(testSets, nil, nil, nil), ledger: &deltaLedger{}}
 	m.request(a, "", false)
 	m.expect("first", "a", "b", "c")
 	m.cancel()

@@ -60,6 +60,8 @@ type Server struct {
 	// ServeWith calls, whose go-control-plane servers number streams each from 1.
 	ledgers *ledgers
 	ports   atomic.Int64
+	// subscriptions are the name sets incremental streams subscribe to, shared.
+	subscriptions *nameSets
 	// secrets serves SDS to authenticated streams; nil until SetSecretIssuer.
 	secrets *secrets
 	// credentials serves Gateway certificates; nil until SetCredentialReader.
@@ -69,7 +71,7 @@ type Server struct {
 // NewServer returns a server with no config; it serves once Update has been called.
 func NewServer(log logr.Logger) *Server {
 	return &Server{log: log, scopes: map[scopeKey]*scope{}, watches: map[*watchEntry]struct{}{},
-		ready: make(chan struct{}), tracker: NewTracker(), ledgers: newLedgers()}
+		ready: make(chan struct{}), tracker: NewTracker(), ledgers: newLedgers(), subscriptions: newNameSets()}
 }
 
 // Tracker reports connected proxies and their ACKs and NACKs.
@@ -375,10 +377,10 @@ func (s *Server) ConfigSeq() uint64 {
 }
 
 // callbacks are the tracker's, and the ledgers' hooks on incremental streams, for one
-// port's go-control-plane server.
+// port's streams (go-control-plane's state-of-the-world server and deltaADS).
 func (s *Server) callbacks() serverv3.Callbacks {
 	port := s.ports.Add(1) << 40
-	cb := s.tracker.callbacks(s.log)
+	cb := s.tracker.callbacks(s.log, port)
 	request, closed := cb.StreamDeltaRequestFunc, cb.DeltaStreamClosedFunc
 	cb.StreamDeltaRequestFunc = func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
 		if err := request(id, req); err != nil {
@@ -408,7 +410,8 @@ func (s *Server) ServeWith(ctx context.Context, l net.Listener, opts ServeOption
 		return nil
 	}
 	gs := grpc.NewServer(append([]grpc.ServerOption{grpc.ForceServerCodecV2(newResponseCodec())}, opts.GRPC...)...)
-	xs := serverv3.NewServer(ctx, s, s.callbacks())
+	cb := s.callbacks()
+	xs := adsServer{Server: serverv3.NewServer(ctx, s, cb), delta: &deltaADS{ctx: ctx, cache: s, callbacks: cb, sets: s.subscriptions}}
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, identityADS{AggregatedDiscoveryServiceServer: xs, identify: opts.Identify, log: s.log})
 	if opts.Register != nil {
 		opts.Register(gs)

@@ -139,34 +139,36 @@ func (t *Tracker) closed(id int64) {
 	t.signal()
 }
 
-func (t *Tracker) callbacks(log logr.Logger) serverv3.CallbackFuncs {
+// callbacks are the tracker's hooks on one port's streams; port sets the high bits of
+// their ids, which each port's server numbers alike.
+func (t *Tracker) callbacks(log logr.Logger, port int64) serverv3.CallbackFuncs {
 	return serverv3.CallbackFuncs{
 		StreamOpenFunc: func(context.Context, int64, string) error { return nil },
 		StreamClosedFunc: func(id int64, _ *corev3.Node) {
-			t.closed(id)
+			t.closed(port | id)
 		},
 		DeltaStreamOpenFunc: func(context.Context, int64, string) error { return nil },
 		DeltaStreamClosedFunc: func(id int64, _ *corev3.Node) {
-			t.closed(id)
+			t.closed(port | id)
 		},
 		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
-			t.request(id, req.GetNode(), req.GetTypeUrl(), req.GetVersionInfo(), req.GetResourceNames(), req.GetErrorDetail().GetMessage(), log)
+			t.request(port|id, req.GetNode(), req.GetTypeUrl(), req.GetVersionInfo(), req.GetResourceNames(), req.GetErrorDetail().GetMessage(), log)
 			return nil
 		},
 		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
 			t.mu.Lock()
-			p := t.stream(id)
+			p := t.stream(port | id)
 			p.Delta = true
 			version := p.sent[req.GetResponseNonce()]
 			delete(p.sent, req.GetResponseNonce())
 			t.mu.Unlock()
-			t.request(id, req.GetNode(), req.GetTypeUrl(), version, nil, req.GetErrorDetail().GetMessage(), log)
+			t.request(port|id, req.GetNode(), req.GetTypeUrl(), version, nil, req.GetErrorDetail().GetMessage(), log)
 			return nil
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
 			t.mu.Lock()
 			defer t.mu.Unlock()
-			t.stream(id).sent[resp.GetNonce()] = resp.GetSystemVersionInfo()
+			t.stream(port | id).sent[resp.GetNonce()] = resp.GetSystemVersionInfo()
 		},
 	}
 }
