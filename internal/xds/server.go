@@ -62,6 +62,8 @@ type Server struct {
 	ports   atomic.Int64
 	// subscriptions are the name sets incremental streams subscribe to, shared.
 	subscriptions *nameSets
+	// entries are the cache entries of every scope, shared where they are alike.
+	entries *sharedEntries
 	// secrets serves SDS to authenticated streams; nil until SetSecretIssuer.
 	secrets *secrets
 	// credentials serves Gateway certificates; nil until SetCredentialReader.
@@ -71,7 +73,7 @@ type Server struct {
 // NewServer returns a server with no config; it serves once Update has been called.
 func NewServer(log logr.Logger) *Server {
 	return &Server{log: log, scopes: map[scopeKey]*scope{}, watches: map[*watchEntry]struct{}{},
-		ready: make(chan struct{}), tracker: NewTracker(), ledgers: newLedgers(), subscriptions: newNameSets()}
+		ready: make(chan struct{}), tracker: NewTracker(), ledgers: newLedgers(), subscriptions: newNameSets(), entries: newSharedEntries()}
 }
 
 // Tracker reports connected proxies and their ACKs and NACKs.
@@ -208,7 +210,7 @@ func (s *Server) entry(typeURL, name string, r types.Resource, sc *scope) *cache
 		s.log.Error(err, "marshal", "type", typeURL, "name", name, "scope", sc.key.String())
 		return nil
 	}
-	return newCachedEntry(typeURL, name, b)
+	return s.entries.share(newCachedEntry(typeURL, name, b))
 }
 
 // publish hands a type's resources to its cache: new or changed (by marshalled bytes)
@@ -288,6 +290,7 @@ func (s *Server) checkedEntry(sc *scope, typeURL, name string, r types.Resource,
 			return nil
 		}
 	}
+	e = s.entries.share(e)
 	sc.marshalled.keep(r, e, m)
 	return e
 }
@@ -311,10 +314,13 @@ type ProxyProgress struct {
 // hashes of content, so a proxy is up to date when it acknowledged the version its
 // subscription has now.
 func (s *Server) Progress() []ProxyProgress {
-	proxies := s.tracker.Proxies()
+	// Read in place, under the tracker's lock: the pipeline asks after every change of
+	// what proxies hold, and a copy of 2,000 proxies' maps was megabytes each time.
+	s.tracker.mu.Lock()
+	defer s.tracker.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]ProxyProgress, 0, len(proxies))
+	out := make([]ProxyProgress, 0, len(s.tracker.streams))
 	// Proxies of a scope mostly subscribe alike: compute each expected version once.
 	type expectedKey struct {
 		scope    scopeKey
@@ -323,8 +329,8 @@ func (s *Server) Progress() []ProxyProgress {
 		names    uint64
 	}
 	expected := map[expectedKey]string{}
-	synced := make(map[string]uint64, len(proxies))
-	for _, p := range proxies {
+	synced := make(map[string]uint64, len(s.tracker.streams))
+	for _, p := range s.tracker.streams {
 		if p.info.Class == ClassZtunnel {
 			continue // it holds no object's routing config: not counted for Programmed
 		}

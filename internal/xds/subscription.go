@@ -3,6 +3,7 @@ package xds
 import (
 	"hash/maphash"
 	"runtime"
+	"slices"
 	"sync"
 	"weak"
 )
@@ -22,8 +23,8 @@ type nameSet struct {
 // nameSets finds the shared set equal to a wanted one. Sets no stream holds are
 // collected; the registry forgets them.
 type nameSets struct {
-	seed maphash.Seed
-	mu   sync.Mutex
+	seed  maphash.Seed
+	mu    sync.Mutex
 	bySum map[uint64][]weak.Pointer[nameSet]
 	empty *nameSet
 }
@@ -33,45 +34,47 @@ func newNameSets() *nameSets {
 }
 
 // change returns the set from, plus add, less remove: from itself if that changes
-// nothing, else the registry's equal set, else a new one.
+// nothing, else the registry's equal set, else a new one. A sidecar's first request
+// names a thousand clusters, 2,000 sidecars at once when meshd starts: what it adds
+// is sorted, not mapped, and an equal set found costs no allocation past that.
 func (r *nameSets) change(from *nameSet, add, remove []string) *nameSet {
-	sum, size := from.sum, len(from.names)
-	added := map[string]bool{}
-	for _, n := range add {
-		if _, in := from.names[n]; !in && !added[n] {
-			added[n] = true
-			sum += maphash.String(r.seed, n)
-			size++
+	added := sortedNew(from, add)
+	removed := remove[:0:0]
+	for _, n := range remove {
+		if _, in := from.names[n]; in {
+			removed = append(removed, n)
 		}
 	}
-	removed := map[string]bool{}
-	for _, n := range remove {
-		if _, in := from.names[n]; in && !removed[n] {
-			removed[n] = true
-			sum -= maphash.String(r.seed, n)
-			size--
-		} else if added[n] {
-			// Subscribed and unsubscribed in one request: the unsubscription wins, as
-			// go-control-plane and Envoy's own server apply them in that order.
-			delete(added, n)
-			sum -= maphash.String(r.seed, n)
-			size--
-		}
+	slices.Sort(removed)
+	removed = slices.Compact(removed)
+	// Subscribed and unsubscribed in one request: the unsubscription wins, as
+	// go-control-plane and Envoy's own servers apply them in that order.
+	if len(remove) > 0 && len(added) > 0 {
+		unsubscribed := slices.Sorted(slices.Values(remove))
+		added = slices.DeleteFunc(added, func(n string) bool { _, in := slices.BinarySearch(unsubscribed, n); return in })
 	}
 	if len(added) == 0 && len(removed) == 0 {
 		return from
 	}
+	sum, size := from.sum, len(from.names)+len(added)-len(removed)
+	for _, n := range added {
+		sum += maphash.String(r.seed, n)
+	}
+	for _, n := range removed {
+		sum -= maphash.String(r.seed, n)
+	}
+	isRemoved := func(n string) bool { _, in := slices.BinarySearch(removed, n); return in }
 	equal := func(s *nameSet) bool {
 		if len(s.names) != size {
 			return false
 		}
-		for n := range added {
+		for _, n := range added {
 			if _, in := s.names[n]; !in {
 				return false
 			}
 		}
 		for n := range from.names {
-			if _, in := s.names[n]; !in && !removed[n] {
+			if _, in := s.names[n]; !in && !isRemoved(n) {
 				return false
 			}
 		}
@@ -89,16 +92,28 @@ func (r *nameSets) change(from *nameSet, add, remove []string) *nameSet {
 	}
 	s := &nameSet{names: make(map[string]struct{}, size), sum: sum}
 	for n := range from.names {
-		if !removed[n] {
+		if !isRemoved(n) {
 			s.names[n] = struct{}{}
 		}
 	}
-	for n := range added {
+	for _, n := range added {
 		s.names[n] = struct{}{}
 	}
 	r.bySum[sum] = append(r.bySum[sum], weak.Make(s))
 	runtime.AddCleanup(s, r.forget, sum)
 	return s
+}
+
+// sortedNew are the names of add that from does not hold, sorted, each once.
+func sortedNew(from *nameSet, add []string) []string {
+	out := make([]string, 0, len(add))
+	for _, n := range add {
+		if _, in := from.names[n]; !in {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // forget drops the collected sets of one sum.
@@ -168,14 +183,12 @@ func (s *deltaSubscription) update(sets *nameSets, subscribe, unsubscribe []stri
 		}
 		s.legacy = false
 	}
-	var add, remove []string
-	for _, n := range subscribe {
-		if n == "*" {
-			s.wildcard = true
-		} else {
-			add = append(add, n)
-		}
+	add := subscribe
+	if slices.Contains(subscribe, "*") {
+		s.wildcard = true
+		add = slices.DeleteFunc(slices.Clone(subscribe), func(n string) bool { return n == "*" })
 	}
+	var remove []string
 	for _, n := range unsubscribe {
 		if n == "*" {
 			s.wildcard = false

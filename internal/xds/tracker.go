@@ -15,6 +15,7 @@ import (
 
 // Tracker follows connected proxies and what they ACKed or NACKed, per resource type.
 type Tracker struct {
+	// mu is taken before Server.mu (Progress reads both), never under it.
 	mu      sync.Mutex
 	streams map[int64]*ProxyState
 	// changed is signalled (without blocking) whenever an ACK, NACK or disconnect
