@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -20,6 +21,9 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("meshd")
+	if _, err := manager.LimitMemory(memlimit.FromCgroup, log); err != nil {
+		log.Error(err, "could not set the Go memory limit from the container's; running without one")
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

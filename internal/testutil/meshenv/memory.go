@@ -20,8 +20,9 @@ type Memory struct {
 	// free space in the spans that hold them.
 	Live uint64
 	// RSS is the resident set size; the Go runtime returns freed memory to the
-	// system lazily, so it lags behind the heap.
-	RSS uint64
+	// system lazily, so it lags behind the heap. PeakRSS is its high-water mark
+	// since the process started.
+	RSS, PeakRSS uint64
 }
 
 // ReturnedRSS is the resident set size once the runtime has returned the memory it
@@ -42,11 +43,14 @@ func MeasureMemory() Memory {
 	runtime.ReadMemStats(&ms)
 	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(live)
-	return Memory{HeapInuse: ms.HeapInuse, Live: live[0].Value.Uint64(), RSS: rss()}
+	return Memory{HeapInuse: ms.HeapInuse, Live: live[0].Value.Uint64(), RSS: rss(), PeakRSS: status("VmHWM:")}
 }
 
 // rss reads VmRSS from /proc/self/status (0 where there is no /proc).
-func rss() uint64 {
+func rss() uint64 { return status("VmRSS:") }
+
+// status reads a size in kB from /proc/self/status (0 where there is no /proc).
+func status(field string) uint64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -54,7 +58,7 @@ func rss() uint64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(v, "kB")), 10, 64)
 			return kb << 10
 		}
