@@ -41,7 +41,8 @@ const (
 	fleetWrites     = 15
 	churnPerSecond  = 30
 	// fleetContainerMemory is the memory limit of the container meshd is measured
-	// in: meshd gives the Go runtime 90% of it as its soft limit (manager.LimitMemory).
+	// in: meshd gives the Go runtime the rest of it once the binary has its headroom
+	// (manager.LimitMemory).
 	fleetContainerMemory = 300 << 20
 )
 
@@ -173,7 +174,7 @@ spec:
 	}
 	// took is write to every ACK; pushed is write to meshd publishing the new config (its
 	// ConfigSeq moving), which splits took into meshd's translation and the fleet's push.
-	var took, pushed []time.Duration
+	var took, pushed, writes []time.Duration
 	for w := range fleetWrites {
 		seq := env.Manager.XDS.ConfigSeq()
 		pushedAt := make(chan time.Time, 1)
@@ -187,6 +188,7 @@ spec:
 			t.Fatalf("fleet: %s", got)
 		}
 		var start time.Time
+		var written time.Duration
 		// meshd writes status meanwhile: retry on a conflict, timing the write that lands.
 		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			cur := &unstructured.Unstructured{}
@@ -197,7 +199,9 @@ spec:
 			route := cur.Object["spec"].(map[string]any)["http"].([]any)[0].(map[string]any)
 			route["timeout"] = strconv.Itoa(2+w) + "s"
 			start = time.Now()
-			return env.Client.Update(ctx, cur)
+			err := env.Client.Update(ctx, cur)
+			written = time.Since(start)
+			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -214,20 +218,22 @@ spec:
 		}
 		took = append(took, time.Since(start))
 		pushed = append(pushed, (<-pushedAt).Sub(start))
+		writes = append(writes, written)
 		time.Sleep(300 * time.Millisecond)
 	}
 	stopChurn()
 	churnRate := float64(churned.Load()) / time.Since(churnStart).Seconds()
 	slices.Sort(took)
 	slices.Sort(pushed)
+	slices.Sort(writes)
 	p50, p99 := took[len(took)/2], took[len(took)-1]
 	return []row{
 		{fmt.Sprintf("initial sync of %d %s ADS streams (%d services, %d endpoints, %d namespaces)", fleetProxies, fleetProtocol(), fleetServices, fleetServices*fleetEndpoints, fleetNamespaces),
 			syncTook.Round(time.Millisecond).String(), "", true},
 		// The churn writers wait for each write: what the API server took is what meshd saw.
 		{fmt.Sprintf("API write to every stream's ACK, %d writes under endpoint churn (asked %d/s; %d applied, %.1f/s)", fleetWrites, asked, churned.Load(), churnRate),
-			fmt.Sprintf("p50 %v, p99 (max) %v; of which write to meshd's push p50 %v, max %v", p50.Round(time.Millisecond), p99.Round(time.Millisecond),
-				pushed[len(pushed)/2].Round(time.Millisecond), pushed[len(pushed)-1].Round(time.Millisecond)), "p99 < 100ms", p99 < 100*time.Millisecond},
+			fmt.Sprintf("p50 %v, p99 (max) %v; of which write to meshd's push p50 %v, max %v (the API server's write p50 %v)", p50.Round(time.Millisecond), p99.Round(time.Millisecond),
+				pushed[len(pushed)/2].Round(time.Millisecond), pushed[len(pushed)-1].Round(time.Millisecond), writes[len(writes)/2].Round(time.Millisecond)), "p99 < 100ms", p99 < 100*time.Millisecond},
 		{fmt.Sprintf("meshd's memory with every stream synced (%s xDS; the streams run in another process), in a %d MiB container (Go memory limit %d MiB)", fleetProtocol(), fleetContainerMemory>>20, goLimit>>20),
 			fmt.Sprintf("live heap %d MB, heap in use %d MB; RSS %d MB once synced (peak %d MB during the sync), %d MB once freed memory is returned", liveMB, heapMB, rssMB, peakMB, returnedMB),
 			"< 300 MB", heapMB < 300 && rssMB < 300},
