@@ -95,6 +95,11 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 			// Routes may name clusters of hosts this scope cannot see; Envoy answers
 			// those with 503 rather than rejecting the whole configuration.
 			ValidateClusters: wrapperspb.Bool(false),
+			// A Host header's port does not decide the virtual host (the listener's
+			// port already did), so domains need no "name:port" twins; istiod's
+			// sidecars match the same way. The twins were a quarter of a large
+			// mesh's route configuration, sent to every sidecar on every change.
+			IgnorePortInHostMatching: true,
 		}
 		hosts := g.httpPorts[n].hosts
 		slices.SortFunc(hosts, func(a, b httpHost) int { return cmp.Compare(a.svc.Hostname, b.svc.Hostname) })
@@ -102,7 +107,7 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 			rc.VirtualHosts = append(rc.VirtualHosts, render.Memoized(g.memo, h.svc, n, render.PartVirtualHost, func() *routev3.VirtualHost {
 				return &routev3.VirtualHost{
 					Name:    fmt.Sprintf("%s:%d", h.svc.Hostname, n),
-					Domains: domains(h.svc, n, g.scope.Namespace),
+					Domains: domains(h.svc, g.scope.Namespace),
 					Routes:  render.Routes(render.ClientTable(h.port, g.scope).Routes, g.find, render.Envoy),
 				}
 			}))
@@ -131,9 +136,9 @@ func allowAnyHost() *routev3.VirtualHost {
 
 // domains are the names a client in namespace ns reaches a service by: the FQDN, the
 // shorter names its DNS search path completes (name.namespace, name.namespace.svc, and
-// the bare name from the service's own namespace), and the service's addresses; each
-// with and without the port.
-func domains(svc *ir.Service, port uint32, ns string) []string {
+// the bare name from the service's own namespace), and the service's addresses. The
+// route configuration ignores the Host header's port.
+func domains(svc *ir.Service, ns string) []string {
 	names := []string{svc.Hostname}
 	if parts := strings.SplitN(svc.Hostname, ".", 4); len(parts) == 4 && parts[2] == "svc" {
 		name, svcNS := parts[0], parts[1]
@@ -142,12 +147,7 @@ func domains(svc *ir.Service, port uint32, ns string) []string {
 			names = append(names, name)
 		}
 	}
-	names = append(names, svc.Addresses...)
-	out := make([]string, 0, 2*len(names))
-	for _, n := range names {
-		out = append(out, n, fmt.Sprintf("%s:%d", n, port))
-	}
-	return out
+	return append(names, svc.Addresses...)
 }
 
 // hostRange is a /32 (or /128) range for one address.
