@@ -2,6 +2,8 @@ package xds
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"testing"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -74,5 +76,57 @@ func TestResponseCodecSharesEntries(t *testing.T) {
 		if !referenced {
 			t.Fatalf("%T: a large resource was copied, not referenced", first)
 		}
+	}
+}
+
+// A response of many entries (a sidecar's first clusters) is its envelope and one run
+// of its entries' encodings, shared by every response that carries the same entries
+// in the same order; it decodes to the response, large resources included.
+func TestResponseCodecJoinsLongRuns(t *testing.T) {
+	var kv []string
+	for i := range joinAt + 1 {
+		kv = append(kv, fmt.Sprintf("c%03d", i), fmt.Sprintf("cluster %d", i))
+	}
+	kv = append(kv, "large", string(bytes.Repeat([]byte{7}, 4*inlineValue)))
+	es := entries("type.googleapis.com/x", kv...)
+	codec := newResponseCodec()
+	for _, build := range []func([]*cachedEntry) proto.Message{
+		func(es []*cachedEntry) proto.Message {
+			m, _ := (&sotwResponse{req: &discoveryv3.DiscoveryRequest{TypeUrl: "t"}, version: "v", entries: es}).GetDiscoveryResponse()
+			return m
+		},
+		func(es []*cachedEntry) proto.Message {
+			m, _ := (&deltaResponse{req: &discoveryv3.DeltaDiscoveryRequest{TypeUrl: "t"}, version: "v", entries: es}).GetDeltaDiscoveryResponse()
+			return m
+		},
+	} {
+		first := build(es)
+		a, err := codec.Marshal(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := codec.Marshal(build(es))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := first.ProtoReflect().New().Interface()
+		if err := proto.Unmarshal(a.Materialize(), got); err != nil || !proto.Equal(got, first) {
+			t.Fatalf("%T: decoded %v (%v), want %v", first, got, err, first)
+		}
+		if len(a) != 2 || len(b) != 2 || &a[1].ReadOnlyData()[0] != &b[1].ReadOnlyData()[0] {
+			t.Fatalf("%T: encodings of %d and %d pieces, want the envelope and one shared run", first, len(a), len(b))
+		}
+		reordered := slices.Clone(es)
+		reordered[0], reordered[1] = reordered[1], reordered[0]
+		c, err := codec.Marshal(build(reordered))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if &c[1].ReadOnlyData()[0] == &a[1].ReadOnlyData()[0] {
+			t.Fatalf("%T: entries in another order were sent as the same run", first)
+		}
+		a.Free()
+		b.Free()
+		c.Free()
 	}
 }
