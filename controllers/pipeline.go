@@ -108,6 +108,7 @@ type Pipeline struct {
 	// translator re-translates only what a change reaches. Only the config
 	// reconcile uses it, and the work queue never runs one key twice at once.
 	translator translate.Incremental
+	services   serviceConversions
 }
 
 // SetupWithManager watches what the snapshot and the endpoints are made of.
@@ -270,8 +271,8 @@ func (p *Pipeline) translate(ctx context.Context) error {
 	}
 	in := model.Inputs{ClusterDomain: p.clusterDomain(), GatewayAPI: gwIn}
 	in.GatewayAPI.ProxyServices = make(map[string]*corev1.Service, len(svcs.Items))
+	in.Services = p.services.convert(svcs.Items, in.ClusterDomain)
 	for i := range svcs.Items {
-		in.Services = append(in.Services, model.ServiceFromKube(&svcs.Items[i], in.ClusterDomain))
 		in.GatewayAPI.ProxyServices[svcs.Items[i].Namespace+"/"+svcs.Items[i].Name] = &svcs.Items[i]
 	}
 	for i := range vss.Items {
@@ -352,10 +353,7 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 			return err
 		}
 	}
-	services := make([]*model.Service, 0, len(svcs.Items))
-	for i := range svcs.Items {
-		services = append(services, model.ServiceFromKube(&svcs.Items[i], p.clusterDomain()))
-	}
+	services := p.services.convert(svcs.Items, p.clusterDomain())
 	// Pods and namespaces' labels are ztunnel's workloads: they take this fast path too.
 	nsLabels := make(map[string]map[string]string, len(namespaces.Items))
 	for _, ns := range namespaces.Items {
