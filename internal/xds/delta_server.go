@@ -16,8 +16,8 @@ import (
 )
 
 // deltaStreamIDs sets a bit in the ids of incremental streams: go-control-plane numbers
-// its state-of-the-world streams from 1, and the tracker and the ledgers key streams of
-// both kinds by id.
+// its state-of-the-world streams from 1, and the tracker keys streams of both kinds by
+// id.
 const deltaStreamIDs = 1 << 39
 
 // deltaADS serves incremental ADS streams on meshd's caches in place of
@@ -25,10 +25,11 @@ const deltaStreamIDs = 1 << 39
 // callbacks, in the same order, and the same watches), with one difference: what a
 // stream subscribes to is a shared, unchanging set of names (nameSet), not a map of
 // its own. An Envoy sidecar subscribes to endpoints by the name of every cluster it
-// knows, and 2,000 sidecars of one mesh name the same clusters.
+// knows, and 2,000 sidecars of one mesh name the same clusters. Each watch also gets
+// its stream's ledger of the type, so an ACK costs what changed since.
 type deltaADS struct {
 	ctx       context.Context
-	cache     cachev3.ConfigWatcher
+	server    *Server
 	callbacks serverv3.Callbacks
 	sets      *nameSets
 	streams   atomic.Int64
@@ -40,6 +41,7 @@ type deltaADS struct {
 type deltaWatch struct {
 	cancel func()
 	sub    deltaSubscription
+	ledger *deltaLedger
 }
 
 func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
@@ -133,13 +135,14 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 			}
 			w := watches[typ]
 			if w == nil {
-				w = &deltaWatch{sub: newDeltaSubscription(d.sets, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), req.GetInitialResourceVersions())}
+				w = &deltaWatch{sub: newDeltaSubscription(d.sets, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), req.GetInitialResourceVersions()),
+					ledger: &deltaLedger{}}
 				watches[typ] = w
 			} else {
 				w.cancel()
 				w.sub.update(d.sets, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
 			}
-			cancel, err := d.cache.CreateDeltaWatch(req, w.sub, responses)
+			cancel, err := d.server.deltaWatch(req, w.sub, responses, w.ledger)
 			if err != nil {
 				w.cancel = func() {}
 				return err

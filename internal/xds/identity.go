@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"unique"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -198,21 +197,9 @@ type stampedDeltaStream struct {
 func (s stampedDeltaStream) Recv() (*discoveryv3.DeltaDiscoveryRequest, error) {
 	req, err := s.AggregatedDiscoveryService_DeltaAggregatedResourcesServer.Recv()
 	if err == nil {
-		internNames(req.ResourceNamesSubscribe)
 		err = s.apply(&req.Node)
 	}
 	return req, err
-}
-
-// internNames replaces names with their canonical copies. A stream's subscription keeps
-// the names it subscribed to for its life, and every sidecar of a mesh names the same
-// clusters: interned, 2,000 sidecars hold one copy of the mesh's thousand endpoint
-// names, not 2,000 (about 50 kB a stream). An incremental stream names each once, so
-// interning costs once per subscription, not per ACK.
-func internNames(names []string) {
-	for i, n := range names {
-		names[i] = unique.Make(n).Value()
-	}
 }
 
 // authenticatedIdentity is the identity the front door stamped into a node, or "".

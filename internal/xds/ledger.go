@@ -1,14 +1,10 @@
 package xds
 
-import (
-	"sync"
-
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-)
+import "sync"
 
 // deltaLedger is what the caches know of one incremental stream's resource type from
-// one watch to the next. go-control-plane opens a new watch for every request, ACKs
-// included, and a new watch would otherwise compare every name the stream subscribes
+// one watch to the next; deltaADS keeps one per stream and type. A new watch is opened
+// for every request, ACKs included, and a new watch would otherwise compare every name the stream subscribes
 // to (an Envoy sidecar names every cluster of the mesh for endpoints) with what it
 // holds: a thousand lookups per ACK, per stream, per push. With the ledger, an ACK
 // costs what changed since the stream's last answer.
@@ -72,63 +68,4 @@ func (l *deltaLedger) set(c *resourceCache, gen uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cache, l.gen = c, gen
-}
-
-// ledgers hands each incremental stream's watches their ledger. go-control-plane tells
-// a watch its request, not its stream: the request callback, which runs on the stream's
-// goroutine just before the watch is created, leaves the stream's ledger for it.
-type ledgers struct {
-	mu       sync.Mutex
-	byStream map[int64]map[string]*deltaLedger
-	pending  map[*discoveryv3.DeltaDiscoveryRequest]pendingLedger
-}
-
-type pendingLedger struct {
-	stream int64
-	ledger *deltaLedger
-}
-
-func newLedgers() *ledgers {
-	return &ledgers{byStream: map[int64]map[string]*deltaLedger{}, pending: map[*discoveryv3.DeltaDiscoveryRequest]pendingLedger{}}
-}
-
-// request leaves the ledger of req's stream and type for the watch req opens.
-func (l *ledgers) request(stream int64, req *discoveryv3.DeltaDiscoveryRequest) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	types := l.byStream[stream]
-	if types == nil {
-		types = map[string]*deltaLedger{}
-		l.byStream[stream] = types
-	}
-	led := types[req.GetTypeUrl()]
-	if led == nil {
-		led = &deltaLedger{}
-		types[req.GetTypeUrl()] = led
-	}
-	l.pending[req] = pendingLedger{stream, led}
-}
-
-// take returns the ledger left for req (nil if none).
-func (l *ledgers) take(req *discoveryv3.DeltaDiscoveryRequest) *deltaLedger {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p, ok := l.pending[req]
-	delete(l.pending, req)
-	if !ok {
-		return nil
-	}
-	return p.ledger
-}
-
-// closed forgets a stream, and any ledger left for a watch it never opened.
-func (l *ledgers) closed(stream int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.byStream, stream)
-	for req, p := range l.pending {
-		if p.stream == stream {
-			delete(l.pending, req)
-		}
-	}
 }

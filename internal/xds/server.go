@@ -14,7 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -56,10 +55,8 @@ type Server struct {
 	synced map[string]uint64
 
 	tracker *Tracker
-	// ledgers remember incremental streams between watches; ports numbers the
-	// ServeWith calls, whose go-control-plane servers number streams each from 1.
-	ledgers *ledgers
-	ports   atomic.Int64
+	// ports numbers the ServeWith calls, whose servers number streams each from 1.
+	ports atomic.Int64
 	// subscriptions are the name sets incremental streams subscribe to, shared.
 	subscriptions *nameSets
 	// entries are the cache entries of every scope, shared where they are alike.
@@ -73,7 +70,7 @@ type Server struct {
 // NewServer returns a server with no config; it serves once Update has been called.
 func NewServer(log logr.Logger) *Server {
 	return &Server{log: log, scopes: map[scopeKey]*scope{}, watches: map[*watchEntry]struct{}{},
-		ready: make(chan struct{}), tracker: NewTracker(), ledgers: newLedgers(), subscriptions: newNameSets(), entries: newSharedEntries()}
+		ready: make(chan struct{}), tracker: NewTracker(), subscriptions: newNameSets(), entries: newSharedEntries()}
 }
 
 // Tracker reports connected proxies and their ACKs and NACKs.
@@ -382,24 +379,10 @@ func (s *Server) ConfigSeq() uint64 {
 	return s.seq
 }
 
-// callbacks are the tracker's, and the ledgers' hooks on incremental streams, for one
-// port's streams (go-control-plane's state-of-the-world server and deltaADS).
+// callbacks are the tracker's hooks on one port's streams (go-control-plane's
+// state-of-the-world server and deltaADS).
 func (s *Server) callbacks() serverv3.Callbacks {
-	port := s.ports.Add(1) << 40
-	cb := s.tracker.callbacks(s.log, port)
-	request, closed := cb.StreamDeltaRequestFunc, cb.DeltaStreamClosedFunc
-	cb.StreamDeltaRequestFunc = func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-		if err := request(id, req); err != nil {
-			return err
-		}
-		s.ledgers.request(port|id, req)
-		return nil
-	}
-	cb.DeltaStreamClosedFunc = func(id int64, n *corev3.Node) {
-		closed(id, n)
-		s.ledgers.closed(port | id)
-	}
-	return cb
+	return s.tracker.callbacks(s.log, s.ports.Add(1)<<40)
 }
 
 // Serve waits for the first config, then serves ADS on l until ctx ends.
@@ -417,7 +400,7 @@ func (s *Server) ServeWith(ctx context.Context, l net.Listener, opts ServeOption
 	}
 	gs := grpc.NewServer(append([]grpc.ServerOption{grpc.ForceServerCodecV2(newResponseCodec())}, opts.GRPC...)...)
 	cb := s.callbacks()
-	xs := adsServer{Server: serverv3.NewServer(ctx, s, cb), delta: &deltaADS{ctx: ctx, cache: s, callbacks: cb, sets: s.subscriptions}}
+	xs := adsServer{Server: serverv3.NewServer(ctx, s, cb), delta: &deltaADS{ctx: ctx, server: s, callbacks: cb, sets: s.subscriptions}}
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, identityADS{AggregatedDiscoveryServiceServer: xs, identify: opts.Identify, log: s.log})
 	if opts.Register != nil {
 		opts.Register(gs)

@@ -49,9 +49,17 @@ func (s *Server) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch 
 	return s.watch(e)
 }
 
-// CreateDeltaWatch implements go-control-plane's cache for incremental streams.
+// CreateDeltaWatch implements go-control-plane's cache for incremental streams (its
+// server wants one; meshd's incremental streams are deltaADS's, which opens its
+// watches with their ledger).
 func (s *Server) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
-	e := &watchEntry{info: parseNode(req.GetNode()), dreq: req, dch: ch, sub: sub, typ: req.GetTypeUrl(), ledger: s.ledgers.take(req)}
+	return s.deltaWatch(req, sub, ch, nil)
+}
+
+// deltaWatch opens an incremental watch; ledger is its stream's record of the type
+// (nil: none, every name is compared).
+func (s *Server) deltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse, ledger *deltaLedger) (func(), error) {
+	e := &watchEntry{info: parseNode(req.GetNode()), dreq: req, dch: ch, sub: sub, typ: req.GetTypeUrl(), ledger: ledger}
 	if e.typ == resourcev3.SecretType {
 		return s.secretWatch(e)
 	}
