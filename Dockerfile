@@ -11,7 +11,7 @@ COPY controllers/ controllers/
 COPY internal/ internal/
 COPY webhooks/ webhooks/
 COPY dataplane/ dataplane/
-RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w" -o meshd ./cmd/meshd
+RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -tags vtprotobuf -trimpath -ldflags "-s -w" -o meshd ./cmd/meshd
 
 # A static binary on distroless: no shell, non-root.
 FROM gcr.io/distroless/static:nonroot

@@ -13,6 +13,11 @@ GATEWAY_API_DIR = $(shell go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
 # Integration tests start several API servers; keep the whole run well inside CI's limit.
 TEST_TIMEOUT ?= 25m
 
+# Envoy's messages marshal through the code vtprotobuf generated for them, three to four
+# times faster than reflection, as istiod ships (internal/protomarshal says why it stays
+# deterministic). Every go command here builds with the tag.
+export GOFLAGS := $(strip $(GOFLAGS) -tags=vtprotobuf)
+
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
 

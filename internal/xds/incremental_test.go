@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/meshd-io/meshd/internal/protomarshal"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -96,7 +98,8 @@ func TestIncrementalPublishMatchesFull(t *testing.T) {
 // TestGenerationIsDeterministic: generating the same IR twice gives the same bytes
 // (versions are hashes of bytes: anything else is a push with nothing changed, and
 // replicas that disagree). Before render.MustAny marshalled deterministically, RBAC's
-// policy map inside an Any came out in random order.
+// policy map inside an Any came out in random order; generated (vtprotobuf)
+// marshalling writes any map in random order.
 func TestGenerationIsDeterministic(t *testing.T) {
 	m := randommesh.New(0)
 	for step := range 60 {
@@ -104,11 +107,20 @@ func TestGenerationIsDeterministic(t *testing.T) {
 		for _, class := range []string{ClassSidecar, ClassGRPC} {
 			scope := render.Scope{Namespace: randommesh.Namespaces[step%len(randommesh.Namespaces)]}
 			a, b := generators[class].generate(out, scope, nil), generators[class].generate(out, scope, nil)
-			for i, r := range resources(a.Listeners) {
-				x, _ := deterministic.Marshal(r)
-				y, _ := deterministic.Marshal(b.Listeners[i])
-				if !bytes.Equal(x, y) {
-					t.Fatalf("step %d %s: listener %s marshals differently each time", step, class, a.Listeners[i].Name)
+			for _, pair := range [][2][]types.Resource{
+				{resources(a.Listeners), resources(b.Listeners)},
+				{resources(a.Routes), resources(b.Routes)},
+				{resources(a.Clusters), resources(b.Clusters)},
+			} {
+				for i, r := range pair[0] {
+					if err := protomarshal.Verify(r); err != nil {
+						t.Fatalf("step %d %s: %v", step, class, err)
+					}
+					x, _ := protomarshal.Marshal(r)
+					y, _ := protomarshal.Marshal(pair[1][i])
+					if !bytes.Equal(x, y) {
+						t.Fatalf("step %d %s: %T %d marshals differently each time", step, class, r, i)
+					}
 				}
 			}
 		}
@@ -131,7 +143,7 @@ func servesConfigOf(t *testing.T, sc *scope, in *ir.IR, client render.Scope, wha
 		}
 		for _, r := range rs {
 			name := cachev3.GetResourceName(r)
-			b, err := deterministic.Marshal(r)
+			b, err := protomarshal.Marshal(r)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/meshd-io/meshd/internal/protomarshal"
+
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
-
-// deterministic is how every resource is marshalled: versions are hashes of the bytes.
-var deterministic = proto.MarshalOptions{Deterministic: true}
 
 // marshalMemo keeps, by pointer, the cache entries of the protos a scope published and
 // the bytes of the virtual hosts in its route configurations. Generators hand out the
@@ -169,7 +168,7 @@ type marshalled struct {
 func (m *marshalMemo) marshal(r types.Resource) (marshalled, error) {
 	rc, ok := r.(*routev3.RouteConfiguration)
 	if !ok || len(rc.VirtualHosts) == 0 {
-		b, err := deterministic.Marshal(r)
+		b, err := protomarshal.Marshal(r)
 		return marshalled{bytes: b, check: func() error { return validateResource(r) }}, err
 	}
 	out, err := m.assemble(rc)
@@ -188,13 +187,13 @@ func (m *marshalMemo) marshal(r types.Resource) (marshalled, error) {
 // host's bytes from the memo when it has them.
 func (m *marshalMemo) assemble(rc *routev3.RouteConfiguration) (marshalled, error) {
 	var out marshalled
-	head, err := deterministic.Marshal(&routev3.RouteConfiguration{Name: rc.Name})
+	head, err := protomarshal.Marshal(&routev3.RouteConfiguration{Name: rc.Name})
 	if err != nil {
 		return out, err
 	}
 	name, vhs := rc.Name, rc.VirtualHosts
 	rc.Name, rc.VirtualHosts = "", nil
-	tail, err := deterministic.Marshal(rc)
+	tail, err := protomarshal.Marshal(rc)
 	rc.Name, rc.VirtualHosts = name, vhs
 	if err != nil {
 		return out, err
@@ -205,7 +204,7 @@ func (m *marshalMemo) assemble(rc *routev3.RouteConfiguration) (marshalled, erro
 	for i, vh := range vhs {
 		b, ok := m.vhost(vh)
 		if !ok {
-			if b, err = deterministic.Marshal(vh); err != nil {
+			if b, err = protomarshal.Marshal(vh); err != nil {
 				return out, err
 			}
 			out.fresh, out.freshBytes = append(out.fresh, vh), append(out.freshBytes, b)

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/meshd-io/meshd/internal/protomarshal"
+
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -21,7 +23,6 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
@@ -202,7 +203,7 @@ func edsShareKey(c render.EDSCluster, f render.Flavor, client render.Scope) stri
 
 // entry marshals a resource once into a cache entry, or logs and returns nil.
 func (s *Server) entry(typeURL, name string, r types.Resource, sc *scope) *cachedEntry {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	b, err := protomarshal.Marshal(r) // deterministic: versions are hashes of the bytes
 	if err != nil {
 		s.log.Error(err, "marshal", "type", typeURL, "name", name, "scope", sc.key.String())
 		return nil

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshd-io/meshd/internal/protomarshal"
+	"google.golang.org/protobuf/proto"
+
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
 
@@ -95,6 +98,19 @@ func writeResources(t *testing.T, doc *strings.Builder, scope render.Scope, gen 
 	for _, m := range msgs {
 		if err := m.(validator).ValidateAll(); err != nil {
 			t.Errorf("%T fails validation: %v", m, err)
+		}
+		// What meshd serves (generated marshalling under the vtprotobuf tag) is the
+		// same bytes each time, and decodes to the message the golden file shows.
+		if err := protomarshal.Verify(m); err != nil {
+			t.Error(err)
+		}
+		b, err := protomarshal.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := m.ProtoReflect().Type().New().Interface()
+		if err := proto.Unmarshal(b, back); err != nil || !proto.Equal(back, m) {
+			t.Errorf("%T does not survive marshalling: %v", m, err)
 		}
 		j, err := protojson.Marshal(m)
 		if err != nil {

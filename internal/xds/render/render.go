@@ -6,10 +6,13 @@
 package render
 
 import (
+	"sync"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/meshd-io/meshd/internal/protomarshal"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -107,15 +110,26 @@ func ADSSource() *corev3.ConfigSource {
 }
 
 // MustAny wraps a message; marshalling a well-formed generated message cannot fail.
-// The bytes are deterministic: an Any's value is opaque to the outer marshal, so a map
-// inside (RBAC's policies) would otherwise come out in another order each time, and
-// the resource's version would change with nothing changed.
+// The bytes are deterministic (protomarshal): an Any's value is opaque to the outer
+// marshal, so a map inside (RBAC's policies) would otherwise come out in another order
+// each time, and the resource's version would change with nothing changed.
 func MustAny(m proto.Message) *anypb.Any {
-	a := &anypb.Any{}
-	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
+	a, err := protomarshal.Any(m)
+	if err != nil {
 		panic(err)
 	}
 	return a
+}
+
+// onceAny packs a message that never changes the first time it is asked for, and
+// hands out copies of that Any sharing its bytes: packing an empty predicate for every
+// route cost as much as the rest of the route's retry policy.
+func onceAny(m proto.Message) func() *anypb.Any {
+	packed := sync.OnceValue(func() *anypb.Any { return MustAny(m) })
+	return func() *anypb.Any {
+		a := packed()
+		return &anypb.Any{TypeUrl: a.TypeUrl, Value: a.Value}
+	}
 }
 
 // SocketAddress is a TCP address.

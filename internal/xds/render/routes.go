@@ -252,6 +252,8 @@ func hashPolicy(d *ir.Destination, find Lookup) []*routev3.RouteAction_HashPolic
 	return []*routev3.RouteAction_HashPolicy{hp}
 }
 
+var previousHostsPredicate = onceAny(&previoushostsv3.PreviousHostsPredicate{})
+
 func retryPolicy(r *ir.Retry) *routev3.RetryPolicy {
 	if r == nil {
 		return nil
@@ -270,7 +272,7 @@ func retryPolicy(r *ir.Retry) *routev3.RetryPolicy {
 	if r.AvoidPreviousHosts {
 		out.RetryHostPredicate = []*routev3.RetryPolicy_RetryHostPredicate{{
 			Name:       "envoy.retry_host_predicates.previous_hosts",
-			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: MustAny(&previoushostsv3.PreviousHostsPredicate{})},
+			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: previousHostsPredicate()},
 		}}
 		out.HostSelectionRetryMaxAttempts = 5
 	}

@@ -2,6 +2,10 @@ package render
 
 import (
 	"fmt"
+	"sync"
+
+	"github.com/meshd-io/meshd/internal/protomarshal"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -87,12 +91,12 @@ func upstreamTLS(c *clusterv3.Cluster, spec ClusterSpec, p *ir.TrafficPolicy) {
 			{
 				Name:            "tlsMode-istio",
 				Match:           &structpb.Struct{Fields: map[string]*structpb.Value{TLSModeKey: structpb.NewStringValue("istio")}},
-				TransportSocket: tlsSocket(istioMutual(spec, nil)),
+				TransportSocket: autoMTLSSocket(spec),
 			},
 			{
 				Name:            "tlsMode-disabled",
 				Match:           &structpb.Struct{},
-				TransportSocket: &corev3.TransportSocket{Name: rawTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: MustAny(&rawbufferv3.RawBuffer{})}},
+				TransportSocket: &corev3.TransportSocket{Name: rawTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: rawBuffer()}},
 			},
 		}
 	case tls.Mode == "ISTIO_MUTUAL":
@@ -122,21 +126,73 @@ func MeshTLSContext(sans []string) *tlsv3.CommonTlsContext {
 // istioMutual is mesh mTLS to a cluster, with an SNI naming it as Istio's does.
 func istioMutual(spec ClusterSpec, tls *ir.ClientTLS) *tlsv3.UpstreamTlsContext {
 	ctx := &tlsv3.UpstreamTlsContext{
-		Sni:              fmt.Sprintf("outbound_.%d_.%s_.%s", spec.Port, spec.Subset, spec.Hostname),
+		Sni:              meshSNI(spec),
 		CommonTlsContext: MeshTLSContext(tlsSANs(tls)),
 	}
-	// The peer's sidecar picks its inbound chain by ALPN: HTTP ports say which HTTP
-	// they carry (so the peer applies HTTP authorization), others plain "istio".
-	switch spec.Protocol {
-	case "HTTP":
-		ctx.CommonTlsContext.AlpnProtocols = []string{"istio-http/1.1", "istio"}
-	case "HTTP2", "GRPC":
-		ctx.CommonTlsContext.AlpnProtocols = []string{"istio-h2", "istio"}
-	}
+	ctx.CommonTlsContext.AlpnProtocols = meshALPN(spec.Protocol)
 	if tls != nil && tls.SNI != "" {
 		ctx.Sni = tls.SNI
 	}
 	return ctx
+}
+
+func meshSNI(spec ClusterSpec) string {
+	return fmt.Sprintf("outbound_.%d_.%s_.%s", spec.Port, spec.Subset, spec.Hostname)
+}
+
+// meshALPN is what a client offers the peer's sidecar, which picks its inbound chain
+// by it: HTTP ports say which HTTP they carry (so the peer applies HTTP
+// authorization), others plain "istio".
+func meshALPN(protocol string) []string {
+	switch protocol {
+	case "HTTP":
+		return []string{"istio-http/1.1", "istio"}
+	case "HTTP2", "GRPC":
+		return []string{"istio-h2", "istio"}
+	}
+	return IstioALPN()
+}
+
+// autoMTLSSocket is istioMutual(spec, nil), packed. Auto-mTLS contexts differ from
+// cluster to cluster only in their SNI, so the rest (certificate and roots from SDS,
+// the ALPN) is marshalled once per ALPN and the SNI appended as field 2 after field 1:
+// the bytes a marshal of the whole context gives. Building and marshalling the whole
+// context per cluster was a quarter of generating a sidecar's config.
+func autoMTLSSocket(spec ClusterSpec) *corev3.TransportSocket {
+	head := meshTLSHead(spec.Protocol)
+	sni := meshSNI(spec)
+	value := make([]byte, 0, len(head)+protowire.SizeTag(2)+protowire.SizeBytes(len(sni)))
+	value = append(value, head...)
+	value = protowire.AppendTag(value, 2, protowire.BytesType)
+	value = protowire.AppendString(value, sni)
+	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: &anypb.Any{
+		TypeUrl: upstreamTLSURL(), Value: value,
+	}}}
+}
+
+var (
+	rawBuffer      = onceAny(&rawbufferv3.RawBuffer{})
+	upstreamTLSURL = sync.OnceValue(func() string { return protomarshal.TypeURL(&tlsv3.UpstreamTlsContext{}) })
+	// meshTLSHeads are the marshalled contexts without SNI, one per ALPN meshALPN gives.
+	meshTLSHeads = [...]func() []byte{meshTLSHeadFor("TCP"), meshTLSHeadFor("HTTP"), meshTLSHeadFor("HTTP2")}
+)
+
+func meshTLSHeadFor(protocol string) func() []byte {
+	return sync.OnceValue(func() []byte {
+		common := MeshTLSContext(nil)
+		common.AlpnProtocols = meshALPN(protocol)
+		return MustAny(&tlsv3.UpstreamTlsContext{CommonTlsContext: common}).Value
+	})
+}
+
+func meshTLSHead(protocol string) []byte {
+	switch protocol {
+	case "HTTP":
+		return meshTLSHeads[1]()
+	case "HTTP2", "GRPC":
+		return meshTLSHeads[2]()
+	}
+	return meshTLSHeads[0]()
 }
 
 // originateTLS is SIMPLE or MUTUAL TLS to a server outside the mesh's identity system.
@@ -252,7 +308,7 @@ func tunnelUpstream(c *clusterv3.Cluster, p *ir.TrafficPolicy) {
 	if c.GetType() == clusterv3.Cluster_ORIGINAL_DST {
 		return // passthrough: no endpoints to tunnel to
 	}
-	inner := &corev3.TransportSocket{Name: rawTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: MustAny(&rawbufferv3.RawBuffer{})}}
+	inner := &corev3.TransportSocket{Name: rawTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: rawBuffer()}}
 	if p != nil && p.TLS != nil && (p.TLS.Mode == "SIMPLE" || p.TLS.Mode == "MUTUAL") && c.TransportSocket != nil {
 		inner = c.TransportSocket
 	}
