@@ -27,13 +27,21 @@ type ClusterSpec struct {
 	Policy   *ir.TrafficPolicy
 }
 
+// What every EDS cluster carries alike, built once and shared: a mesh has thousands
+// of clusters. Nothing modifies a rendered cluster's parts in place (a generator
+// replaces them), so sharing them is safe.
+var (
+	clusterEDSSource      = ADSSource()
+	clusterConnectTimeout = durationpb.New(defaultConnectTimeout)
+)
+
 // Cluster renders an EDS cluster with the traffic policy that applies to it.
 func Cluster(spec ClusterSpec, f Flavor) *clusterv3.Cluster {
 	out := &clusterv3.Cluster{
 		Name:                 spec.Name,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
-		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ADSSource(), ServiceName: spec.Name},
-		ConnectTimeout:       durationpb.New(defaultConnectTimeout),
+		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: clusterEDSSource, ServiceName: spec.Name},
+		ConnectTimeout:       clusterConnectTimeout,
 		// Istio's default balancer.
 		LbPolicy: clusterv3.Cluster_LEAST_REQUEST,
 	}

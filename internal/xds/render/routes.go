@@ -3,6 +3,7 @@ package render
 import (
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -23,8 +24,9 @@ import (
 // in Istio) becomes the same route once per match, since an Envoy route has a single
 // match.
 func Routes(routes []*ir.Route, find Lookup, f Flavor) []*routev3.Route {
-	var out []*routev3.Route
-	for _, r := range expandMatches(routes, f) {
+	expanded := expandMatches(routes, f)
+	out := make([]*routev3.Route, 0, len(expanded))
+	for _, r := range expanded {
 		out = append(out, route(r, find, f))
 	}
 	return out
@@ -71,8 +73,13 @@ func route(r *ir.Route, find Lookup, f Flavor) *routev3.Route {
 // proxyless clients, matches on query parameters are left out: gRPC requests have no
 // query string, and grpc-go drops any route that has them (xdsresource/unmarshal_rds.go).
 func expandMatches(routes []*ir.Route, f Flavor) []*ir.Route {
-	var out []*ir.Route
+	out := make([]*ir.Route, 0, len(routes))
 	for _, r := range routes {
+		// Routes of one match or none, with nothing to drop, are used as they are.
+		if len(r.Matches) <= 1 && (f != Proxyless || len(r.Matches) == 0 || len(r.Matches[0].QueryParams) == 0) {
+			out = append(out, r)
+			continue
+		}
 		var ms []*ir.Match
 		for _, m := range r.Matches {
 			if f != Proxyless || len(m.QueryParams) == 0 {
@@ -254,10 +261,41 @@ func hashPolicy(d *ir.Destination, find Lookup) []*routev3.RouteAction_HashPolic
 
 var previousHostsPredicate = onceAny(&previoushostsv3.PreviousHostsPredicate{})
 
+// plainRetry keys the retry policies without lists or durations: Istio's default, on
+// every route that sets none, is one of them.
+type plainRetry struct {
+	attempts uint32
+	retryOn  string
+	avoid    bool
+}
+
+type sharedRetry struct {
+	key    plainRetry
+	policy *routev3.RetryPolicy
+}
+
+// lastRetry is the plain retry policy rendered last, handed to every route with the
+// same settings: building one per route was a tenth of a sidecar's route
+// configurations. Routes share it, so nothing modifies a rendered route's policy.
+var lastRetry atomic.Pointer[sharedRetry]
+
 func retryPolicy(r *ir.Retry) *routev3.RetryPolicy {
 	if r == nil {
 		return nil
 	}
+	plain := r.PerTryTimeout == nil && r.Backoff == nil && len(r.RetriableStatusCodes) == 0
+	key := plainRetry{r.Attempts, r.RetryOn, r.AvoidPreviousHosts}
+	if last := lastRetry.Load(); plain && last != nil && last.key == key {
+		return last.policy
+	}
+	out := buildRetryPolicy(r)
+	if plain {
+		lastRetry.Store(&sharedRetry{key, out})
+	}
+	return out
+}
+
+func buildRetryPolicy(r *ir.Retry) *routev3.RetryPolicy {
 	out := &routev3.RetryPolicy{
 		RetryOn:              r.RetryOn,
 		NumRetries:           wrapperspb.UInt32(r.Attempts),

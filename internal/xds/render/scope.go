@@ -1,6 +1,7 @@
 package render
 
 import (
+	"slices"
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 )
@@ -82,6 +83,12 @@ func selectTable(port *ir.Port, ns string) *ir.RouteTable {
 // scopedTable drops the matches a client in scope does not satisfy (sourceNamespace,
 // sourceLabels) and the routes left with no match.
 func scopedTable(t *ir.RouteTable, scope Scope) *ir.RouteTable {
+	// Most tables restrict no route to some clients: they are used as they are.
+	if !slices.ContainsFunc(t.Routes, func(r *ir.Route) bool {
+		return slices.ContainsFunc(r.Matches, func(m *ir.Match) bool { return !scope.SelectsClient(m.SourceNamespace, m.SourceLabels) })
+	}) {
+		return t
+	}
 	out := &ir.RouteTable{Source: t.Source, ExportTo: t.ExportTo}
 	for _, r := range t.Routes {
 		if len(r.Matches) == 0 {

@@ -88,16 +88,8 @@ func upstreamTLS(c *clusterv3.Cluster, spec ClusterSpec, p *ir.TrafficPolicy) {
 	switch {
 	case tls == nil:
 		c.TransportSocketMatches = []*clusterv3.Cluster_TransportSocketMatch{
-			{
-				Name:            "tlsMode-istio",
-				Match:           &structpb.Struct{Fields: map[string]*structpb.Value{TLSModeKey: structpb.NewStringValue("istio")}},
-				TransportSocket: autoMTLSSocket(spec),
-			},
-			{
-				Name:            "tlsMode-disabled",
-				Match:           &structpb.Struct{},
-				TransportSocket: &corev3.TransportSocket{Name: rawTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: rawBuffer()}},
-			},
+			{Name: "tlsMode-istio", Match: tlsModeIstio, TransportSocket: autoMTLSSocket(spec)},
+			tlsModeDisabled,
 		}
 	case tls.Mode == "ISTIO_MUTUAL":
 		c.TransportSocket = tlsSocket(istioMutual(spec, tls))
@@ -105,6 +97,17 @@ func upstreamTLS(c *clusterv3.Cluster, spec ClusterSpec, p *ir.TrafficPolicy) {
 		c.TransportSocket = tlsSocket(originateTLS(spec, tls))
 	}
 }
+
+// The parts of auto-mTLS every cluster carries alike, shared as clusterEDSSource is:
+// the match of endpoints labelled for mesh mTLS, and the plaintext fallback.
+var (
+	tlsModeIstio    = &structpb.Struct{Fields: map[string]*structpb.Value{TLSModeKey: structpb.NewStringValue("istio")}}
+	tlsModeDisabled = &clusterv3.Cluster_TransportSocketMatch{
+		Name:            "tlsMode-disabled",
+		Match:           &structpb.Struct{},
+		TransportSocket: &corev3.TransportSocket{Name: rawTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: rawBuffer()}},
+	}
+)
 
 // IstioALPN is the ALPN of mesh mTLS: sidecars recognise each other's connections by it.
 func IstioALPN() []string { return []string{"istio-peer-exchange", "istio"} }
