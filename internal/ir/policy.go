@@ -1,7 +1,7 @@
 package ir
 
 import (
-	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -133,7 +133,7 @@ type ClientTLS struct {
 
 // ClusterName is Istio's outbound cluster name.
 func ClusterName(port uint32, subset, host string) string {
-	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, host)
+	return "outbound|" + strconv.FormatUint(uint64(port), 10) + "|" + subset + "|" + host
 }
 
 // SelectPolicy picks the DestinationRule a client in clientNS with the given labels uses

@@ -1,7 +1,7 @@
 package render
 
 import (
-	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/meshd-io/meshd/internal/protomarshal"
@@ -140,7 +140,7 @@ func istioMutual(spec ClusterSpec, tls *ir.ClientTLS) *tlsv3.UpstreamTlsContext 
 }
 
 func meshSNI(spec ClusterSpec) string {
-	return fmt.Sprintf("outbound_.%d_.%s_.%s", spec.Port, spec.Subset, spec.Hostname)
+	return "outbound_." + strconv.FormatUint(uint64(spec.Port), 10) + "_." + spec.Subset + "_." + spec.Hostname
 }
 
 // meshALPN is what a client offers the peer's sidecar, which picks its inbound chain

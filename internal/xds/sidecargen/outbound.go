@@ -139,12 +139,17 @@ func allowAnyHost() *routev3.VirtualHost {
 // the bare name from the service's own namespace), and the service's addresses. The
 // route configuration ignores the Host header's port.
 func domains(svc *ir.Service, ns string) []string {
-	names := []string{svc.Hostname}
-	if parts := strings.SplitN(svc.Hostname, ".", 4); len(parts) == 4 && parts[2] == "svc" {
-		name, svcNS := parts[0], parts[1]
-		names = append(names, name+"."+svcNS, name+"."+svcNS+".svc")
-		if svcNS == ns {
-			names = append(names, name)
+	names := make([]string, 0, 4+len(svc.Addresses))
+	names = append(names, svc.Hostname)
+	// name.namespace.svc.<domain>: the short names are prefixes of the hostname, taken
+	// as they are rather than built anew for every service in every scope.
+	h := svc.Hostname
+	if name, rest, ok := strings.Cut(h, "."); ok {
+		if svcNS, rest, ok := strings.Cut(rest, "."); ok && strings.HasPrefix(rest, "svc.") {
+			names = append(names, h[:len(name)+1+len(svcNS)], h[:len(name)+1+len(svcNS)+4])
+			if svcNS == ns {
+				names = append(names, name)
+			}
 		}
 	}
 	return append(names, svc.Addresses...)
