@@ -18,6 +18,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -112,28 +113,39 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 // plaintext port merge, in listener order.
 func routeConfig(name string, port uint32, servers []*ir.GatewayServer, find render.Lookup) *routev3.RouteConfiguration {
 	rc := &routev3.RouteConfiguration{Name: name, ValidateClusters: wrapperspb.Bool(false)}
-	byHost := map[string]*routev3.VirtualHost{}
+	hosts := 0
+	for _, s := range servers {
+		hosts += len(s.VirtualHosts)
+	}
+	byHost := make(map[string]*routev3.VirtualHost, hosts)
+	rc.VirtualHosts = make([]*routev3.VirtualHost, 0, hosts)
+	suffix := ":" + strconv.FormatUint(uint64(port), 10)
 	for _, s := range servers {
 		for _, vh := range s.VirtualHosts {
 			v := byHost[vh.Hostname]
 			if v == nil {
-				v = &routev3.VirtualHost{Name: fmt.Sprintf("%s:%d", vh.Hostname, port), Domains: vhostDomains(vh.Hostname, port)}
+				v = &routev3.VirtualHost{Name: vh.Hostname + suffix}
+				v.Domains = vhostDomains(vh.Hostname, v.Name)
 				byHost[vh.Hostname] = v
 				rc.VirtualHosts = append(rc.VirtualHosts, v)
 			}
-			v.Routes = append(v.Routes, render.Routes(vh.Routes, find, render.Envoy)...)
+			if routes := render.Routes(vh.Routes, find, render.Envoy); len(v.Routes) == 0 {
+				v.Routes = routes
+			} else {
+				v.Routes = append(v.Routes, routes...)
+			}
 		}
 	}
 	return rc
 }
 
 // vhostDomains are the Host values a virtual host answers: the hostname with and
-// without the port ("*" alone for any host).
-func vhostDomains(host string, port uint32) []string {
+// without the port, which is the virtual host's name ("*" alone for any host).
+func vhostDomains(host, withPort string) []string {
 	if host == "*" {
 		return []string{"*"}
 	}
-	return []string{host, fmt.Sprintf("%s:%d", host, port)}
+	return []string{host, withPort}
 }
 
 // sniMatch matches TLS connections by SNI; an empty hostname matches any.

@@ -55,18 +55,23 @@ func route(r *ir.Route, find Lookup, f Flavor) *routev3.Route {
 	out.RequestHeadersToRemove = r.Headers.RequestRemove
 	out.ResponseHeadersToAdd = headersToAdd(r.Headers.ResponseSet, r.Headers.ResponseAdd)
 	out.ResponseHeadersToRemove = r.Headers.ResponseRemove
-	perFilter := map[string]*anypb.Any{}
 	if fc := faultConfig(r.Fault); fc != nil {
-		perFilter[FaultFilter] = MustAny(fc)
+		perFilter(out)[FaultFilter] = MustAny(fc)
 	}
 	// grpc-go has no CORS filter; gRPC calls carry no browser origin.
 	if c := corsPolicy(r.CORS); c != nil && f != Proxyless {
-		perFilter[CORSFilter] = MustAny(c)
-	}
-	if len(perFilter) > 0 {
-		out.TypedPerFilterConfig = perFilter
+		perFilter(out)[CORSFilter] = MustAny(c)
 	}
 	return out
+}
+
+// perFilter is the route's per-filter configs, made when the first is added: most
+// routes have none.
+func perFilter(r *routev3.Route) map[string]*anypb.Any {
+	if r.TypedPerFilterConfig == nil {
+		r.TypedPerFilterConfig = map[string]*anypb.Any{}
+	}
+	return r.TypedPerFilterConfig
 }
 
 // expandMatches turns routes with several matches into one route per match. For
@@ -191,10 +196,11 @@ func routeAction(r *ir.Route, find Lookup, f Flavor) *routev3.RouteAction {
 	// No timeout is Istio's default; Envoy's own default would be 15s. grpc-go reads
 	// the stream duration rather than the route timeout.
 	timeout := time.Duration(0)
+	out.Timeout = noTimeout // shared, as lastRetry is
 	if r.Timeout != nil {
 		timeout = *r.Timeout
+		out.Timeout = durationpb.New(timeout)
 	}
-	out.Timeout = durationpb.New(timeout)
 	if f == Proxyless {
 		out.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{
 			MaxStreamDuration: durationpb.New(timeout), GrpcTimeoutHeaderMax: durationpb.New(timeout),
@@ -258,6 +264,8 @@ func hashPolicy(d *ir.Destination, find Lookup) []*routev3.RouteAction_HashPolic
 	}
 	return []*routev3.RouteAction_HashPolicy{hp}
 }
+
+var noTimeout = durationpb.New(0)
 
 var previousHostsPredicate = onceAny(&previoushostsv3.PreviousHostsPredicate{})
 
