@@ -235,7 +235,7 @@ spec:
 		{fmt.Sprintf("API write to every stream's ACK, %d writes under endpoint churn (asked %d/s; %d applied, %.1f/s)", fleetWrites, asked, churned.Load(), churnRate),
 			fmt.Sprintf("p50 %v, p99 (max) %v; of which write to meshd's push p50 %v, max %v (the API server's write p50 %v); %s", p50.Round(time.Millisecond), p99.Round(time.Millisecond),
 				pushed[len(pushed)/2].Round(time.Millisecond), pushed[len(pushed)-1].Round(time.Millisecond), writes[len(writes)/2].Round(time.Millisecond), floor), "p99 < 100ms", p99 < 100*time.Millisecond},
-		{fmt.Sprintf("meshd's memory with every stream synced (%s xDS; the streams run in another process), in a %d MiB container (Go memory limit %d MiB)", fleetProtocol(), fleetContainerMemory>>20, goLimit>>20),
+		{fmt.Sprintf("meshd's memory with every stream synced (%s xDS over %d connections; the streams run in another process), in a %d MiB container (Go memory limit %d MiB)", fleetProtocol(), fleetConns(), fleetContainerMemory>>20, goLimit>>20),
 			fmt.Sprintf("live heap %d MB, heap in use %d MB; RSS %d MB once synced (peak %d MB during the sync), %d MB once freed memory is returned", liveMB, heapMB, rssMB, peakMB, returnedMB),
 			"< 300 MB", heapMB < 300 && rssMB < 300},
 	}
