@@ -56,6 +56,9 @@ type scope struct {
 	// flavor is what the scope's endpoints are rendered for: its class's, but a
 	// waypoint's tunnels to its workloads (set by regenerate).
 	flavor render.Flavor
+	// edsComplete is true when the endpoints cache holds an entry for every cluster in
+	// eds (none failed to render): a regeneration then need not look each one up.
+	edsComplete bool
 }
 
 // keyFor is the scope of a proxy under the current IR. Callers hold s.mu.
@@ -161,9 +164,11 @@ func (s *Server) regenerate(sc *scope) {
 	s.publish(sc, resourcev3.ClusterType, resources(res.Clusters))
 	// Endpoints are rendered again only for clusters that are new or render otherwise;
 	// endpoint changes come through UpdateEndpoints.
-	endpoints := sc.caches[resourcev3.EndpointType]
-	s.publishEndpoints(sc, func(i int, c render.EDSCluster) bool {
-		return reflavored || rerender(i) || endpoints.get(c.Name) == nil
+	// A cluster that renders as before had its endpoints published before: when every
+	// cluster did, none is looked up (a locked lookup per cluster, thousands a pass).
+	endpoints, complete := sc.caches[resourcev3.EndpointType], sc.edsComplete
+	sc.edsComplete = s.publishEndpoints(sc, func(i int, c render.EDSCluster) bool {
+		return reflavored || rerender(i) || (!complete && endpoints.get(c.Name) == nil)
 	}, map[string]*cachedEntry{})
 	// Clusters the scope no longer has lose their endpoints.
 	if sameNames {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"slices"
+
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 )
