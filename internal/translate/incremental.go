@@ -244,6 +244,8 @@ func changedObjects[T metav1.Object](prev []T, prevDeps []*dependent, cur []T, d
 		switch {
 		case i == len(prev):
 			c = -1 // cur[j] is new
+		case j < len(cur) && metav1.Object(cur[j]) == metav1.Object(prev[i]):
+			c = 0 // the same object, as the snapshot carries most over
 		case j < len(cur):
 			c = model.CompareAge(cur[j], prev[i])
 		}
