@@ -75,9 +75,12 @@ func Verify(m proto.Message) error {
 		if err != nil {
 			return
 		}
-		if inner, uerr := a.UnmarshalNew(); uerr == nil {
-			err = Verify(inner)
+		inner, uerr := a.UnmarshalNew()
+		if uerr != nil {
+			err = fmt.Errorf("unpacking %s to verify it: %w", a.GetTypeUrl(), uerr)
+			return
 		}
+		err = Verify(inner)
 	})
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
+	"istio.io/istio/pkg/workloadapi"
 )
 
 func mustAny(t *testing.T, m proto.Message) *anypb.Any {
@@ -84,6 +85,15 @@ func TestMarshalIsDeterministic(t *testing.T) {
 			return routeConfig(map[string]*anypb.Any{"rbac": mustAny(t, rbac(40))})
 		},
 		"one struct field under one key": func(*testing.T) proto.Message { return endpoints(map[string]string{"tlsMode": "istio"}) },
+		// ztunnel's workload API has generated code too; a pod two Services select
+		// lists both.
+		"a ztunnel workload in two services": func(*testing.T) proto.Message {
+			return &workloadapi.Address{Type: &workloadapi.Address_Workload{Workload: &workloadapi.Workload{Uid: "pod", Services: map[string]*workloadapi.PortList{
+				"ns/a.ns.svc.cluster.local": {Ports: []*workloadapi.Port{{ServicePort: 80, TargetPort: 8080}}},
+				"ns/b.ns.svc.cluster.local": {Ports: []*workloadapi.Port{{ServicePort: 81, TargetPort: 8081}}},
+				"ns/c.ns.svc.cluster.local": {},
+			}}}}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			first, err := Marshal(m(t))
@@ -129,8 +139,8 @@ func TestVerify(t *testing.T) {
 		unseen string
 	}{
 		{"no maps", routeConfig(nil), ""},
-		{"one per-filter config", routeConfig(map[string]*anypb.Any{"a": {}}), ""},
-		{"per-filter configs", routeConfig(map[string]*anypb.Any{"a": {}, "b": {}}), ""},
+		{"one per-filter config", routeConfig(map[string]*anypb.Any{"a": mustAny(t, &structpb.Struct{})}), ""},
+		{"per-filter configs", routeConfig(map[string]*anypb.Any{"a": mustAny(t, &structpb.Struct{}), "b": mustAny(t, &structpb.Struct{})}), ""},
 		{"RBAC policies", rbac(3), ""},
 		{"a one-field struct in a one-entry map", endpoints(map[string]string{"a": "1"}), ""},
 		{"a two-field struct in a one-entry map", endpoints(map[string]string{"a": "1", "b": "2"}),

@@ -116,8 +116,14 @@ func TestGenerationIsDeterministic(t *testing.T) {
 					if err := protomarshal.Verify(r); err != nil {
 						t.Fatalf("step %d %s: %v", step, class, err)
 					}
-					x, _ := protomarshal.Marshal(r)
-					y, _ := protomarshal.Marshal(pair[1][i])
+					x, err := protomarshal.Marshal(r)
+					if err != nil {
+						t.Fatal(err)
+					}
+					y, err := protomarshal.Marshal(pair[1][i])
+					if err != nil {
+						t.Fatal(err)
+					}
 					if !bytes.Equal(x, y) {
 						t.Fatalf("step %d %s: %T %d marshals differently each time", step, class, r, i)
 					}
