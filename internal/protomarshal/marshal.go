@@ -13,7 +13,8 @@
 // in key order (rbac.go), and a route with several per-filter configs makes its route
 // configuration go through proto.Marshal with sorted keys (maps.go). Verify, run by
 // the generators' tests on everything they produce, fails when a map of several
-// entries appears anywhere else. Without the tag every message takes proto.Marshal.
+// entries appears anywhere else. Messages other than Envoy's (ztunnel's workload API),
+// and every message in a build without the tag, take proto.Marshal with sorted keys.
 package protomarshal
 
 import (
