@@ -13,8 +13,8 @@ import (
 // conversion while its Service's resourceVersion stays. Both passes convert every
 // Service of the cluster, and under endpoint churn the endpoint pass runs up to ten
 // times a second: in the 1,000-service fleet benchmark that was 210 MB of garbage over
-// a minute's run, for Services that had not changed. Conversions are never modified (translation never
-// mutates its input), so passes share them.
+// a minute's run, for Services that had not changed. Conversions are never modified
+// (translation never mutates its input), so passes share them.
 type serviceConversions struct {
 	mu   sync.Mutex
 	byID map[types.UID]convertedService

@@ -63,26 +63,24 @@ func virtualHostUnordered(vh *routev3.VirtualHost) bool {
 // run on each marshal.
 func Verify(m proto.Message) error {
 	name := string(m.ProtoReflect().Descriptor().Name())
-	unseen, seen := unorderedMaps(m.ProtoReflect(), name)
+	var found scan
+	found.message(m.ProtoReflect(), name)
 	switch {
-	case unseen != "":
-		return fmt.Errorf("%s holds several entries, in an order generated marshalling does not fix: order them in protomarshal", unseen)
-	case seen != "" && !holdsUnorderedMap(m) && !sortedHere(m):
-		return fmt.Errorf("%s holds several entries, and protomarshal does not look for them in a %s: add it to holdsUnorderedMap", seen, name)
+	case found.unseen != "":
+		return fmt.Errorf("%s holds several entries, in an order generated marshalling does not fix: order them in protomarshal", found.unseen)
+	case found.seen != "" && !holdsUnorderedMap(m) && !sortedHere(m):
+		return fmt.Errorf("%s holds several entries, and protomarshal does not look for them in a %s: add it to holdsUnorderedMap", found.seen, name)
 	}
-	var err error
-	walk(m.ProtoReflect(), func(a *anypb.Any) {
+	for _, a := range found.anys {
+		inner, err := a.UnmarshalNew()
 		if err != nil {
-			return
+			return fmt.Errorf("unpacking %s to verify it: %w", a.GetTypeUrl(), err)
 		}
-		inner, uerr := a.UnmarshalNew()
-		if uerr != nil {
-			err = fmt.Errorf("unpacking %s to verify it: %w", a.GetTypeUrl(), uerr)
-			return
+		if err := Verify(inner); err != nil {
+			return err
 		}
-		err = Verify(inner)
-	})
-	return err
+	}
+	return nil
 }
 
 // sortedHere reports whether Marshal writes m's maps in key order itself (rbac.go).
@@ -99,67 +97,40 @@ var orderedMaps = map[protoreflect.FullName]bool{
 	"envoy.config.route.v3.WeightedCluster.ClusterWeight.typed_per_filter_config": true,
 }
 
-// unorderedMaps gives the paths of the first map of two or more entries in m, short
-// of the values of its Anys, that Marshal does not order (unseen), and of the first
-// that it orders (seen).
-func unorderedMaps(m protoreflect.Message, path string) (unseen, seen string) {
-	m.Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		at := path + "." + string(f.Name())
-		var u, s string
-		switch {
-		case f.IsMap():
-			if v.Map().Len() > 1 {
-				if orderedMaps[f.FullName()] {
-					s = at
-				} else {
-					u = at
-				}
-			}
-			if f.MapValue().Message() != nil {
-				v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-					u2, s2 := unorderedMaps(mv.Message(), at+"["+k.String()+"]")
-					u, s = cmp.Or(u, u2), cmp.Or(s, s2)
-					return u == ""
-				})
-			}
-		case f.IsList() && f.Message() != nil:
-			for i := range v.List().Len() {
-				u2, s2 := unorderedMaps(v.List().Get(i).Message(), fmt.Sprintf("%s[%d]", at, i))
-				u, s = cmp.Or(u, u2), cmp.Or(s, s2)
-				if u != "" {
-					break
-				}
-			}
-		case f.Message() != nil:
-			u, s = unorderedMaps(v.Message(), at)
-		}
-		unseen, seen = cmp.Or(unseen, u), cmp.Or(seen, s)
-		return unseen == ""
-	})
-	return unseen, seen
+// scan is what Verify finds in a message, at any depth short of its Anys' values: the
+// path of a map of two or more entries that Marshal does not order (unseen), of one it
+// orders (seen), and the Anys, verified on their own.
+type scan struct {
+	unseen, seen string
+	anys         []*anypb.Any
 }
 
-// walk calls fn on every Any in m, at any depth short of their values.
-func walk(m protoreflect.Message, fn func(*anypb.Any)) {
+func (s *scan) message(m protoreflect.Message, path string) {
 	if a, ok := m.Interface().(*anypb.Any); ok {
-		fn(a)
+		s.anys = append(s.anys, a)
 		return
 	}
 	m.Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		at := path + "." + string(f.Name())
 		switch {
 		case f.IsMap():
+			if v.Map().Len() > 1 && orderedMaps[f.FullName()] {
+				s.seen = cmp.Or(s.seen, at)
+			} else if v.Map().Len() > 1 {
+				s.unseen = cmp.Or(s.unseen, at)
+			}
 			if f.MapValue().Message() != nil {
-				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-					walk(mv.Message(), fn)
+				v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+					s.message(mv.Message(), at+"["+k.String()+"]")
 					return true
 				})
 			}
 		case f.IsList() && f.Message() != nil:
 			for i := range v.List().Len() {
-				walk(v.List().Get(i).Message(), fn)
+				s.message(v.List().Get(i).Message(), fmt.Sprintf("%s[%d]", at, i))
 			}
 		case f.Message() != nil:
-			walk(v.Message(), fn)
+			s.message(v.Message(), at)
 		}
 		return true
 	})

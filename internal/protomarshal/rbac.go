@@ -1,6 +1,7 @@
 package protomarshal
 
 import (
+	"maps"
 	"slices"
 
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
@@ -45,7 +46,7 @@ func marshalRBAC(r *rbacv3.RBAC) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range slices.Sorted(mapKeys(r.Policies)) {
+	for _, name := range slices.Sorted(maps.Keys(r.Policies)) {
 		policy, err := generated(r.Policies[name])
 		if err != nil {
 			return nil, err
@@ -109,14 +110,4 @@ func generated(m proto.Message) ([]byte, error) {
 		return vt.MarshalVTStrict()
 	}
 	return deterministic.Marshal(m)
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

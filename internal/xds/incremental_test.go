@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/meshd-io/meshd/internal/protomarshal"
-
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -21,6 +19,7 @@ import (
 	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
+	"github.com/meshd-io/meshd/internal/protomarshal"
 	"github.com/meshd-io/meshd/internal/testutil/randommesh"
 	"github.com/meshd-io/meshd/internal/translate"
 	"github.com/meshd-io/meshd/internal/xds/render"

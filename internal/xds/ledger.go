@@ -4,9 +4,9 @@ import "sync"
 
 // deltaLedger is what the caches know of one incremental stream's resource type from
 // one watch to the next; deltaADS keeps one per stream and type. A new watch is opened
-// for every request, ACKs included, and a new watch would otherwise compare every name the stream subscribes
-// to (an Envoy sidecar names every cluster of the mesh for endpoints) with what it
-// holds: a thousand lookups per ACK, per stream, per push. With the ledger, an ACK
+// for every request, ACKs included, and would otherwise compare every name the stream
+// subscribes to (an Envoy sidecar names every cluster of the mesh for endpoints) with
+// what it holds: a thousand lookups per ACK, per stream, per push. With the ledger, an ACK
 // costs what changed since the stream's last answer.
 type deltaLedger struct {
 	mu sync.Mutex

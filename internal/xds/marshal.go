@@ -5,12 +5,12 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/meshd-io/meshd/internal/protomarshal"
-
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshd-io/meshd/internal/protomarshal"
 )
 
 // marshalMemo keeps, by pointer, the cache entries of the protos a scope published and

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/meshd-io/meshd/internal/protomarshal"
-
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
+	"github.com/meshd-io/meshd/internal/protomarshal"
 	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
@@ -158,9 +157,9 @@ func (s *Server) UpdateDiscovery(idx model.EndpointIndex, w *model.Workloads) {
 }
 
 // publishEndpoints renders and publishes the scope's ClusterLoadAssignments for the
-// clusters want selects, and reports whether every one rendered. shared holds the entries of one pass: scopes whose cluster
-// renders alike (the same subset, and no failover from the client's own locality)
-// share one marshalled entry.
+// clusters want selects, and reports whether every one rendered. shared holds the
+// entries of one pass: scopes whose cluster renders alike (the same subset, and no
+// failover from the client's own locality) share one marshalled entry.
 func (s *Server) publishEndpoints(sc *scope, want func(int, render.EDSCluster) bool, shared map[string]*cachedEntry) (rendered bool) {
 	flavor := sc.flavor
 	cache := sc.caches[resourcev3.EndpointType]

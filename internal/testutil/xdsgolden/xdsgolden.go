@@ -8,14 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshd-io/meshd/internal/protomarshal"
-	"google.golang.org/protobuf/proto"
-
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
+	"github.com/meshd-io/meshd/internal/protomarshal"
 	"github.com/meshd-io/meshd/internal/testutil"
 	"github.com/meshd-io/meshd/internal/translate"
 	"github.com/meshd-io/meshd/internal/xds/render"

@@ -4,9 +4,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/meshd-io/meshd/internal/protomarshal"
-	"google.golang.org/protobuf/encoding/protowire"
-
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	internalupstreamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/internal_upstream/v3"
@@ -15,12 +12,14 @@ import (
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/protomarshal"
 )
 
 // Names Envoy and Istio's sidecar bootstrap agree on.
@@ -158,8 +157,8 @@ func meshALPN(protocol string) []string {
 
 // autoMTLSSocket is istioMutual(spec, nil), packed. Auto-mTLS contexts differ from
 // cluster to cluster only in their SNI, so the rest (certificate and roots from SDS,
-// the ALPN) is marshalled once per ALPN and the SNI appended as field 2 after field 1:
-// the bytes a marshal of the whole context gives. Building and marshalling the whole
+// the ALPN) is marshalled once per protocol and the SNI appended as field 2 after
+// field 1: the bytes a marshal of the whole context gives. Building and marshalling the whole
 // context per cluster was a quarter of generating a sidecar's config.
 func autoMTLSSocket(spec ClusterSpec) *corev3.TransportSocket {
 	head := meshTLSHead(spec.Protocol)
@@ -176,26 +175,20 @@ func autoMTLSSocket(spec ClusterSpec) *corev3.TransportSocket {
 var (
 	rawBuffer      = onceAny(&rawbufferv3.RawBuffer{})
 	upstreamTLSURL = sync.OnceValue(func() string { return protomarshal.TypeURL(&tlsv3.UpstreamTlsContext{}) })
-	// meshTLSHeads are the marshalled contexts without SNI, one per ALPN meshALPN gives.
-	meshTLSHeads = [...]func() []byte{meshTLSHeadFor("TCP"), meshTLSHeadFor("HTTP"), meshTLSHeadFor("HTTP2")}
+	meshTLSHeads   sync.Map // port protocol -> its auto-mTLS context marshalled without SNI
 )
 
-func meshTLSHeadFor(protocol string) func() []byte {
-	return sync.OnceValue(func() []byte {
-		common := MeshTLSContext(nil)
-		common.AlpnProtocols = meshALPN(protocol)
-		return MustAny(&tlsv3.UpstreamTlsContext{CommonTlsContext: common}).Value
-	})
-}
-
+// meshTLSHead is istioMutual's context for a port of the protocol, marshalled without
+// its SNI, made once per protocol.
 func meshTLSHead(protocol string) []byte {
-	switch protocol {
-	case "HTTP":
-		return meshTLSHeads[1]()
-	case "HTTP2", "GRPC":
-		return meshTLSHeads[2]()
+	if h, ok := meshTLSHeads.Load(protocol); ok {
+		return h.([]byte)
 	}
-	return meshTLSHeads[0]()
+	ctx := istioMutual(ClusterSpec{Protocol: protocol}, nil)
+	ctx.Sni = ""
+	h := MustAny(ctx).Value
+	meshTLSHeads.Store(protocol, h)
+	return h
 }
 
 // originateTLS is SIMPLE or MUTUAL TLS to a server outside the mesh's identity system.
