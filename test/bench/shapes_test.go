@@ -22,9 +22,14 @@ apiVersion: v1
 kind: Service
 metadata: {name: %s, namespace: %s}
 spec:
-  clusterIP: 10.96.%d.%d
+  clusterIP: %s
   ports: [{name: http, port: 8080}]
-`, name, benchNS, len(name)%200, hash(name)%250+1)
+`, name, benchNS, serviceIP(name))
+}
+
+// serviceIP is a stable cluster IP for a service name.
+func serviceIP(name string) string {
+	return fmt.Sprintf("10.96.%d.%d", len(name)%200, hash(name)%250+1)
 }
 
 func hash(s string) int {
