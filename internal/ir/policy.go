@@ -191,6 +191,9 @@ func (t *TrafficPolicy) ForPort(port uint32) *TrafficPolicy {
 	if t == nil {
 		return nil
 	}
+	if len(t.PortLevel) == 0 {
+		return t // nothing to merge; policies are not modified once translated
+	}
 	out := *t
 	out.PortLevel = nil
 	for _, pl := range t.PortLevel {

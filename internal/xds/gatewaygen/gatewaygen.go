@@ -124,8 +124,7 @@ func routeConfig(name string, port uint32, servers []*ir.GatewayServer, find ren
 		for _, vh := range s.VirtualHosts {
 			v := byHost[vh.Hostname]
 			if v == nil {
-				v = &routev3.VirtualHost{Name: vh.Hostname + suffix}
-				v.Domains = vhostDomains(vh.Hostname, v.Name)
+				v = newVirtualHost(vh.Hostname, vh.Hostname+suffix)
 				byHost[vh.Hostname] = v
 				rc.VirtualHosts = append(rc.VirtualHosts, v)
 			}
@@ -139,13 +138,24 @@ func routeConfig(name string, port uint32, servers []*ir.GatewayServer, find ren
 	return rc
 }
 
-// vhostDomains are the Host values a virtual host answers: the hostname with and
-// without the port, which is the virtual host's name ("*" alone for any host).
-func vhostDomains(host, withPort string) []string {
+// virtualHost is a virtual host and its domains, allocated together (a gateway may
+// have thousands of hosts).
+type virtualHost struct {
+	vh      routev3.VirtualHost
+	domains [2]string
+}
+
+// newVirtualHost names a host's virtual host withPort and gives it the Host values it
+// answers: the hostname with and without the port ("*" alone for any host).
+func newVirtualHost(host, withPort string) *routev3.VirtualHost {
+	v := new(virtualHost)
+	v.vh.Name = withPort
+	v.domains = [2]string{host, withPort}
+	v.vh.Domains = v.domains[:]
 	if host == "*" {
-		return []string{"*"}
+		v.vh.Domains = v.domains[:1]
 	}
-	return []string{host, withPort}
+	return &v.vh
 }
 
 // sniMatch matches TLS connections by SNI; an empty hostname matches any.

@@ -33,18 +33,28 @@ type ClusterSpec struct {
 var (
 	clusterEDSSource      = ADSSource()
 	clusterConnectTimeout = durationpb.New(defaultConnectTimeout)
+	edsType               = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
+	// Outlier detection's enforcement percentages: off, or every time.
+	neverEnforce  = wrapperspb.UInt32(0)
+	alwaysEnforce = wrapperspb.UInt32(100)
 )
+
+// clusterParts are the messages of every EDS cluster, allocated together.
+type clusterParts struct {
+	cluster clusterv3.Cluster
+	eds     clusterv3.Cluster_EdsClusterConfig
+}
 
 // Cluster renders an EDS cluster with the traffic policy that applies to it.
 func Cluster(spec ClusterSpec, f Flavor) *clusterv3.Cluster {
-	out := &clusterv3.Cluster{
-		Name:                 spec.Name,
-		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
-		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: clusterEDSSource, ServiceName: spec.Name},
-		ConnectTimeout:       clusterConnectTimeout,
-		// Istio's default balancer.
-		LbPolicy: clusterv3.Cluster_LEAST_REQUEST,
-	}
+	p := new(clusterParts)
+	p.eds.EdsConfig, p.eds.ServiceName = clusterEDSSource, spec.Name
+	out := &p.cluster
+	out.Name = spec.Name
+	out.ClusterDiscoveryType = edsType
+	out.EdsClusterConfig = &p.eds
+	out.ConnectTimeout = clusterConnectTimeout
+	out.LbPolicy = clusterv3.Cluster_LEAST_REQUEST // Istio's default balancer
 	if p := spec.Policy; p != nil {
 		loadBalancer(out, p.LoadBalancer, f)
 		connectionPool(out, p.ConnectionPool, f)
@@ -182,30 +192,30 @@ func outlierDetection(od *ir.OutlierDetection, f Flavor) *clusterv3.OutlierDetec
 		return nil
 	}
 	out := &clusterv3.OutlierDetection{
-		EnforcingConsecutive_5Xx:           wrapperspb.UInt32(0),
-		EnforcingConsecutiveGatewayFailure: wrapperspb.UInt32(0),
-		EnforcingSuccessRate:               wrapperspb.UInt32(0),
-		EnforcingFailurePercentage:         wrapperspb.UInt32(0),
+		EnforcingConsecutive_5Xx:           neverEnforce,
+		EnforcingConsecutiveGatewayFailure: neverEnforce,
+		EnforcingSuccessRate:               neverEnforce,
+		EnforcingFailurePercentage:         neverEnforce,
 		SplitExternalLocalOriginErrors:     od.SplitLocalOrigin,
 	}
 	if od.Consecutive5xx != nil {
 		out.Consecutive_5Xx = wrapperspb.UInt32(*od.Consecutive5xx)
 		if *od.Consecutive5xx > 0 {
-			out.EnforcingConsecutive_5Xx = wrapperspb.UInt32(100)
+			out.EnforcingConsecutive_5Xx = alwaysEnforce
 		}
 	}
 	if od.ConsecutiveGatewayErrors != nil {
 		out.ConsecutiveGatewayFailure = wrapperspb.UInt32(*od.ConsecutiveGatewayErrors)
 		if *od.ConsecutiveGatewayErrors > 0 {
-			out.EnforcingConsecutiveGatewayFailure = wrapperspb.UInt32(100)
+			out.EnforcingConsecutiveGatewayFailure = alwaysEnforce
 		}
 	}
 	if od.ConsecutiveLocalOriginFails != nil {
 		out.ConsecutiveLocalOriginFailure = wrapperspb.UInt32(*od.ConsecutiveLocalOriginFails)
-		out.EnforcingConsecutiveLocalOriginFailure = wrapperspb.UInt32(100)
+		out.EnforcingConsecutiveLocalOriginFailure = alwaysEnforce
 	}
 	if volume := consecutiveErrors(od); volume > 0 && f == Proxyless {
-		out.EnforcingFailurePercentage = wrapperspb.UInt32(100)
+		out.EnforcingFailurePercentage = alwaysEnforce
 		out.FailurePercentageThreshold = wrapperspb.UInt32(50)
 		out.FailurePercentageRequestVolume = wrapperspb.UInt32(volume)
 		out.FailurePercentageMinimumHosts = wrapperspb.UInt32(1)

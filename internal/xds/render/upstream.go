@@ -47,21 +47,25 @@ func upstreamProtocol(c *clusterv3.Cluster, protocol string, p *ir.TrafficPolicy
 	if p != nil {
 		cp = p.ConnectionPool
 	}
-	opts := &httpv3.HttpProtocolOptions{CommonHttpProtocolOptions: commonHTTPOptions(cp)}
-	h2 := &corev3.Http2ProtocolOptions{}
-	if cp != nil && cp.MaxConcurrentStreams != nil {
-		h2.MaxConcurrentStreams = wrapperspb.UInt32(*cp.MaxConcurrentStreams)
+	common := commonHTTPOptions(cp)
+	h2 := func() *corev3.Http2ProtocolOptions {
+		h2 := &corev3.Http2ProtocolOptions{}
+		if cp != nil && cp.MaxConcurrentStreams != nil {
+			h2.MaxConcurrentStreams = wrapperspb.UInt32(*cp.MaxConcurrentStreams)
+		}
+		return h2
 	}
 	upgrade := cp != nil && cp.H2Upgrade == "UPGRADE"
+	opts := &httpv3.HttpProtocolOptions{CommonHttpProtocolOptions: common}
 	switch {
 	case protocol == "HTTP2" || protocol == "GRPC" || (protocol == "HTTP" && upgrade):
 		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: h2}}}
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: h2()}}}
 	case protocol == "UNKNOWN":
 		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{UseDownstreamProtocolConfig: &httpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
-			Http2ProtocolOptions: h2}}
+			Http2ProtocolOptions: h2()}}
 	case protocol == "HTTP":
-		if opts.CommonHttpProtocolOptions == nil {
+		if common == nil {
 			return // Envoy's default, HTTP/1.1, with no limits: nothing to say
 		}
 		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
@@ -86,10 +90,7 @@ func upstreamTLS(c *clusterv3.Cluster, spec ClusterSpec, p *ir.TrafficPolicy) {
 	}
 	switch {
 	case tls == nil:
-		c.TransportSocketMatches = []*clusterv3.Cluster_TransportSocketMatch{
-			{Name: "tlsMode-istio", Match: tlsModeIstio, TransportSocket: autoMTLSSocket(spec)},
-			tlsModeDisabled,
-		}
+		c.TransportSocketMatches = autoMTLS(spec)
 	case tls.Mode == "ISTIO_MUTUAL":
 		c.TransportSocket = tlsSocket(istioMutual(spec, tls))
 	case tls.Mode == "SIMPLE" || tls.Mode == "MUTUAL":
@@ -155,21 +156,40 @@ func meshALPN(protocol string) []string {
 	return IstioALPN()
 }
 
-// autoMTLSSocket is istioMutual(spec, nil), packed. Auto-mTLS contexts differ from
-// cluster to cluster only in their SNI, so the rest (certificate and roots from SDS,
-// the ALPN) is marshalled once per protocol and the SNI appended as field 2 after
-// field 1: the bytes a marshal of the whole context gives. Building and marshalling the whole
-// context per cluster was a quarter of generating a sidecar's config.
-func autoMTLSSocket(spec ClusterSpec) *corev3.TransportSocket {
+// autoMTLSParts are the messages of a cluster's auto-mTLS, allocated together: most
+// clusters have them.
+type autoMTLSParts struct {
+	matches [2]*clusterv3.Cluster_TransportSocketMatch
+	mesh    clusterv3.Cluster_TransportSocketMatch
+	socket  corev3.TransportSocket
+	typed   corev3.TransportSocket_TypedConfig
+	context anypb.Any
+}
+
+// autoMTLS are the transport socket matches of auto-mTLS: mesh mTLS to endpoints
+// labelled for it, plaintext to the rest.
+func autoMTLS(spec ClusterSpec) []*clusterv3.Cluster_TransportSocketMatch {
+	p := new(autoMTLSParts)
+	p.context.TypeUrl, p.context.Value = upstreamTLSURL(), autoMTLSContext(spec)
+	p.typed.TypedConfig = &p.context
+	p.socket.Name, p.socket.ConfigType = tlsTransportSocket, &p.typed
+	p.mesh.Name, p.mesh.Match, p.mesh.TransportSocket = "tlsMode-istio", tlsModeIstio, &p.socket
+	p.matches = [2]*clusterv3.Cluster_TransportSocketMatch{&p.mesh, tlsModeDisabled}
+	return p.matches[:]
+}
+
+// autoMTLSContext is istioMutual(spec, nil), marshalled. Auto-mTLS contexts differ
+// from cluster to cluster only in their SNI, so the rest (certificate and roots from
+// SDS, the ALPN) is marshalled once per protocol and the SNI appended as field 2 after
+// field 1: the bytes a marshal of the whole context gives. Building and marshalling
+// the whole context per cluster was a quarter of generating a sidecar's config.
+func autoMTLSContext(spec ClusterSpec) []byte {
 	head := meshTLSHead(spec.Protocol)
 	sni := meshSNI(spec)
 	value := make([]byte, 0, len(head)+protowire.SizeTag(2)+protowire.SizeBytes(len(sni)))
 	value = append(value, head...)
 	value = protowire.AppendTag(value, 2, protowire.BytesType)
-	value = protowire.AppendString(value, sni)
-	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: &anypb.Any{
-		TypeUrl: upstreamTLSURL(), Value: value,
-	}}}
+	return protowire.AppendString(value, sni)
 }
 
 var (

@@ -18,7 +18,7 @@ func TestAutoMTLSSocketIsTheMarshalledContext(t *testing.T) {
 		{Hostname: "e.ns.svc.cluster.local", Port: 81, Protocol: "UNKNOWN"},
 	} {
 		want := MustAny(istioMutual(spec, nil))
-		got := autoMTLSSocket(spec).GetTypedConfig()
+		got := autoMTLS(spec)[0].GetTransportSocket().GetTypedConfig()
 		if got.GetTypeUrl() != want.GetTypeUrl() || !bytes.Equal(got.GetValue(), want.GetValue()) {
 			t.Errorf("%s %s: the assembled context differs from the marshalled one", spec.Protocol, spec.Hostname)
 		}

@@ -102,11 +102,12 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 			IgnorePortInHostMatching: true,
 		}
 		hosts := g.httpPorts[n].hosts
+		suffix := ":" + rc.Name
 		slices.SortFunc(hosts, func(a, b httpHost) int { return cmp.Compare(a.svc.Hostname, b.svc.Hostname) })
 		for _, h := range hosts {
 			rc.VirtualHosts = append(rc.VirtualHosts, render.Memoized(g.memo, h.svc, n, render.PartVirtualHost, func() *routev3.VirtualHost {
 				return &routev3.VirtualHost{
-					Name:    fmt.Sprintf("%s:%d", h.svc.Hostname, n),
+					Name:    h.svc.Hostname + suffix,
 					Domains: domains(h.svc, g.scope.Namespace),
 					Routes:  render.Routes(render.ClientTable(h.port, g.scope).Routes, g.find, render.Envoy),
 				}
