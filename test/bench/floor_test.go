@@ -9,8 +9,8 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -158,4 +158,3 @@ func TestFloorRate(t *testing.T) {
 	perKB, perHost := floorRate()
 	t.Logf("floor: %.2f µs/kB, %.2f µs per virtual host", perKB/1000, perHost/1000)
 }
-
