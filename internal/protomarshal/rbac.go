@@ -47,17 +47,18 @@ func marshalRBAC(r *rbacv3.RBAC) ([]byte, error) {
 		return nil, err
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Policies)) {
-		policy, err := generated(r.Policies[name])
-		if err != nil {
-			return nil, err
-		}
-		entry := protowire.SizeTag(1) + protowire.SizeBytes(len(name)) + protowire.SizeTag(2) + protowire.SizeBytes(len(policy))
+		policy := r.Policies[name]
+		size := sizeOf(policy)
+		entry := protowire.SizeTag(1) + protowire.SizeBytes(len(name)) + protowire.SizeTag(2) + protowire.SizeBytes(size)
 		b = protowire.AppendTag(b, rbacPoliciesField, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(entry))
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendString(b, name)
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
-		b = protowire.AppendBytes(b, policy)
+		b = protowire.AppendVarint(b, uint64(size))
+		if b, err = appendGenerated(b, policy, size); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
@@ -110,4 +111,33 @@ func generated(m proto.Message) ([]byte, error) {
 		return vt.MarshalVTStrict()
 	}
 	return deterministic.Marshal(m)
+}
+
+// vtSized is the rest of what protoc-gen-go-vtproto generates: a message's size, and
+// marshalling into a buffer of exactly that size.
+type vtSized interface {
+	SizeVT() int
+	MarshalToSizedBufferVTStrict([]byte) (int, error)
+}
+
+// sizeOf is m's marshalled size.
+func sizeOf(m proto.Message) int {
+	if vt, ok := m.(vtSized); ok {
+		return vt.SizeVT()
+	}
+	return deterministic.Size(m)
+}
+
+// appendGenerated appends m, of the given size, marshalled as generated does: into b
+// itself rather than a buffer of its own, as policies are many and small.
+func appendGenerated(b []byte, m proto.Message, size int) ([]byte, error) {
+	vt, ok := m.(vtSized)
+	if !ok {
+		return deterministic.MarshalAppend(b, m)
+	}
+	b = slices.Grow(b, size)
+	if _, err := vt.MarshalToSizedBufferVTStrict(b[len(b) : len(b)+size]); err != nil {
+		return nil, err
+	}
+	return b[:len(b)+size], nil
 }

@@ -134,6 +134,14 @@ func loadBalancer(c *clusterv3.Cluster, lb *ir.LoadBalancer, f Flavor) {
 	}
 }
 
+// circuitBreakers are a cluster's circuit breakers of the default priority, allocated
+// together.
+type circuitBreakers struct {
+	breakers   clusterv3.CircuitBreakers
+	list       [1]*clusterv3.CircuitBreakers_Thresholds
+	thresholds clusterv3.CircuitBreakers_Thresholds
+}
+
 func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool, f Flavor) {
 	if cp == nil {
 		return
@@ -141,7 +149,8 @@ func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool, f Flavor) {
 	if cp.ConnectTimeout != nil {
 		c.ConnectTimeout = durationpb.New(*cp.ConnectTimeout)
 	}
-	th := &clusterv3.CircuitBreakers_Thresholds{}
+	cb := new(circuitBreakers)
+	th := &cb.thresholds
 	set := false
 	for _, f := range []struct {
 		v   *uint32
@@ -158,7 +167,9 @@ func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool, f Flavor) {
 		}
 	}
 	if set {
-		c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{th}}
+		cb.list[0] = th
+		cb.breakers.Thresholds = cb.list[:]
+		c.CircuitBreakers = &cb.breakers
 	}
 	// Envoy reads these from the cluster's typed protocol options (upstreamProtocol).
 	if f == Proxyless {

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -165,7 +164,7 @@ func rbacRulesNamed(action rbacv3.RBAC_Action, policies []*ir.AuthzPolicy, td st
 			if !ok {
 				continue
 			}
-			out.Policies[fmt.Sprintf("%sns[%s]-policy[%s]-rule[%d]", prefix, p.Namespace, p.Source.Name, i)] = policy(rule, td)
+			out.Policies[prefix+"ns["+p.Namespace+"]-policy["+p.Source.Name+"]-rule["+strconv.Itoa(i)+"]"] = policy(rule, td)
 		}
 	}
 	return out
@@ -226,21 +225,13 @@ func httpOnlyKey(key string) bool {
 // policy is one rule: any of its operations (and every operation-side condition) by
 // any of its sources (and every source-side condition).
 func policy(r *ir.AuthzRule, td string) *rbacv3.Policy {
-	var perms []*rbacv3.Permission
+	perms := make([]*rbacv3.Permission, 0, 1+len(r.When))
 	if len(r.To) > 0 {
-		var ops []*rbacv3.Permission
-		for _, t := range r.To {
-			ops = append(ops, operation(t))
-		}
-		perms = append(perms, orPerm(ops))
+		perms = append(perms, anyOf(r.To, operation, orPerm))
 	}
-	var ids []*rbacv3.Principal
+	ids := make([]*rbacv3.Principal, 0, 1+len(r.When))
 	if len(r.From) > 0 {
-		var srcs []*rbacv3.Principal
-		for _, f := range r.From {
-			srcs = append(srcs, source(f, td))
-		}
-		ids = append(ids, orIDs(srcs))
+		ids = append(ids, anyOf(r.From, func(f *ir.AuthzSource) *rbacv3.Principal { return source(f, td) }, orIDs))
 	}
 	for _, w := range r.When {
 		if p := conditionPrincipal(w, td); p != nil {
@@ -249,13 +240,32 @@ func policy(r *ir.AuthzRule, td string) *rbacv3.Policy {
 			perms = append(perms, conditionPermission(w))
 		}
 	}
-	return &rbacv3.Policy{Permissions: []*rbacv3.Permission{andPerm(perms)}, Principals: []*rbacv3.Principal{andIDs(ids)}}
+	p := new(struct {
+		policy rbacv3.Policy
+		perms  [1]*rbacv3.Permission
+		ids    [1]*rbacv3.Principal
+	})
+	p.perms[0], p.ids[0] = andPerm(perms), andIDs(ids)
+	p.policy.Permissions, p.policy.Principals = p.perms[:], p.ids[:]
+	return &p.policy
+}
+
+// anyOf is the matcher of any of items: or of each one's matcher, or the one's alone.
+func anyOf[I, T any](items []I, f func(I) T, or func([]T) T) T {
+	if len(items) == 1 {
+		return f(items[0])
+	}
+	all := make([]T, len(items))
+	for i, it := range items {
+		all[i] = f(it)
+	}
+	return or(all)
 }
 
 func operation(o *ir.AuthzOperation) *rbacv3.Permission {
 	host := func(v string) *rbacv3.Permission { return headerPerm(":authority", v, true) }
 	method := func(v string) *rbacv3.Permission { return headerPerm(":method", v, false) }
-	var all []*rbacv3.Permission
+	all := make([]*rbacv3.Permission, 0, lists(o.Hosts, o.NotHosts, o.Ports, o.NotPorts, o.Methods, o.NotMethods, o.Paths, o.NotPaths))
 	all = permAlg.values(all, o.Hosts, o.NotHosts, host)
 	all = permAlg.values(all, o.Ports, o.NotPorts, portPerm)
 	all = permAlg.values(all, o.Methods, o.NotMethods, method)
@@ -264,7 +274,8 @@ func operation(o *ir.AuthzOperation) *rbacv3.Permission {
 }
 
 func source(s *ir.AuthzSource, td string) *rbacv3.Principal {
-	var all []*rbacv3.Principal
+	all := make([]*rbacv3.Principal, 0, lists(s.Principals, s.NotPrincipals, s.RequestPrincipals, s.NotRequestPrincipals,
+		s.Namespaces, s.NotNamespaces, s.IPBlocks, s.NotIPBlocks, s.RemoteIPBlocks, s.NotRemoteIPBlocks))
 	all = idAlg.values(all, s.Principals, s.NotPrincipals, principalID)
 	all = idAlg.values(all, s.RequestPrincipals, s.NotRequestPrincipals, requestPrincipal)
 	all = idAlg.values(all, s.Namespaces, s.NotNamespaces, namespaceID)
@@ -330,24 +341,42 @@ func conditionPermission(c *ir.AuthzCondition) *rbacv3.Permission {
 // principalID matches the peer's mTLS identity: Istio's principals omit "spiffe://";
 // "*" is any authenticated peer.
 func principalID(v string) *rbacv3.Principal {
-	m := wildcardMatcher(v, false)
-	if v == "*" {
-		m = &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".+"}}}
-	} else {
-		m = prefixSPIFFE(m)
+	if v != "*" {
+		v = prefixSPIFFE(v)
 	}
-	return &rbacv3.Principal{Identifier: &rbacv3.Principal_Authenticated_{Authenticated: &rbacv3.Principal_Authenticated{PrincipalName: m}}}
+	return authenticated(v)
 }
 
-// prefixSPIFFE adds the scheme to exact and prefix matches of an identity.
-func prefixSPIFFE(m *matcherv3.StringMatcher) *matcherv3.StringMatcher {
-	switch p := m.MatchPattern.(type) {
-	case *matcherv3.StringMatcher_Exact:
-		p.Exact = "spiffe://" + p.Exact
-	case *matcherv3.StringMatcher_Prefix:
-		p.Prefix = "spiffe://" + p.Prefix
+// authenticatedParts are the messages of a match on the peer's identity, allocated
+// together, as all the parts below are: RBAC is made of many small messages, and
+// allocating them one by one was a third of rendering a hundred policies.
+type authenticatedParts struct {
+	principal rbacv3.Principal
+	auth      rbacv3.Principal_Authenticated_
+	name      rbacv3.Principal_Authenticated
+	match     stringMatcherParts
+}
+
+func (p *authenticatedParts) of(m *matcherv3.StringMatcher) *rbacv3.Principal {
+	p.name.PrincipalName = m
+	p.auth.Authenticated = &p.name
+	p.principal.Identifier = &p.auth
+	return &p.principal
+}
+
+// authenticated matches the peer's identity by Istio's value syntax.
+func authenticated(v string) *rbacv3.Principal {
+	p := new(authenticatedParts)
+	return p.of(p.match.wildcard(v, false))
+}
+
+// prefixSPIFFE adds the scheme to a value that matches an identity exactly or by
+// prefix ("*" aside, only a "*suffix" value does not).
+func prefixSPIFFE(v string) string {
+	if strings.HasPrefix(v, "*") && v != "*" {
+		return v
 	}
-	return m
+	return "spiffe://" + v
 }
 
 // namespaceID matches peers whose identity is in a namespace.
@@ -361,8 +390,11 @@ func namespaceID(ns string) *rbacv3.Principal {
 	case strings.HasPrefix(ns, "*"):
 		re = ".*/ns/[^/]*" + regexp.QuoteMeta(strings.TrimPrefix(ns, "*")) + "/.*"
 	}
-	return &rbacv3.Principal{Identifier: &rbacv3.Principal_Authenticated_{Authenticated: &rbacv3.Principal_Authenticated{
-		PrincipalName: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}}}}}
+	p := new(struct {
+		authenticatedParts
+		re regexParts
+	})
+	return p.of(p.re.of(&p.match.m, re))
 }
 
 // requestPrincipal matches the request's JWT principal as Istio's authn filter records
@@ -409,32 +441,91 @@ func portPerm(v string) *rbacv3.Permission {
 // pathPerm matches the request path without its query: exact, "prefix*", "*suffix",
 // or "*" for any.
 func pathPerm(v string) *rbacv3.Permission {
-	return &rbacv3.Permission{Rule: &rbacv3.Permission_UrlPath{UrlPath: &matcherv3.PathMatcher{
-		Rule: &matcherv3.PathMatcher_Path{Path: wildcardMatcher(v, false)}}}}
+	p := new(struct {
+		perm  rbacv3.Permission
+		url   rbacv3.Permission_UrlPath
+		path  matcherv3.PathMatcher
+		rule  matcherv3.PathMatcher_Path
+		match stringMatcherParts
+	})
+	p.rule.Path = p.match.wildcard(v, false)
+	p.path.Rule = &p.rule
+	p.url.UrlPath = &p.path
+	p.perm.Rule = &p.url
+	return &p.perm
 }
 
 func headerPerm(name, v string, ignoreCase bool) *rbacv3.Permission {
-	return &rbacv3.Permission{Rule: &rbacv3.Permission_Header{Header: headerMatcher(name, v, ignoreCase)}}
+	p := new(struct {
+		perm   rbacv3.Permission
+		rule   rbacv3.Permission_Header
+		header headerMatcherParts
+	})
+	p.rule.Header = p.header.of(name, v, ignoreCase)
+	p.perm.Rule = &p.rule
+	return &p.perm
 }
 
 func headerMatcher(name, v string, ignoreCase bool) *routev3.HeaderMatcher {
-	return &routev3.HeaderMatcher{Name: name, HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: wildcardMatcher(v, ignoreCase)}}
+	return new(headerMatcherParts).of(name, v, ignoreCase)
+}
+
+// headerMatcherParts are a header's match by Istio's value syntax.
+type headerMatcherParts struct {
+	header routev3.HeaderMatcher
+	string routev3.HeaderMatcher_StringMatch
+	match  stringMatcherParts
+}
+
+func (p *headerMatcherParts) of(name, v string, ignoreCase bool) *routev3.HeaderMatcher {
+	p.string.StringMatch = p.match.wildcard(v, ignoreCase)
+	p.header.Name, p.header.HeaderMatchSpecifier = name, &p.string
+	return &p.header
 }
 
 // wildcardMatcher is Istio's value syntax: "*" any non-empty, "prefix*", "*suffix",
 // otherwise exact.
 func wildcardMatcher(v string, ignoreCase bool) *matcherv3.StringMatcher {
-	m := &matcherv3.StringMatcher{IgnoreCase: ignoreCase}
+	return new(stringMatcherParts).wildcard(v, ignoreCase)
+}
+
+// stringMatcherParts hold a string matcher and whichever pattern it takes.
+type stringMatcherParts struct {
+	m      matcherv3.StringMatcher
+	exact  matcherv3.StringMatcher_Exact
+	prefix matcherv3.StringMatcher_Prefix
+	suffix matcherv3.StringMatcher_Suffix
+}
+
+func (p *stringMatcherParts) wildcard(v string, ignoreCase bool) *matcherv3.StringMatcher {
+	p.m.IgnoreCase = ignoreCase
 	switch {
 	case v == "*":
-		m.MatchPattern = &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".+"}}
+		return new(regexParts).of(&p.m, ".+")
 	case strings.HasSuffix(v, "*"):
-		m.MatchPattern = &matcherv3.StringMatcher_Prefix{Prefix: strings.TrimSuffix(v, "*")}
+		p.prefix.Prefix = strings.TrimSuffix(v, "*")
+		p.m.MatchPattern = &p.prefix
 	case strings.HasPrefix(v, "*"):
-		m.MatchPattern = &matcherv3.StringMatcher_Suffix{Suffix: strings.TrimPrefix(v, "*")}
+		p.suffix.Suffix = strings.TrimPrefix(v, "*")
+		p.m.MatchPattern = &p.suffix
 	default:
-		m.MatchPattern = &matcherv3.StringMatcher_Exact{Exact: v}
+		p.exact.Exact = v
+		p.m.MatchPattern = &p.exact
 	}
+	return &p.m
+}
+
+// regexParts are a regular expression's pattern of a string matcher.
+type regexParts struct {
+	safe matcherv3.StringMatcher_SafeRegex
+	re   matcherv3.RegexMatcher
+}
+
+// of makes m match re.
+func (p *regexParts) of(m *matcherv3.StringMatcher, re string) *matcherv3.StringMatcher {
+	p.re.Regex = re
+	p.safe.SafeRegex = &p.re
+	m.MatchPattern = &p.safe
 	return m
 }
 
@@ -452,21 +543,24 @@ var (
 
 // values appends to all the matcher of vals and of notVals (each when non-empty).
 func (a algebra[T]) values(all []T, vals, notVals []string, f func(string) T) []T {
-	for i, list := range [][]string{vals, notVals} {
-		if len(list) == 0 {
-			continue
-		}
-		var any []T
-		for _, v := range list {
-			any = append(any, f(v))
-		}
-		m := a.or(any)
-		if i == 1 {
-			m = a.not(m)
-		}
-		all = append(all, m)
+	if len(vals) > 0 {
+		all = append(all, anyOf(vals, f, a.or))
+	}
+	if len(notVals) > 0 {
+		all = append(all, a.not(anyOf(notVals, f, a.or)))
 	}
 	return all
+}
+
+// lists is how many of the lists are not empty: the matchers values makes of them.
+func lists(ls ...[]string) int {
+	n := 0
+	for _, l := range ls {
+		if len(l) > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func notPerm(p *rbacv3.Permission) *rbacv3.Permission {
@@ -486,14 +580,30 @@ func andPerm(ps []*rbacv3.Permission) *rbacv3.Permission {
 	case 1:
 		return ps[0]
 	}
-	return &rbacv3.Permission{Rule: &rbacv3.Permission_AndRules{AndRules: &rbacv3.Permission_Set{Rules: ps}}}
+	p := new(struct {
+		perm rbacv3.Permission
+		and  rbacv3.Permission_AndRules
+		set  rbacv3.Permission_Set
+	})
+	p.set.Rules = ps
+	p.and.AndRules = &p.set
+	p.perm.Rule = &p.and
+	return &p.perm
 }
 
 func orPerm(ps []*rbacv3.Permission) *rbacv3.Permission {
 	if len(ps) == 1 {
 		return ps[0]
 	}
-	return &rbacv3.Permission{Rule: &rbacv3.Permission_OrRules{OrRules: &rbacv3.Permission_Set{Rules: ps}}}
+	p := new(struct {
+		perm rbacv3.Permission
+		or   rbacv3.Permission_OrRules
+		set  rbacv3.Permission_Set
+	})
+	p.set.Rules = ps
+	p.or.OrRules = &p.set
+	p.perm.Rule = &p.or
+	return &p.perm
 }
 
 func andIDs(ps []*rbacv3.Principal) *rbacv3.Principal {
@@ -503,14 +613,30 @@ func andIDs(ps []*rbacv3.Principal) *rbacv3.Principal {
 	case 1:
 		return ps[0]
 	}
-	return &rbacv3.Principal{Identifier: &rbacv3.Principal_AndIds{AndIds: &rbacv3.Principal_Set{Ids: ps}}}
+	p := new(struct {
+		id  rbacv3.Principal
+		and rbacv3.Principal_AndIds
+		set rbacv3.Principal_Set
+	})
+	p.set.Ids = ps
+	p.and.AndIds = &p.set
+	p.id.Identifier = &p.and
+	return &p.id
 }
 
 func orIDs(ps []*rbacv3.Principal) *rbacv3.Principal {
 	if len(ps) == 1 {
 		return ps[0]
 	}
-	return &rbacv3.Principal{Identifier: &rbacv3.Principal_OrIds{OrIds: &rbacv3.Principal_Set{Ids: ps}}}
+	p := new(struct {
+		id  rbacv3.Principal
+		or  rbacv3.Principal_OrIds
+		set rbacv3.Principal_Set
+	})
+	p.set.Ids = ps
+	p.or.OrIds = &p.set
+	p.id.Identifier = &p.or
+	return &p.id
 }
 
 // appliesTo reports whether a policy governs the scope's proxies: workloads by

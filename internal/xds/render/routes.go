@@ -2,6 +2,7 @@ package render
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -95,10 +96,17 @@ func perFilter(r *routev3.Route) map[string]*anypb.Any {
 // proxyless clients, matches on query parameters are left out: gRPC requests have no
 // query string, and grpc-go drops any route that has them (xdsresource/unmarshal_rds.go).
 func expandMatches(routes []*ir.Route, f Flavor) []*ir.Route {
+	// Routes of one match or none, with nothing to drop, are used as they are; most
+	// tables are only such routes.
+	asIs := func(r *ir.Route) bool {
+		return len(r.Matches) <= 1 && (f != Proxyless || len(r.Matches) == 0 || len(r.Matches[0].QueryParams) == 0)
+	}
+	if !slices.ContainsFunc(routes, func(r *ir.Route) bool { return !asIs(r) }) {
+		return routes
+	}
 	out := make([]*ir.Route, 0, len(routes))
 	for _, r := range routes {
-		// Routes of one match or none, with nothing to drop, are used as they are.
-		if len(r.Matches) <= 1 && (f != Proxyless || len(r.Matches) == 0 || len(r.Matches[0].QueryParams) == 0) {
+		if asIs(r) {
 			out = append(out, r)
 			continue
 		}

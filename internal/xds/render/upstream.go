@@ -185,11 +185,15 @@ func autoMTLS(spec ClusterSpec) []*clusterv3.Cluster_TransportSocketMatch {
 // the whole context per cluster was a quarter of generating a sidecar's config.
 func autoMTLSContext(spec ClusterSpec) []byte {
 	head := meshTLSHead(spec.Protocol)
-	sni := meshSNI(spec)
-	value := make([]byte, 0, len(head)+protowire.SizeTag(2)+protowire.SizeBytes(len(sni)))
+	var digits [10]byte
+	port := strconv.AppendUint(digits[:0], uint64(spec.Port), 10)
+	sni := len("outbound_.") + len(port) + len("_.") + len(spec.Subset) + len("_.") + len(spec.Hostname)
+	value := make([]byte, 0, len(head)+protowire.SizeTag(2)+protowire.SizeBytes(sni))
 	value = append(value, head...)
 	value = protowire.AppendTag(value, 2, protowire.BytesType)
-	return protowire.AppendString(value, sni)
+	value = protowire.AppendVarint(value, uint64(sni))
+	// meshSNI's name, written in place
+	return append(append(append(append(append(append(value, "outbound_."...), port...), "_."...), spec.Subset...), "_."...), spec.Hostname...)
 }
 
 var (
