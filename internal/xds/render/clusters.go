@@ -140,6 +140,7 @@ type circuitBreakers struct {
 	breakers   clusterv3.CircuitBreakers
 	list       [1]*clusterv3.CircuitBreakers_Thresholds
 	thresholds clusterv3.CircuitBreakers_Thresholds
+	limits     [4]wrapperspb.UInt32Value
 }
 
 func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool, f Flavor) {
@@ -152,7 +153,7 @@ func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool, f Flavor) {
 	cb := new(circuitBreakers)
 	th := &cb.thresholds
 	set := false
-	for _, f := range []struct {
+	for i, f := range [len(cb.limits)]struct {
 		v   *uint32
 		dst **wrapperspb.UInt32Value
 	}{
@@ -162,7 +163,8 @@ func connectionPool(c *clusterv3.Cluster, cp *ir.ConnectionPool, f Flavor) {
 		{cp.MaxRetries, &th.MaxRetries},
 	} {
 		if f.v != nil {
-			*f.dst = wrapperspb.UInt32(*f.v)
+			cb.limits[i].Value = *f.v
+			*f.dst = &cb.limits[i]
 			set = true
 		}
 	}

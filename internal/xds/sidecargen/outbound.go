@@ -106,11 +106,11 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 		slices.SortFunc(hosts, func(a, b httpHost) int { return cmp.Compare(a.svc.Hostname, b.svc.Hostname) })
 		for _, h := range hosts {
 			rc.VirtualHosts = append(rc.VirtualHosts, render.Memoized(g.memo, h.svc, n, render.PartVirtualHost, func() *routev3.VirtualHost {
-				return &routev3.VirtualHost{
-					Name:    h.svc.Hostname + suffix,
-					Domains: domains(h.svc, g.scope.Namespace),
-					Routes:  render.Routes(render.ClientTable(h.port, g.scope).Routes, g.find, render.Envoy),
-				}
+				v := new(virtualHost)
+				v.vh.Name = h.svc.Hostname + suffix
+				v.vh.Domains = domains(v.domains[:0], h.svc, g.scope.Namespace)
+				v.vh.Routes = render.Routes(render.ClientTable(h.port, g.scope).Routes, g.find, render.Envoy)
+				return &v.vh
 			}))
 		}
 		// allow_any depends on nothing: memoized under no service, so an unchanged
@@ -135,12 +135,18 @@ func allowAnyHost() *routev3.VirtualHost {
 	}
 }
 
-// domains are the names a client in namespace ns reaches a service by: the FQDN, the
-// shorter names its DNS search path completes (name.namespace, name.namespace.svc, and
-// the bare name from the service's own namespace), and the service's addresses. The
-// route configuration ignores the Host header's port.
-func domains(svc *ir.Service, ns string) []string {
-	names := make([]string, 0, 4+len(svc.Addresses))
+// virtualHost is a service's virtual host and room for its domains, allocated
+// together: a service of one address has five.
+type virtualHost struct {
+	vh      routev3.VirtualHost
+	domains [5]string
+}
+
+// domains appends to names the names a client in namespace ns reaches a service by:
+// the FQDN, the shorter names its DNS search path completes (name.namespace,
+// name.namespace.svc, and the bare name from the service's own namespace), and the
+// service's addresses. The route configuration ignores the Host header's port.
+func domains(names []string, svc *ir.Service, ns string) []string {
 	names = append(names, svc.Hostname)
 	// name.namespace.svc.<domain>: the short names are prefixes of the hostname, taken
 	// as they are rather than built anew for every service in every scope.
