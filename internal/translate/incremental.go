@@ -44,6 +44,8 @@ type Incremental struct {
 	// vsDeps and drDeps are the dependencies of prev's VirtualServices and
 	// DestinationRules, index by index (nil when not worked out).
 	vsDeps, drDeps []*dependent
+	// deps indexes vsDeps and drDeps by host (nil with them).
+	deps *depIndex
 	// services are the previous IR's services by hostname (nil: not indexed yet).
 	services map[string]*ir.Service
 	// policies are the last restricted pass's security policy translations.
@@ -111,15 +113,15 @@ func (x *Incremental) Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 			delete(t.report.Objects, ref)
 		}
 		if out, report, bad := t.run(); bad == nil {
-			x.vsDeps, x.drDeps, x.services, x.policies = r.vsDeps, r.drDeps, t.services, r.policies
+			x.vsDeps, x.drDeps, x.deps, x.services, x.policies = r.vsDeps, r.drDeps, r.deps, t.services, r.policies
 			return x.keep(snap, waypoints, out, report, false)
 		}
 	}
 	// Objects whose translation failed are left out by a full translation only.
 	out, report, failed := translateContained(snap)
-	x.vsDeps, x.drDeps, x.services, x.policies = nil, nil, nil, policyMemo{}
+	x.vsDeps, x.drDeps, x.deps, x.services, x.policies = nil, nil, nil, nil, policyMemo{}
 	if r != nil {
-		x.vsDeps, x.drDeps = r.vsDeps, r.drDeps
+		x.vsDeps, x.drDeps, x.deps = r.vsDeps, r.drDeps, r.deps
 	}
 	return x.keep(snap, waypoints, out, report, failed)
 }
@@ -143,8 +145,14 @@ type restriction struct {
 	order []*ir.Service
 	// removed are objects prev had and the snapshot has not.
 	removed []ir.ConfigRef
-	// vsDeps and drDeps are the snapshot's objects' dependencies, for the next pass.
+	// vsDeps and drDeps are the snapshot's objects' dependencies, for the next pass,
+	// and deps indexes them.
 	vsDeps, drDeps []*dependent
+	deps           *depIndex
+	// stale are the dependencies of prev's versions of changed and removed objects,
+	// fresh those of the snapshot's changed and new objects (both only when prev's
+	// dependencies were known).
+	stale, fresh []*dependent
 	// prevPolicies are the last pass's policy translations; policies this pass's.
 	prevPolicies, policies policyMemo
 }
@@ -194,9 +202,17 @@ func (x *Incremental) restrictionFor(snap *model.Snapshot, waypoints string) *re
 			count++
 		}
 	}
+	// reached are the hosts not yet followed to their dependents (with an index).
+	var reached []string
+	reach := func(h string) {
+		if !r.hosts[h] {
+			r.hosts[h] = true
+			reached = append(reached, h)
+		}
+	}
 	seed := func(d *dependent) {
 		for _, p := range d.patterns {
-			known.expand(p, r.hosts)
+			known.expand(p, reach)
 		}
 	}
 	// Changed, added and removed objects: both versions' hosts are reached.
@@ -209,18 +225,43 @@ func (x *Incremental) restrictionFor(snap *model.Snapshot, waypoints string) *re
 	}, r, seed, pending)
 	// Close over dependencies: an unchanged object that touches a reached host is
 	// translated again, and everything it routes or shapes is reached with it.
-	for grew := true; grew; {
-		grew = false
-		rest := pending[:0]
-		for _, d := range pending {
-			if !d.reaches(r.hosts) {
-				rest = append(rest, d)
-				continue
-			}
-			r.objects[d.ref], grew = true, true
-			seed(d)
+	if x.deps != nil {
+		// By the index of prev's dependencies: from each reached host to the unchanged
+		// objects that touch it, so the work grows with what is reached.
+		stale := make(map[*dependent]bool, len(r.stale))
+		for _, d := range r.stale {
+			stale[d] = true
 		}
-		pending = rest
+		for h := range r.hosts {
+			reached = append(reached, h)
+		}
+		for len(reached) > 0 {
+			h := reached[len(reached)-1]
+			reached = reached[:len(reached)-1]
+			x.deps.touching(h, func(d *dependent) {
+				if !stale[d] && !r.objects[d.ref] {
+					r.objects[d.ref] = true
+					seed(d)
+				}
+			})
+		}
+		x.deps.update(r.stale, r.fresh)
+		r.deps = x.deps
+	} else {
+		for grew := true; grew; {
+			grew = false
+			rest := pending[:0]
+			for _, d := range pending {
+				if !d.reaches(r.hosts) {
+					rest = append(rest, d)
+					continue
+				}
+				r.objects[d.ref], grew = true, true
+				seed(d)
+			}
+			pending = rest
+		}
+		r.deps = newDepIndex(r.vsDeps, r.drDeps)
 	}
 	if len(r.hosts) == count {
 		return nil // everything is reached: a full translation costs the same
@@ -254,6 +295,9 @@ func changedObjects[T metav1.Object](prev []T, prevDeps []*dependent, cur []T, d
 			d := depAt(prevDeps, i, prev, dep)
 			r.removed = append(r.removed, d.ref)
 			seed(d)
+			if prevDeps != nil {
+				r.stale = append(r.stale, d)
+			}
 			i++
 			continue
 		case c == 0 && sameObject(prev[i], cur[j]):
@@ -262,9 +306,14 @@ func changedObjects[T metav1.Object](prev []T, prevDeps []*dependent, cur []T, d
 		default:
 			curDeps[j] = dep(cur[j])
 			r.objects[curDeps[j].ref] = true
+			r.fresh = append(r.fresh, curDeps[j])
 			seed(curDeps[j])
 			if c == 0 {
-				seed(depAt(prevDeps, i, prev, dep))
+				old := depAt(prevDeps, i, prev, dep)
+				seed(old)
+				if prevDeps != nil {
+					r.stale = append(r.stale, old)
+				}
 			}
 		}
 		if c == 0 {
@@ -315,18 +364,18 @@ func (d *dependent) reaches(hosts map[string]bool) bool {
 // knownHosts are the hostnames of two snapshots' services.
 type knownHosts [2]map[string]*model.Service
 
-// expand adds to hosts every known host pattern names.
-func (k knownHosts) expand(pattern string, hosts map[string]bool) {
+// expand calls add with every known host pattern names.
+func (k knownHosts) expand(pattern string, add func(string)) {
 	for _, m := range k {
 		if !strings.HasPrefix(pattern, "*") {
 			if m[pattern] != nil {
-				hosts[pattern] = true
+				add(pattern)
 			}
 			continue
 		}
 		for h := range m {
 			if matchesPattern(pattern, h) {
-				hosts[h] = true
+				add(h)
 			}
 		}
 	}
