@@ -48,7 +48,7 @@ type scope struct {
 	// of its proxies would give the same config, since only the signature matters.
 	client render.Scope
 	caches map[string]*resourceCache
-	eds    []render.EDSCluster
+	eds    []*render.EDSCluster
 	// memo and marshalled let a regeneration cost what changed: protos rendered for
 	// services the IR carries over are handed out again, and their bytes reused.
 	memo       render.Memo
@@ -115,15 +115,15 @@ func resources[T types.Resource](in []T) []types.Resource {
 // edsChanges reports, by index into cur, which EDS clusters are new or render
 // otherwise than in prev. Generators list clusters in a stable order, so most pair up
 // by index; the rest are looked up by name.
-func edsChanges(prev, cur []render.EDSCluster) func(int) bool {
-	var byName map[string]render.EDSCluster
+func edsChanges(prev, cur []*render.EDSCluster) func(int) bool {
+	var byName map[string]*render.EDSCluster
 	return func(i int) bool {
 		c := cur[i]
 		if i < len(prev) && prev[i].Name == c.Name {
 			return !prev[i].Equal(c)
 		}
 		if byName == nil {
-			byName = make(map[string]render.EDSCluster, len(prev))
+			byName = make(map[string]*render.EDSCluster, len(prev))
 			for _, p := range prev {
 				byName[p.Name] = p
 			}
@@ -157,7 +157,7 @@ func (s *Server) regenerate(sc *scope) {
 	sc.marshalled.begin()
 	defer sc.marshalled.end()
 	rerender := edsChanges(sc.eds, res.EDS)
-	sameNames := len(sc.eds) == len(res.EDS) && slices.EqualFunc(sc.eds, res.EDS, func(a, b render.EDSCluster) bool { return a.Name == b.Name })
+	sameNames := len(sc.eds) == len(res.EDS) && slices.EqualFunc(sc.eds, res.EDS, func(a, b *render.EDSCluster) bool { return a.Name == b.Name })
 	sc.eds = res.EDS
 	s.publish(sc, resourcev3.ListenerType, resources(res.Listeners))
 	s.publish(sc, resourcev3.RouteType, resources(res.Routes))
@@ -167,7 +167,7 @@ func (s *Server) regenerate(sc *scope) {
 	// A cluster that renders as before had its endpoints published before: when every
 	// cluster did, none is looked up (a locked lookup per cluster, thousands a pass).
 	endpoints, complete := sc.caches[resourcev3.EndpointType], sc.edsComplete
-	sc.edsComplete = s.publishEndpoints(sc, func(i int, c render.EDSCluster) bool {
+	sc.edsComplete = s.publishEndpoints(sc, func(i int, c *render.EDSCluster) bool {
 		return reflavored || rerender(i) || (!complete && endpoints.get(c.Name) == nil)
 	}, map[string]*cachedEntry{})
 	// Clusters the scope no longer has lose their endpoints.

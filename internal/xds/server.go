@@ -149,7 +149,7 @@ func (s *Server) UpdateDiscovery(idx model.EndpointIndex, w *model.Workloads) {
 			s.regenerate(sc) // then its endpoints, below
 		}
 		if len(changed) > 0 {
-			s.publishEndpoints(sc, func(_ int, c render.EDSCluster) bool {
+			s.publishEndpoints(sc, func(_ int, c *render.EDSCluster) bool {
 				return changed[model.EndpointKey{Hostname: c.Hostname, Port: c.Port}]
 			}, shared)
 		}
@@ -160,7 +160,7 @@ func (s *Server) UpdateDiscovery(idx model.EndpointIndex, w *model.Workloads) {
 // clusters want selects, and reports whether every one rendered. shared holds the
 // entries of one pass: scopes whose cluster renders alike (the same subset, and no
 // failover from the client's own locality) share one marshalled entry.
-func (s *Server) publishEndpoints(sc *scope, want func(int, render.EDSCluster) bool, shared map[string]*cachedEntry) (rendered bool) {
+func (s *Server) publishEndpoints(sc *scope, want func(int, *render.EDSCluster) bool, shared map[string]*cachedEntry) (rendered bool) {
 	flavor := sc.flavor
 	cache := sc.caches[resourcev3.EndpointType]
 	var changed []*cachedEntry
@@ -172,7 +172,7 @@ func (s *Server) publishEndpoints(sc *scope, want func(int, render.EDSCluster) b
 		key := edsShareKey(c, flavor, sc.client)
 		e := shared[key]
 		if e == nil {
-			cla := render.Endpoints([]render.EDSCluster{c}, s.endpoints, flavor, sc.client)[0]
+			cla := render.Endpoints([]*render.EDSCluster{c}, s.endpoints, flavor, sc.client)[0]
 			e = s.entry(resourcev3.EndpointType, c.Name, cla, sc)
 			if e == nil {
 				rendered = false
@@ -189,7 +189,7 @@ func (s *Server) publishEndpoints(sc *scope, want func(int, render.EDSCluster) b
 }
 
 // edsShareKey names what a ClusterLoadAssignment depends on.
-func edsShareKey(c render.EDSCluster, f render.Flavor, client render.Scope) string {
+func edsShareKey(c *render.EDSCluster, f render.Flavor, client render.Scope) string {
 	key := fmt.Sprintf("%d|%s|%v|%v|%v|%+v", f, c.Name, c.Labels, c.Failover, c.Distribute, c.Locality)
 	if c.Failover || c.Distribute {
 		key += "|" + client.Locality.String()

@@ -53,7 +53,7 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 		for _, port := range svc.Ports {
 			clusters, eds := render.ServiceClusters(svc, port, policy, render.Envoy)
 			out.Clusters = append(out.Clusters, clusters...)
-			out.EDS = append(out.EDS, eds...)
+			out.EDS = render.AppendEDS(out.EDS, eds)
 		}
 	}
 	find := render.LookupFor(in, scope)
@@ -104,7 +104,7 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 	slices.SortFunc(out.Listeners, func(a, b *listenerv3.Listener) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(out.Routes, func(a, b *routev3.RouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(out.Clusters, func(a, b *clusterv3.Cluster) int { return cmp.Compare(a.Name, b.Name) })
-	slices.SortFunc(out.EDS, func(a, b render.EDSCluster) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.EDS, func(a, b *render.EDSCluster) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 

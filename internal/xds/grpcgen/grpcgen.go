@@ -54,7 +54,7 @@ func GenerateWith(in *ir.IR, scope Scope, memo *render.Memo) *Resources {
 			out.Listeners = append(out.Listeners, p.listener)
 			out.Routes = append(out.Routes, p.route)
 			out.Clusters = append(out.Clusters, p.clusters...)
-			out.EDS = append(out.EDS, p.eds...)
+			out.EDS = render.AppendEDS(out.EDS, p.eds)
 		}
 	}
 	if len(scope.ServerListeners) > 0 {

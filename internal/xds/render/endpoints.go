@@ -19,7 +19,7 @@ import (
 // non-zero weight (grpc-go ignores groups without them). Priorities and weights follow
 // the cluster's locality settings for the scope's client. Envoy endpoints carry their
 // tlsMode for auto-mTLS.
-func Endpoints(clusters []EDSCluster, idx model.EndpointIndex, f Flavor, client Scope) []*endpointv3.ClusterLoadAssignment {
+func Endpoints(clusters []*EDSCluster, idx model.EndpointIndex, f Flavor, client Scope) []*endpointv3.ClusterLoadAssignment {
 	out := make([]*endpointv3.ClusterLoadAssignment, 0, len(clusters))
 	for _, c := range clusters {
 		out = append(out, loadAssignment(c, idx[model.EndpointKey{Hostname: c.Hostname, Port: c.Port}], f, client))
@@ -33,7 +33,7 @@ type endpointGroup struct {
 	locality model.Locality
 }
 
-func loadAssignment(c EDSCluster, eps []model.Endpoint, f Flavor, client Scope) *endpointv3.ClusterLoadAssignment {
+func loadAssignment(c *EDSCluster, eps []model.Endpoint, f Flavor, client Scope) *endpointv3.ClusterLoadAssignment {
 	groups := map[endpointGroup][]*endpointv3.LbEndpoint{}
 	var localities []model.Locality
 	for _, ep := range eps {

@@ -89,7 +89,10 @@ func Memoized[T any](m *Memo, svc *ir.Service, port uint32, part MemoPart, rende
 }
 
 // Equal reports whether two EDS clusters render alike for the same endpoints.
-func (c EDSCluster) Equal(o EDSCluster) bool {
+func (c *EDSCluster) Equal(o *EDSCluster) bool {
+	if c == o {
+		return true // the same rendering, memoized
+	}
 	if c.Name != o.Name || c.Hostname != o.Hostname || c.Port != o.Port || c.Failover != o.Failover || c.Distribute != o.Distribute ||
 		len(c.Labels) != len(o.Labels) || (c.Locality == nil) != (o.Locality == nil) {
 		return false

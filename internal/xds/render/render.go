@@ -64,7 +64,7 @@ type Resources struct {
 	Clusters  []*clusterv3.Cluster
 	// EDS are the clusters whose endpoints the client asks for: the input to the EDS
 	// fast path, which renders ClusterLoadAssignments without re-translating.
-	EDS []EDSCluster
+	EDS []*EDSCluster
 }
 
 // Messages lists every resource, in the order a proxy takes them (listeners, routes,
@@ -85,6 +85,16 @@ func (r *Resources) Messages(idx model.EndpointIndex, f Flavor, scope Scope) []p
 		out = append(out, m)
 	}
 	return out
+}
+
+// AppendEDS appends to dst a pointer to each of eds: a scope's EDS clusters are
+// pointers into what its generator rendered (and memoized) per service, not copies,
+// as a regeneration for one change listed them all again.
+func AppendEDS(dst []*EDSCluster, eds []EDSCluster) []*EDSCluster {
+	for i := range eds {
+		dst = append(dst, &eds[i])
+	}
+	return dst
 }
 
 // EDSCluster says which endpoints a cluster's ClusterLoadAssignment holds.

@@ -44,7 +44,7 @@ func Generate(in *ir.IR, scope render.Scope) *render.Resources {
 	slices.SortFunc(out.Listeners, func(a, b *listenerT) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(out.Routes, func(a, b *routeConfigT) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(out.Clusters, func(a, b *clusterT) int { return cmp.Compare(a.Name, b.Name) })
-	slices.SortFunc(out.EDS, func(a, b render.EDSCluster) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.EDS, func(a, b *render.EDSCluster) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -82,10 +82,10 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 			}
 		}
 	}
-	out := &render.Resources{Clusters: make([]*clusterT, 0, clusters), EDS: make([]render.EDSCluster, 0, eds)}
+	out := &render.Resources{Clusters: make([]*clusterT, 0, clusters), EDS: make([]*render.EDSCluster, 0, eds)}
 	for _, pc := range parts {
 		out.Clusters = append(out.Clusters, pc.clusters...)
-		out.EDS = append(out.EDS, pc.eds...)
+		out.EDS = render.AppendEDS(out.EDS, pc.eds)
 	}
 	out.Listeners = append(out.Listeners, g.httpListeners()...)
 	out.Listeners = append(out.Listeners, g.tcpListeners()...)

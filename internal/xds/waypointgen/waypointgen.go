@@ -90,7 +90,7 @@ func Generate(in *ir.IR, scope render.Scope, gw *ir.Gateway) *render.Resources {
 	slices.SortFunc(out.Listeners, func(a, b *listenerv3.Listener) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(out.Routes, func(a, b *routev3.RouteConfiguration) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(out.Clusters, func(a, b *clusterv3.Cluster) int { return cmp.Compare(a.Name, b.Name) })
-	slices.SortFunc(out.EDS, func(a, b render.EDSCluster) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.EDS, func(a, b *render.EDSCluster) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -264,7 +264,7 @@ func (w *waypoint) serviceClusters(svc *ir.Service, port *ir.Port, kind string) 
 		}
 	}
 	w.out.Clusters = append(w.out.Clusters, clusters...)
-	w.out.EDS = append(w.out.EDS, eds...)
+	w.out.EDS = render.AppendEDS(w.out.EDS, eds)
 }
 
 // outboundClusters renders the outbound clusters routes send to, tunnelled too.
@@ -283,7 +283,7 @@ func (w *waypoint) outboundClusters() {
 			for i, c := range clusters {
 				if c.Name == name {
 					w.out.Clusters = append(w.out.Clusters, c)
-					w.out.EDS = append(w.out.EDS, eds[i])
+					w.out.EDS = append(w.out.EDS, &eds[i])
 				}
 			}
 		}
