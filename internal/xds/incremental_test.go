@@ -128,6 +128,9 @@ func TestGenerationIsDeterministic(t *testing.T) {
 					}
 				}
 			}
+			if err := render.VerifyShared(); err != nil {
+				t.Fatalf("step %d %s: %v", step, class, err)
+			}
 		}
 		m.Edit()
 	}

@@ -94,6 +94,9 @@ func writeResources(t *testing.T, doc *strings.Builder, scope render.Scope, gen 
 	res := gen(in, scope)
 	start := doc.Len()
 	msgs := res.Messages(eps, f, scope)
+	if err := render.VerifyShared(); err != nil {
+		t.Error(err)
+	}
 	for _, m := range msgs {
 		if err := m.(validator).ValidateAll(); err != nil {
 			t.Errorf("%T fails validation: %v", m, err)
