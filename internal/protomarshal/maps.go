@@ -6,6 +6,7 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -30,6 +31,47 @@ func holdsUnorderedMap(m proto.Message) bool {
 	}
 	return false
 }
+
+// marshalRouteConfiguration writes a route configuration as its name, then each
+// virtual host marshalled on its own (with sorted keys only where it holds a map of
+// several entries), then its other fields: the layout the xDS cache assembles from
+// memoized virtual hosts, so that a route configuration marshals to the same bytes
+// (and version) whether it was assembled or marshalled whole. Marshalling the whole of
+// it with sorted keys would write every virtual host in proto.Marshal's field order.
+func marshalRouteConfiguration(rc *routev3.RouteConfiguration) ([]byte, error) {
+	b, err := Marshal(&routev3.RouteConfiguration{Name: rc.Name})
+	if err != nil {
+		return nil, err
+	}
+	for _, vh := range rc.VirtualHosts {
+		vb, err := Marshal(vh)
+		if err != nil {
+			return nil, err
+		}
+		b = protowire.AppendTag(b, routeConfigVirtualHostsField, protowire.BytesType)
+		b = protowire.AppendBytes(b, vb)
+	}
+	// The other fields, copied by reflection: this is the rare configuration with
+	// fault injection and CORS on one route.
+	rest := &routev3.RouteConfiguration{}
+	rc.ProtoReflect().Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if f.Number() != routeConfigNameField && f.Number() != routeConfigVirtualHostsField {
+			rest.ProtoReflect().Set(f, v)
+		}
+		return true
+	})
+	tail, err := Marshal(rest)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, tail...), nil
+}
+
+// RouteConfiguration's field numbers for name and virtual_hosts.
+const (
+	routeConfigNameField         = 1
+	routeConfigVirtualHostsField = 2
+)
 
 func routesUnordered(rc *routev3.RouteConfiguration) bool {
 	for _, vh := range rc.GetVirtualHosts() {

@@ -10,8 +10,9 @@
 // The generated code writes map entries in Go's map order, and meshd's versions are
 // hashes of the bytes, so the same config must always give the same bytes. Maps of
 // several entries are rare in what meshd generates: RBAC's policies are written here
-// in key order (rbac.go), and a route with several per-filter configs makes its route
-// configuration go through proto.Marshal with sorted keys (maps.go). Verify, run by
+// in key order (rbac.go), and a route with several per-filter configs makes its
+// virtual host go through proto.Marshal with sorted keys, the rest of its route
+// configuration still through generated code (maps.go). Verify, run by
 // the generators' tests on everything they produce, fails when a map of several
 // entries appears anywhere else. Messages other than Envoy's (ztunnel's workload API),
 // and every message in a build without the tag, take proto.Marshal with sorted keys.
@@ -21,6 +22,7 @@ import (
 	"strings"
 	"sync"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -40,6 +42,9 @@ func Marshal(m proto.Message) ([]byte, error) {
 	}
 	if b, sorted, err := marshalSorted(m); sorted {
 		return b, err
+	}
+	if rc, ok := m.(*routev3.RouteConfiguration); ok && routesUnordered(rc) {
+		return marshalRouteConfiguration(rc)
 	}
 	if holdsUnorderedMap(m) {
 		return deterministic.Marshal(m)

@@ -135,6 +135,15 @@ func (m *Mesh) virtualService(ns, name string) *networkingv1.VirtualService {
 	case 1:
 		vs.Spec.HTTP[0].Match[0].SourceNamespace = m.pick(Namespaces)
 	}
+	// Fault injection and CORS are per-filter configs of a route: a route with both
+	// is where generated marshalling would meet a map of several entries.
+	if m.rng.IntN(4) == 0 {
+		vs.Spec.HTTP[1].Fault = &networkingv1.HTTPFaultInjection{Abort: &networkingv1.HTTPFaultInjectionAbort{
+			HTTPStatus: ptr.To(int32(503)), Percentage: &networkingv1.Percent{Value: 10}}}
+	}
+	if m.rng.IntN(4) == 0 {
+		vs.Spec.HTTP[1].CorsPolicy = &networkingv1.CorsPolicy{AllowOrigins: []networkingv1.StringMatch{{Exact: ptr.To("https://" + m.pick(names) + ".example.com")}}}
+	}
 	if m.rng.IntN(5) == 0 {
 		vs.Spec.TLS = []networkingv1.TLSRoute{{Match: []networkingv1.TLSMatchAttributes{{SniHosts: []string{"x.example.com"}}}, Route: []networkingv1.RouteDestination{{Destination: m.destination(ns)}}}}
 	}
