@@ -63,7 +63,7 @@ test: envtest ## Unit, golden and envtest integration tests (real kube-apiserver
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" MESHD_KUBECTL="$(KUBECTL)" go test -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 .PHONY: bench
-bench: envtest ## Measure generation against the marshal floor per istiod benchmark shape, one change against full generation, and convergence and memory of 2,000 ADS streams on envtest; prints a table and writes bench/results.md.
+bench: envtest ## Measure generation against the issue's build-and-marshal floor per istiod benchmark shape, one change against full generation, and convergence and memory of 2,000 ADS streams on envtest; prints a table and writes bench/results.md.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" MESHD_BENCH=1 go test ./test/bench -run TestBenchReport -count=1 -v -timeout 30m | grep -v '^=== RUN'
 	@echo "Per-size Go benchmarks (100, 1k, 10k services): go test ./test/bench -run '^$$' -bench . -benchmem"
 
