@@ -231,6 +231,13 @@ func TestSyncedAtFollowsConfigNotEndpoints(t *testing.T) {
 		if len(ps) != 1 {
 			t.Fatalf("%d proxies in progress, want 1", len(ps))
 		}
+		// The progress of the one proxy, asked alone, is the same.
+		if one := srv.ProgressOf(node.Id); len(one) != 1 || one[0] != ps[0] {
+			t.Fatalf("ProgressOf(%s) = %+v, Progress says %+v", node.Id, one, ps[0])
+		}
+		if other := srv.ProgressOf("sidecar~10.0.0.10~q.x~x.svc.cluster.local"); len(other) != 0 {
+			t.Fatalf("ProgressOf an unknown proxy = %+v", other)
+		}
 		return ps[0]
 	}
 	if p := synced(); !p.UpToDate || p.SyncedAt != srv.ConfigSeq() {

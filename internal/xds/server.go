@@ -329,58 +329,96 @@ func (s *Server) Progress() []ProxyProgress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]ProxyProgress, 0, len(s.tracker.streams))
-	// Proxies of a scope mostly subscribe alike: compute each expected version once.
-	type expectedKey struct {
-		scope    scopeKey
-		typeURL  string
-		wildcard bool
-		names    uint64
-	}
-	expected := map[expectedKey]string{}
+	expected := expectedVersions{}
 	synced := make(map[string]uint64, len(s.tracker.streams))
 	for _, p := range s.tracker.streams {
-		if p.info.Class == ClassZtunnel {
-			continue // it holds no object's routing config: not counted for Programmed
-		}
-		key := s.keyFor(p.info)
-		sc := s.scopes[key]
-		if sc == nil {
+		pp, ok := s.progress(p, expected)
+		if !ok {
 			continue
 		}
-		pp := ProxyProgress{NodeID: p.NodeID, Namespace: key.Namespace, UpToDate: true}
-		configUpToDate := true
-		for _, t := range p.Subscribed {
-			cache := sc.caches[t]
-			if cache == nil {
-				continue // secrets: per identity, not part of the scope's config
-			}
-			names := p.Names[t]
-			wildcard := len(names) == 0 || p.Delta
-			memo := expectedKey{scope: key, typeURL: t, wildcard: wildcard, names: p.NamesKey[t]}
-			want, ok := expected[memo]
-			if !ok {
-				want = cache.version(names, wildcard)
-				expected[memo] = want
-			}
-			if p.Acked[t] != want {
-				pp.UpToDate = false
-				configUpToDate = configUpToDate && t == resourcev3.EndpointType
-			}
-			if nack, ok := p.Nacked[t]; ok {
-				pp.Nack = nack.Message
-			}
-		}
-		if configUpToDate {
-			synced[p.NodeID] = s.seq
-		} else if at, ok := s.synced[p.NodeID]; ok {
-			synced[p.NodeID] = at
-		}
-		pp.SyncedAt = synced[p.NodeID]
+		synced[p.NodeID] = pp.SyncedAt
 		out = append(out, pp)
 	}
 	s.synced = synced // proxies gone are forgotten
 	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
 	return out
+}
+
+// ProgressOf is Progress for the named proxies only, in no particular order: it
+// computes no other proxy's versions, so it can be asked often while pushes run.
+func (s *Server) ProgressOf(nodeIDs ...string) []ProxyProgress {
+	want := make(map[string]bool, len(nodeIDs))
+	for _, id := range nodeIDs {
+		want[id] = true
+	}
+	s.tracker.mu.Lock()
+	defer s.tracker.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ProxyProgress
+	expected := expectedVersions{}
+	for _, p := range s.tracker.streams {
+		if !want[p.NodeID] {
+			continue
+		}
+		if pp, ok := s.progress(p, expected); ok {
+			out = append(out, pp)
+		}
+	}
+	return out
+}
+
+// expectedVersions memoizes, within one progress report, the version a scope's
+// proxies should hold: proxies of a scope mostly subscribe alike.
+type expectedVersions map[expectedKey]string
+
+type expectedKey struct {
+	scope    scopeKey
+	typeURL  string
+	wildcard bool
+	names    uint64
+}
+
+// progress is one proxy's progress, or false for a proxy that holds no object's
+// routing config (ztunnel) or has no scope yet. Callers hold s.mu and the tracker's
+// lock.
+func (s *Server) progress(p *ProxyState, expected expectedVersions) (ProxyProgress, bool) {
+	if p.info.Class == ClassZtunnel {
+		return ProxyProgress{}, false // not counted for Programmed
+	}
+	key := s.keyFor(p.info)
+	sc := s.scopes[key]
+	if sc == nil {
+		return ProxyProgress{}, false
+	}
+	pp := ProxyProgress{NodeID: p.NodeID, Namespace: key.Namespace, UpToDate: true}
+	configUpToDate := true
+	for _, t := range p.Subscribed {
+		cache := sc.caches[t]
+		if cache == nil {
+			continue // secrets: per identity, not part of the scope's config
+		}
+		names := p.Names[t]
+		wildcard := len(names) == 0 || p.Delta
+		memo := expectedKey{scope: key, typeURL: t, wildcard: wildcard, names: p.NamesKey[t]}
+		want, ok := expected[memo]
+		if !ok {
+			want = cache.version(names, wildcard)
+			expected[memo] = want
+		}
+		if p.Acked[t] != want {
+			pp.UpToDate = false
+			configUpToDate = configUpToDate && t == resourcev3.EndpointType
+		}
+		if nack, ok := p.Nacked[t]; ok {
+			pp.Nack = nack.Message
+		}
+	}
+	pp.SyncedAt = s.synced[p.NodeID]
+	if configUpToDate {
+		pp.SyncedAt = s.seq
+	}
+	return pp, true
 }
 
 // ConfigSeq numbers config updates: it grows by one with every Update.
