@@ -277,3 +277,37 @@ func TestSyncedAtFollowsConfigNotEndpoints(t *testing.T) {
 		t.Fatalf("behind on config: synced at %d, want %d (now %d)", p.SyncedAt, before, srv.ConfigSeq())
 	}
 }
+
+// TestRegenerationPanicReachesTheCaller: scopes regenerate side by side, and a
+// generator's panic is raised in Update's caller (which the pipeline recovers from),
+// with the server's lock released, rather than ending the process from a worker.
+func TestRegenerationPanicReachesTheCaller(t *testing.T) {
+	snap := randommesh.New(2).Snapshot()
+	out, _ := translate.Translate(snap)
+	srv := NewServer(logr.Discard())
+	srv.Update(out)
+	for _, ns := range randommesh.Namespaces {
+		for _, class := range []string{ClassSidecar, ClassGRPC} {
+			if _, err := srv.scopeFor(nodeInfo{Class: class, Namespace: ns}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sidecar := generators[ClassSidecar]
+	broken := sidecar
+	broken.generate = func(*ir.IR, render.Scope, *render.Memo) *render.Resources { panic("generator bug") }
+	generators[ClassSidecar] = broken
+	func() {
+		defer func() {
+			if r := recover(); r != "generator bug" {
+				t.Errorf("Update raised %v, want the generator's panic", r)
+			}
+		}()
+		srv.Update(out)
+	}()
+	generators[ClassSidecar] = sidecar
+	srv.Update(out) // the lock was released
+	if got := srv.ConfigSeq(); got != 3 {
+		t.Fatalf("config updates: %d, want 3", got)
+	}
+}

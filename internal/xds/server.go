@@ -102,9 +102,7 @@ func (s *Server) Update(in *ir.IR) {
 		if moved {
 			s.rebaseScopes(s.watchedNodes())
 		}
-		for _, sc := range s.scopes {
-			s.regenerate(sc)
-		}
+		s.regenerateAll()
 		s.readyOnce.Do(func() { close(s.ready) })
 		return moved
 	}()
