@@ -3,6 +3,7 @@ package xds
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -149,16 +150,21 @@ func (s *Server) regenerateAll() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			drained := false
 			defer func() {
 				if r := recover(); r != nil {
+					s.log.Error(nil, "a generator panicked", "panic", r, "stack", string(debug.Stack()))
 					failed.CompareAndSwap(nil, &r)
-					for range work { // let the sender finish
+				}
+				if !drained { // a panic or runtime.Goexit: let the sender finish
+					for range work {
 					}
 				}
 			}()
 			for sc := range work {
 				s.regenerate(sc)
 			}
+			drained = true
 		}()
 	}
 	for _, sc := range s.scopes {

@@ -330,11 +330,16 @@ func (s *Server) Progress() []ProxyProgress {
 	expected := expectedVersions{}
 	synced := make(map[string]uint64, len(s.tracker.streams))
 	for _, p := range s.tracker.streams {
-		pp, ok := s.progress(p, expected)
+		pp, configUpToDate, ok := s.progress(p, expected)
 		if !ok {
 			continue
 		}
-		synced[p.NodeID] = pp.SyncedAt
+		if configUpToDate {
+			synced[p.NodeID] = s.seq
+		} else if at, ok := s.synced[p.NodeID]; ok {
+			synced[p.NodeID] = at
+		}
+		pp.SyncedAt = synced[p.NodeID]
 		out = append(out, pp)
 	}
 	s.synced = synced // proxies gone are forgotten
@@ -359,7 +364,11 @@ func (s *Server) ProgressOf(nodeIDs ...string) []ProxyProgress {
 		if !want[p.NodeID] {
 			continue
 		}
-		if pp, ok := s.progress(p, expected); ok {
+		if pp, configUpToDate, ok := s.progress(p, expected); ok {
+			pp.SyncedAt = s.synced[p.NodeID]
+			if configUpToDate {
+				pp.SyncedAt = s.seq
+			}
 			out = append(out, pp)
 		}
 	}
@@ -377,20 +386,21 @@ type expectedKey struct {
 	names    uint64
 }
 
-// progress is one proxy's progress, or false for a proxy that holds no object's
+// progress is one proxy's progress but for SyncedAt, and whether it holds its scope's
+// listeners, routes and clusters now; or false for a proxy that holds no object's
 // routing config (ztunnel) or has no scope yet. Callers hold s.mu and the tracker's
 // lock.
-func (s *Server) progress(p *ProxyState, expected expectedVersions) (ProxyProgress, bool) {
+func (s *Server) progress(p *ProxyState, expected expectedVersions) (pp ProxyProgress, configUpToDate, ok bool) {
 	if p.info.Class == ClassZtunnel {
-		return ProxyProgress{}, false // not counted for Programmed
+		return ProxyProgress{}, false, false // not counted for Programmed
 	}
 	key := s.keyFor(p.info)
 	sc := s.scopes[key]
 	if sc == nil {
-		return ProxyProgress{}, false
+		return ProxyProgress{}, false, false
 	}
-	pp := ProxyProgress{NodeID: p.NodeID, Namespace: key.Namespace, UpToDate: true}
-	configUpToDate := true
+	pp = ProxyProgress{NodeID: p.NodeID, Namespace: key.Namespace, UpToDate: true}
+	configUpToDate = true
 	for _, t := range p.Subscribed {
 		cache := sc.caches[t]
 		if cache == nil {
@@ -412,11 +422,7 @@ func (s *Server) progress(p *ProxyState, expected expectedVersions) (ProxyProgre
 			pp.Nack = nack.Message
 		}
 	}
-	pp.SyncedAt = s.synced[p.NodeID]
-	if configUpToDate {
-		pp.SyncedAt = s.seq
-	}
-	return pp, true
+	return pp, configUpToDate, true
 }
 
 // ConfigSeq numbers config updates: it grows by one with every Update.

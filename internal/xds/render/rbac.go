@@ -371,9 +371,9 @@ func authenticated(v string) *rbacv3.Principal {
 }
 
 // prefixSPIFFE adds the scheme to a value that matches an identity exactly or by
-// prefix ("*" aside, only a "*suffix" value does not).
+// prefix: all but "*suffix" values (wildcardMatcher makes "*a*" a prefix match too).
 func prefixSPIFFE(v string) string {
-	if strings.HasPrefix(v, "*") && v != "*" {
+	if strings.HasPrefix(v, "*") && !strings.HasSuffix(v, "*") {
 		return v
 	}
 	return "spiffe://" + v
