@@ -31,10 +31,16 @@ func ServiceKey(namespace, name string) string { return namespace + "/" + name }
 // are kept as not Ready so clients stop picking them.
 func EndpointsFromSlice(slice *discoveryv1.EndpointSlice, in DiscoveryInputs) EndpointIndex {
 	out := EndpointIndex{}
+	out.addSlice(slice, in)
+	return out
+}
+
+// addSlice adds one EndpointSlice's endpoints to idx (EndpointsFromSlice).
+func (idx EndpointIndex) addSlice(slice *discoveryv1.EndpointSlice, in DiscoveryInputs) {
 	svcName := slice.Labels[discoveryv1.LabelServiceName]
 	svc := in.Services[ServiceKey(slice.Namespace, svcName)]
 	if svc == nil || (slice.AddressType != discoveryv1.AddressTypeIPv4 && slice.AddressType != discoveryv1.AddressTypeIPv6) {
-		return out
+		return
 	}
 	for _, sp := range slice.Ports {
 		if sp.Port == nil {
@@ -80,10 +86,9 @@ func EndpointsFromSlice(slice *discoveryv1.EndpointSlice, in DiscoveryInputs) En
 					e.Ambient = Captured(pod.Labels, pod.Spec.HostNetwork, in.NamespaceLabels[slice.Namespace])
 				}
 			}
-			out[key] = append(out[key], e)
+			idx[key] = append(idx[key], e)
 		}
 	}
-	return out
 }
 
 // ready treats an unset condition as true, as the EndpointSlice API says.
@@ -125,9 +130,12 @@ func NewDiscoveryInputs(services []*Service, pods []*corev1.Pod, nodes []*corev1
 
 // IndexEndpoints builds the sorted endpoint index of every slice.
 func IndexEndpoints(slices []*discoveryv1.EndpointSlice, in DiscoveryInputs) EndpointIndex {
-	idx := EndpointIndex{}
+	// Each slice's endpoints go straight into the index, in slice order as merging
+	// per-slice indexes did: a map per slice was most of rebuilding the index, which
+	// every debounced endpoint pass does under churn.
+	idx := make(EndpointIndex, len(slices))
 	for _, s := range slices {
-		idx.Merge(EndpointsFromSlice(s, in))
+		idx.addSlice(s, in)
 	}
 	idx.Sort()
 	return idx
