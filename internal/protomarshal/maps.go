@@ -35,43 +35,49 @@ func holdsUnorderedMap(m proto.Message) bool {
 // marshalRouteConfiguration writes a route configuration as its name, then each
 // virtual host marshalled on its own (with sorted keys only where it holds a map of
 // several entries), then its other fields: the layout the xDS cache assembles from
-// memoized virtual hosts, so that a route configuration marshals to the same bytes
-// (and version) whether it was assembled or marshalled whole. Marshalling the whole of
-// it with sorted keys would write every virtual host in proto.Marshal's field order.
+// memoized virtual hosts (RouteConfigurationEnds, AppendVirtualHost), so that a route
+// configuration marshals to the same bytes (and version) whether it was assembled or
+// marshalled whole. Marshalling the whole of it with sorted keys would write every
+// virtual host in proto.Marshal's field order.
 func marshalRouteConfiguration(rc *routev3.RouteConfiguration) ([]byte, error) {
-	b, err := Marshal(&routev3.RouteConfiguration{Name: rc.Name})
+	head, tail, err := RouteConfigurationEnds(rc)
 	if err != nil {
 		return nil, err
 	}
+	b := head
 	for _, vh := range rc.VirtualHosts {
 		vb, err := Marshal(vh)
 		if err != nil {
 			return nil, err
 		}
-		b = protowire.AppendTag(b, routeConfigVirtualHostsField, protowire.BytesType)
-		b = protowire.AppendBytes(b, vb)
-	}
-	// The other fields, copied by reflection: this is the rare configuration with
-	// fault injection and CORS on one route.
-	rest := &routev3.RouteConfiguration{}
-	rc.ProtoReflect().Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if f.Number() != routeConfigNameField && f.Number() != routeConfigVirtualHostsField {
-			rest.ProtoReflect().Set(f, v)
-		}
-		return true
-	})
-	tail, err := Marshal(rest)
-	if err != nil {
-		return nil, err
+		b = AppendVirtualHost(b, vb)
 	}
 	return append(b, tail...), nil
 }
 
-// RouteConfiguration's field numbers for name and virtual_hosts.
-const (
-	routeConfigNameField         = 1
-	routeConfigVirtualHostsField = 2
-)
+// RouteConfigurationEnds marshals what of a route configuration comes before its
+// virtual hosts (its name) and after them (every other field). rc is changed while
+// it runs, and restored.
+func RouteConfigurationEnds(rc *routev3.RouteConfiguration) (head, tail []byte, err error) {
+	if head, err = Marshal(&routev3.RouteConfiguration{Name: rc.Name}); err != nil {
+		return nil, nil, err
+	}
+	name, vhs := rc.Name, rc.VirtualHosts
+	rc.Name, rc.VirtualHosts = "", nil
+	tail, err = Marshal(rc)
+	rc.Name, rc.VirtualHosts = name, vhs
+	return head, tail, err
+}
+
+// AppendVirtualHost appends a marshalled virtual host to a route configuration's
+// bytes, as its field virtual_hosts.
+func AppendVirtualHost(b, vhost []byte) []byte {
+	b = protowire.AppendTag(b, routeConfigVirtualHostsField, protowire.BytesType)
+	return protowire.AppendBytes(b, vhost)
+}
+
+// routeConfigVirtualHostsField is RouteConfiguration's field number of virtual_hosts.
+const routeConfigVirtualHostsField = 2
 
 func routesUnordered(rc *routev3.RouteConfiguration) bool {
 	for _, vh := range rc.GetVirtualHosts() {

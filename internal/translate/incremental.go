@@ -150,8 +150,7 @@ type restriction struct {
 	vsDeps, drDeps []*dependent
 	deps           *depIndex
 	// stale are the dependencies of prev's versions of changed and removed objects,
-	// fresh those of the snapshot's changed and new objects (both only when prev's
-	// dependencies were known).
+	// fresh those of the snapshot's changed and new objects.
 	stale, fresh []*dependent
 	// prevPolicies are the last pass's policy translations; policies this pass's.
 	prevPolicies, policies policyMemo
@@ -202,7 +201,15 @@ func (x *Incremental) restrictionFor(snap *model.Snapshot, waypoints string) *re
 			count++
 		}
 	}
-	// reached are the hosts not yet followed to their dependents (with an index).
+	vsDep := func(vs *networkingv1.VirtualService) *dependent { return vsDependent(vs, snap.ClusterDomain) }
+	drDep := func(dr *networkingv1.DestinationRule) *dependent { return drDependent(dr, snap.ClusterDomain) }
+	if x.deps == nil {
+		// The first restricted pass after a full translation works out prev's
+		// dependencies and indexes them; later passes keep both up to date.
+		x.vsDeps, x.drDeps = dependents(prev.VirtualServices, vsDep), dependents(prev.DestinationRules, drDep)
+		x.deps = newDepIndex(x.vsDeps, x.drDeps)
+	}
+	// reached are the hosts not yet followed to the objects that touch them.
 	var reached []string
 	reach := func(h string) {
 		if !r.hosts[h] {
@@ -216,53 +223,32 @@ func (x *Incremental) restrictionFor(snap *model.Snapshot, waypoints string) *re
 		}
 	}
 	// Changed, added and removed objects: both versions' hosts are reached.
-	pending := make([]*dependent, 0, len(snap.VirtualServices)+len(snap.DestinationRules))
-	pending, r.vsDeps = changedObjects(prev.VirtualServices, x.vsDeps, snap.VirtualServices, func(vs *networkingv1.VirtualService) *dependent {
-		return vsDependent(vs, snap.ClusterDomain)
-	}, r, seed, pending)
-	pending, r.drDeps = changedObjects(prev.DestinationRules, x.drDeps, snap.DestinationRules, func(dr *networkingv1.DestinationRule) *dependent {
-		return drDependent(dr, snap.ClusterDomain)
-	}, r, seed, pending)
+	r.vsDeps = changedObjects(prev.VirtualServices, x.vsDeps, snap.VirtualServices, vsDep, r, seed)
+	r.drDeps = changedObjects(prev.DestinationRules, x.drDeps, snap.DestinationRules, drDep, r, seed)
 	// Close over dependencies: an unchanged object that touches a reached host is
-	// translated again, and everything it routes or shapes is reached with it.
-	if x.deps != nil {
-		// By the index of prev's dependencies: from each reached host to the unchanged
-		// objects that touch it, so the work grows with what is reached.
-		stale := make(map[*dependent]bool, len(r.stale))
-		for _, d := range r.stale {
-			stale[d] = true
-		}
-		for h := range r.hosts {
-			reached = append(reached, h)
-		}
-		for len(reached) > 0 {
-			h := reached[len(reached)-1]
-			reached = reached[:len(reached)-1]
-			x.deps.touching(h, func(d *dependent) {
-				if !stale[d] && !r.objects[d.ref] {
-					r.objects[d.ref] = true
-					seed(d)
-				}
-			})
-		}
-		x.deps.update(r.stale, r.fresh)
-		r.deps = x.deps
-	} else {
-		for grew := true; grew; {
-			grew = false
-			rest := pending[:0]
-			for _, d := range pending {
-				if !d.reaches(r.hosts) {
-					rest = append(rest, d)
-					continue
-				}
-				r.objects[d.ref], grew = true, true
+	// translated again, and everything it routes or shapes is reached with it. The
+	// index of prev's dependencies leads from each reached host to the objects that
+	// touch it, so the work grows with what is reached, not with the mesh.
+	stale := make(map[*dependent]bool, len(r.stale))
+	for _, d := range r.stale {
+		stale[d] = true
+	}
+	reached = reached[:0] // from here, every host reached so far, once
+	for h := range r.hosts {
+		reached = append(reached, h)
+	}
+	for len(reached) > 0 {
+		h := reached[len(reached)-1]
+		reached = reached[:len(reached)-1]
+		x.deps.touching(h, func(d *dependent) {
+			if !stale[d] && !r.objects[d.ref] {
+				r.objects[d.ref] = true
 				seed(d)
 			}
-			pending = rest
-		}
-		r.deps = newDepIndex(r.vsDeps, r.drDeps)
+		})
 	}
+	x.deps.update(r.stale, r.fresh)
+	r.deps = x.deps
 	if len(r.hosts) == count {
 		return nil // everything is reached: a full translation costs the same
 	}
@@ -271,13 +257,14 @@ func (x *Incremental) restrictionFor(snap *model.Snapshot, waypoints string) *re
 
 // changedObjects marks the objects of one kind that are new or changed in cur for
 // translation, seeds the hosts of both their versions (and of removed objects), and
-// appends the unchanged ones' dependencies to unchanged. It also returns cur's
-// dependencies, index by index; prevDeps are prev's (nil: work them out).
+// notes the dependencies that leave the index (r.stale) and join it (r.fresh). It
+// returns cur's dependencies, index by index; prevDeps are prev's: an unchanged
+// object keeps its dependent.
 //
 // Both lists are sorted oldest first (model.OldestFirst), so one merging walk pairs
 // an object's two versions without an index.
 func changedObjects[T metav1.Object](prev []T, prevDeps []*dependent, cur []T, dep func(T) *dependent,
-	r *restriction, seed func(*dependent), unchanged []*dependent) ([]*dependent, []*dependent) {
+	r *restriction, seed func(*dependent)) []*dependent {
 	curDeps := make([]*dependent, len(cur))
 	i, j := 0, 0
 	for i < len(prev) || j < len(cur) {
@@ -292,28 +279,21 @@ func changedObjects[T metav1.Object](prev []T, prevDeps []*dependent, cur []T, d
 		}
 		switch {
 		case c > 0:
-			d := depAt(prevDeps, i, prev, dep)
-			r.removed = append(r.removed, d.ref)
-			seed(d)
-			if prevDeps != nil {
-				r.stale = append(r.stale, d)
-			}
+			r.removed = append(r.removed, prevDeps[i].ref)
+			r.stale = append(r.stale, prevDeps[i])
+			seed(prevDeps[i])
 			i++
 			continue
 		case c == 0 && sameObject(prev[i], cur[j]):
-			curDeps[j] = depAt(prevDeps, i, prev, dep)
-			unchanged = append(unchanged, curDeps[j])
+			curDeps[j] = prevDeps[i]
 		default:
 			curDeps[j] = dep(cur[j])
 			r.objects[curDeps[j].ref] = true
 			r.fresh = append(r.fresh, curDeps[j])
 			seed(curDeps[j])
 			if c == 0 {
-				old := depAt(prevDeps, i, prev, dep)
-				seed(old)
-				if prevDeps != nil {
-					r.stale = append(r.stale, old)
-				}
+				r.stale = append(r.stale, prevDeps[i])
+				seed(prevDeps[i])
 			}
 		}
 		if c == 0 {
@@ -321,14 +301,16 @@ func changedObjects[T metav1.Object](prev []T, prevDeps []*dependent, cur []T, d
 		}
 		j++
 	}
-	return unchanged, curDeps
+	return curDeps
 }
 
-func depAt[T any](deps []*dependent, i int, objs []T, dep func(T) *dependent) *dependent {
-	if deps != nil {
-		return deps[i]
+// dependents are the dependencies of objs, index by index.
+func dependents[T any](objs []T, dep func(T) *dependent) []*dependent {
+	out := make([]*dependent, len(objs))
+	for i, o := range objs {
+		out[i] = dep(o)
 	}
-	return dep(objs[i])
+	return out
 }
 
 // dependent is what an object's translation touches: the host patterns it routes or
@@ -337,28 +319,6 @@ type dependent struct {
 	ref      ir.ConfigRef
 	patterns []string
 	reads    []string
-}
-
-func (d *dependent) reaches(hosts map[string]bool) bool {
-	for _, h := range d.reads {
-		if hosts[h] {
-			return true
-		}
-	}
-	for _, p := range d.patterns {
-		if !strings.HasPrefix(p, "*") {
-			if hosts[p] {
-				return true
-			}
-			continue
-		}
-		for h := range hosts {
-			if matchesPattern(p, h) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // knownHosts are the hostnames of two snapshots' services.

@@ -182,22 +182,16 @@ func (m *marshalMemo) marshal(r types.Resource) (marshalled, error) {
 	return out, err
 }
 
-// assemble marshals a route configuration as proto.Marshal would (fields in number
+// assemble marshals a route configuration in protomarshal's layout (fields in number
 // order: name, then the repeated virtual_hosts, then the rest), taking each virtual
 // host's bytes from the memo when it has them.
 func (m *marshalMemo) assemble(rc *routev3.RouteConfiguration) (marshalled, error) {
 	var out marshalled
-	head, err := protomarshal.Marshal(&routev3.RouteConfiguration{Name: rc.Name})
+	head, tail, err := protomarshal.RouteConfigurationEnds(rc)
 	if err != nil {
 		return out, err
 	}
 	name, vhs := rc.Name, rc.VirtualHosts
-	rc.Name, rc.VirtualHosts = "", nil
-	tail, err := protomarshal.Marshal(rc)
-	rc.Name, rc.VirtualHosts = name, vhs
-	if err != nil {
-		return out, err
-	}
 	out.assembled, out.tail = true, tail
 	parts := make([][]byte, len(vhs))
 	size := len(head) + len(tail)
@@ -221,10 +215,8 @@ func (m *marshalMemo) assemble(rc *routev3.RouteConfiguration) (marshalled, erro
 	out.bytes = append(out.bytes, head...)
 	fresh := 0
 	for i, b := range parts {
-		out.bytes = protowire.AppendTag(out.bytes, 2, protowire.BytesType)
-		out.bytes = protowire.AppendVarint(out.bytes, uint64(len(b)))
-		start := len(out.bytes)
-		out.bytes = append(out.bytes, b...)
+		out.bytes = protomarshal.AppendVirtualHost(out.bytes, b)
+		start := len(out.bytes) - len(b)
 		// When every virtual host is new (a scope's first or a full generation), their
 		// bytes are memoized as slices of the route configuration's, which the cache
 		// keeps anyway, rather than as a second copy. Not otherwise: a few new virtual

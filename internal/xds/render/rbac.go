@@ -580,29 +580,30 @@ func andPerm(ps []*rbacv3.Permission) *rbacv3.Permission {
 	case 1:
 		return ps[0]
 	}
-	p := new(struct {
-		perm rbacv3.Permission
-		and  rbacv3.Permission_AndRules
-		set  rbacv3.Permission_Set
-	})
-	p.set.Rules = ps
-	p.and.AndRules = &p.set
-	p.perm.Rule = &p.and
-	return &p.perm
+	return permSet(ps, true)
 }
 
 func orPerm(ps []*rbacv3.Permission) *rbacv3.Permission {
 	if len(ps) == 1 {
 		return ps[0]
 	}
+	return permSet(ps, false)
+}
+
+// permSet is the permission of all (and) or any of ps, its parts allocated together.
+func permSet(ps []*rbacv3.Permission, and bool) *rbacv3.Permission {
 	p := new(struct {
 		perm rbacv3.Permission
+		and  rbacv3.Permission_AndRules
 		or   rbacv3.Permission_OrRules
 		set  rbacv3.Permission_Set
 	})
 	p.set.Rules = ps
-	p.or.OrRules = &p.set
-	p.perm.Rule = &p.or
+	if and {
+		p.and.AndRules, p.perm.Rule = &p.set, &p.and
+	} else {
+		p.or.OrRules, p.perm.Rule = &p.set, &p.or
+	}
 	return &p.perm
 }
 
@@ -613,29 +614,30 @@ func andIDs(ps []*rbacv3.Principal) *rbacv3.Principal {
 	case 1:
 		return ps[0]
 	}
-	p := new(struct {
-		id  rbacv3.Principal
-		and rbacv3.Principal_AndIds
-		set rbacv3.Principal_Set
-	})
-	p.set.Ids = ps
-	p.and.AndIds = &p.set
-	p.id.Identifier = &p.and
-	return &p.id
+	return idSet(ps, true)
 }
 
 func orIDs(ps []*rbacv3.Principal) *rbacv3.Principal {
 	if len(ps) == 1 {
 		return ps[0]
 	}
+	return idSet(ps, false)
+}
+
+// idSet is the principal of all (and) or any of ps, its parts allocated together.
+func idSet(ps []*rbacv3.Principal, and bool) *rbacv3.Principal {
 	p := new(struct {
 		id  rbacv3.Principal
+		and rbacv3.Principal_AndIds
 		or  rbacv3.Principal_OrIds
 		set rbacv3.Principal_Set
 	})
 	p.set.Ids = ps
-	p.or.OrIds = &p.set
-	p.id.Identifier = &p.or
+	if and {
+		p.and.AndIds, p.id.Identifier = &p.set, &p.and
+	} else {
+		p.or.OrIds, p.id.Identifier = &p.set, &p.or
+	}
 	return &p.id
 }
 

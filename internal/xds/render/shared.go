@@ -25,20 +25,19 @@ import (
 // sharedMessages are the shared messages render makes when the package loads.
 func sharedMessages() map[string]proto.Message {
 	out := map[string]proto.Message{
-		"the EDS config source":                   clusterEDSSource,
-		"the connect timeout":                     clusterConnectTimeout,
-		"the EDS discovery type":                  &clusterv3.Cluster{ClusterDiscoveryType: edsType},
-		"outlier detection's never-enforce":       neverEnforce,
-		"outlier detection's always-enforce":      alwaysEnforce,
-		"the zero route timeout":                  noTimeout,
-		"auto-mTLS's tlsMode=istio match":         tlsModeIstio,
-		"auto-mTLS's plaintext fallback":          tlsModeDisabled,
-		"the TLS inspector":                       tlsInspector,
-		"the HTTP inspector":                      httpInspector,
-		"the HTTP filters every HCM ends with, 0": envoyHTTP[0],
+		"the EDS config source":              clusterEDSSource,
+		"the connect timeout":                clusterConnectTimeout,
+		"the EDS discovery type":             &clusterv3.Cluster{ClusterDiscoveryType: edsType},
+		"outlier detection's never-enforce":  neverEnforce,
+		"outlier detection's always-enforce": alwaysEnforce,
+		"the zero route timeout":             noTimeout,
+		"auto-mTLS's tlsMode=istio match":    tlsModeIstio,
+		"auto-mTLS's plaintext fallback":     tlsModeDisabled,
+		"the TLS inspector":                  tlsInspector,
+		"the HTTP inspector":                 httpInspector,
 	}
-	for i, f := range envoyHTTP[1:] {
-		out[fmt.Sprintf("the HTTP filters every HCM ends with, %d", i+1)] = f
+	for _, f := range envoyHTTP {
+		out["the HTTP filter every HCM ends with, "+f.GetName()] = f
 	}
 	return out
 }

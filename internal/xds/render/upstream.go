@@ -185,15 +185,11 @@ func autoMTLS(spec ClusterSpec) []*clusterv3.Cluster_TransportSocketMatch {
 // the whole context per cluster was a quarter of generating a sidecar's config.
 func autoMTLSContext(spec ClusterSpec) []byte {
 	head := meshTLSHead(spec.Protocol)
-	var digits [10]byte
-	port := strconv.AppendUint(digits[:0], uint64(spec.Port), 10)
-	sni := len("outbound_.") + len(port) + len("_.") + len(spec.Subset) + len("_.") + len(spec.Hostname)
-	value := make([]byte, 0, len(head)+protowire.SizeTag(2)+protowire.SizeBytes(sni))
+	sni := meshSNI(spec)
+	value := make([]byte, 0, len(head)+protowire.SizeTag(2)+protowire.SizeBytes(len(sni)))
 	value = append(value, head...)
 	value = protowire.AppendTag(value, 2, protowire.BytesType)
-	value = protowire.AppendVarint(value, uint64(sni))
-	// meshSNI's name, written in place
-	return append(append(append(append(append(append(value, "outbound_."...), port...), "_."...), spec.Subset...), "_."...), spec.Hostname...)
+	return protowire.AppendString(value, sni)
 }
 
 var (
