@@ -140,7 +140,13 @@ func istioMutual(spec ClusterSpec, tls *ir.ClientTLS) *tlsv3.UpstreamTlsContext 
 }
 
 func meshSNI(spec ClusterSpec) string {
-	return "outbound_." + strconv.FormatUint(uint64(spec.Port), 10) + "_." + spec.Subset + "_." + spec.Hostname
+	return string(appendMeshSNI(make([]byte, 0, 32+len(spec.Subset)+len(spec.Hostname)), spec))
+}
+
+// appendMeshSNI appends Istio's SNI for a cluster: outbound_.<port>_.<subset>_.<host>.
+func appendMeshSNI(b []byte, spec ClusterSpec) []byte {
+	b = strconv.AppendUint(append(b, "outbound_."...), uint64(spec.Port), 10)
+	return append(append(append(append(b, "_."...), spec.Subset...), "_."...), spec.Hostname...)
 }
 
 // meshALPN is what a client offers the peer's sidecar, which picks its inbound chain
@@ -185,11 +191,12 @@ func autoMTLS(spec ClusterSpec) []*clusterv3.Cluster_TransportSocketMatch {
 // the whole context per cluster was a quarter of generating a sidecar's config.
 func autoMTLSContext(spec ClusterSpec) []byte {
 	head := meshTLSHead(spec.Protocol)
-	sni := meshSNI(spec)
+	var scratch [256]byte // a hostname's most, on the stack: not a string per cluster
+	sni := appendMeshSNI(scratch[:0], spec)
 	value := make([]byte, 0, len(head)+protowire.SizeTag(2)+protowire.SizeBytes(len(sni)))
 	value = append(value, head...)
 	value = protowire.AppendTag(value, 2, protowire.BytesType)
-	return protowire.AppendString(value, sni)
+	return protowire.AppendBytes(value, sni)
 }
 
 var (
