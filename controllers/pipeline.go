@@ -138,6 +138,7 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		// Status writes (meshd's own) change no generation and need no new pass.
 		Watches(&networkingv1.VirtualService{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&networkingv1.DestinationRule{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&networkingv1.Sidecar{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// The Mesh's root namespace and the policies decide what policies select too.
 		Watches(&meshv1alpha1.Mesh{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Annotations count too: istio.io/dry-run turns enforcement off.
@@ -257,10 +258,11 @@ func (p *Pipeline) translate(ctx context.Context) error {
 	var meshes meshv1alpha1.MeshList
 	var aps securityv1.AuthorizationPolicyList
 	var pas securityv1.PeerAuthenticationList
+	var sidecars networkingv1.SidecarList
 	// Translation never mutates its input and status is written by apply from a
 	// fresh object, so the cache's objects are read as they are: no deep copy of
 	// every object on every change.
-	for _, l := range []client.ObjectList{&svcs, &vss, &drs, &meshes, &aps, &pas} {
+	for _, l := range []client.ObjectList{&svcs, &vss, &drs, &meshes, &aps, &pas, &sidecars} {
 		if err := p.Client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return err
 		}
@@ -286,6 +288,9 @@ func (p *Pipeline) translate(ctx context.Context) error {
 	}
 	for i := range pas.Items {
 		in.PeerAuthentications = append(in.PeerAuthentications, &pas.Items[i])
+	}
+	for i := range sidecars.Items {
+		in.Sidecars = append(in.Sidecars, &sidecars.Items[i])
 	}
 	for i := range meshes.Items {
 		if meshes.Items[i].Name == meshv1alpha1.MeshName {
@@ -318,6 +323,10 @@ func (p *Pipeline) translate(ctx context.Context) error {
 	for i := range drs.Items {
 		dr := &drs.Items[i]
 		errs = append(errs, p.writeStatus(ctx, dr, &dr.Status, report, ir.ConfigRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name}))
+	}
+	for i := range sidecars.Items {
+		sc := &sidecars.Items[i]
+		errs = append(errs, p.writeStatus(ctx, sc, &sc.Status, report, ir.ConfigRef{Kind: "Sidecar", Namespace: sc.Namespace, Name: sc.Name}))
 	}
 	for _, err := range errs {
 		if err != nil {

@@ -11,16 +11,16 @@ import (
 	"github.com/meshd-io/meshd/internal/xds"
 )
 
-// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices;destinationrules,verbs=get;list;watch
-// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices/status;destinationrules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices;destinationrules;sidecars,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices/status;destinationrules/status;sidecars/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=security.istio.io,resources=authorizationpolicies;peerauthentications,verbs=get;list;watch
 // +kubebuilder:rbac:groups=security.istio.io,resources=authorizationpolicies/status;peerauthentications/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=meshd.io,resources=meshes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=meshd.io,resources=meshes/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
-// SetupAll registers every reconciler with the manager. VirtualService and
-// DestinationRule status comes from the translation pipeline; the other kinds are
+// SetupAll registers every reconciler with the manager. VirtualService,
+// DestinationRule and Sidecar status comes from the translation pipeline; the other kinds are
 // validated on their own until their translation lands.
 func SetupAll(mgr ctrl.Manager, xdsServer *xds.Server) error {
 	c, s := mgr.GetClient(), mgr.GetScheme()

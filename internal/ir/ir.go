@@ -32,6 +32,8 @@ type IR struct {
 	PriorityLabels []string `json:"priorityLabels,omitempty"`
 	// Gateways are the Gateway API Gateways meshd programs, by namespace and name.
 	Gateways []*Gateway `json:"gateways,omitempty"`
+	// Sidecars are the accepted Istio Sidecars, oldest first (see SidecarFor).
+	Sidecars []*Sidecar `json:"sidecars,omitempty"`
 }
 
 // Service is one mesh service and everything that routes to it or shapes traffic to it.

@@ -71,7 +71,7 @@ func (in *IR) SameClientSignatures(other *IR) bool {
 }
 
 // collectClientSelectors gathers every selector that narrows clients (sourceLabels of
-// route matches, DestinationRule workloadSelectors), deduplicated and sorted, and what
+// route matches, DestinationRule and Sidecar workloadSelectors), deduplicated and sorted, and what
 // makes endpoints depend on the client (locality-aware policies, failoverPriority).
 func (in *IR) collectClientSelectors() {
 	set := make(map[string]map[string]string, len(in.AuthorizationPolicies)+len(in.PeerAuthentications))
@@ -112,6 +112,9 @@ func (in *IR) collectClientSelectors() {
 	}
 	for _, ap := range in.AuthorizationPolicies {
 		addKeyed(ap.Selector, ap.SelectorKey)
+	}
+	for _, sc := range in.Sidecars {
+		addKeyed(sc.Selector, sc.SelectorKey)
 	}
 	for _, svc := range in.Services {
 		for _, p := range svc.Policies {

@@ -24,6 +24,8 @@ type Inputs struct {
 	// AuthorizationPolicies and PeerAuthentications, any order.
 	AuthorizationPolicies []*securityv1.AuthorizationPolicy
 	PeerAuthentications   []*securityv1.PeerAuthentication
+	// Sidecars, any order.
+	Sidecars []*networkingv1.Sidecar
 	// GatewayAPI objects, any order.
 	GatewayAPI GatewayAPI
 }
@@ -39,6 +41,7 @@ func NewSnapshot(in Inputs) *Snapshot {
 		DestinationRules:      OldestFirst(in.DestinationRules),
 		AuthorizationPolicies: OldestFirst(in.AuthorizationPolicies),
 		PeerAuthentications:   OldestFirst(in.PeerAuthentications),
+		Sidecars:              OldestFirst(in.Sidecars),
 		GatewayAPI:            in.GatewayAPI.sorted(),
 	}
 	if s.ClusterDomain == "" {

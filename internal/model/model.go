@@ -28,6 +28,8 @@ type Snapshot struct {
 	// wins between equally specific PeerAuthentications).
 	AuthorizationPolicies []*securityv1.AuthorizationPolicy
 	PeerAuthentications   []*securityv1.PeerAuthentication
+	// Sidecars, oldest first (the oldest wins between Sidecars that both apply).
+	Sidecars []*networkingv1.Sidecar
 	// GatewayAPI are the Gateway API objects.
 	GatewayAPI GatewayAPI
 }

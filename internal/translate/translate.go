@@ -95,6 +95,8 @@ func (t *translator) run() (out *ir.IR, report *Report, bad *failure) {
 	t.current = ir.ConfigRef{}
 	t.security(out)
 	t.current = ir.ConfigRef{}
+	t.sidecars(out)
+	t.current = ir.ConfigRef{}
 	out.Finish()
 	return out, t.report, nil
 }
@@ -117,6 +119,7 @@ func failedGeneration(snap *model.Snapshot, ref ir.ConfigRef) int64 {
 	byKind := map[string][]metav1.Object{
 		"VirtualService": objects(snap.VirtualServices), "DestinationRule": objects(snap.DestinationRules),
 		"AuthorizationPolicy": objects(snap.AuthorizationPolicies), "PeerAuthentication": objects(snap.PeerAuthentications),
+		"Sidecar": objects(snap.Sidecars),
 	}
 	// Kinds share names (a VirtualService and a DestinationRule are often both
 	// "reviews"): match the kind too.

@@ -26,10 +26,10 @@ const Path = "/validate"
 
 // The webhook covers every served version: they share one schema, so each kind is
 // decoded into its v1 (storage) type whatever the request's apiVersion.
-// +kubebuilder:webhook:path=/validate,mutating=false,failurePolicy=fail,sideEffects=None,groups=networking.istio.io;security.istio.io,resources=virtualservices;destinationrules;authorizationpolicies;peerauthentications,verbs=create;update,versions=v1;v1beta1;v1alpha3,name=validation.istio.io,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate,mutating=false,failurePolicy=fail,sideEffects=None,groups=networking.istio.io;security.istio.io,resources=virtualservices;destinationrules;sidecars;authorizationpolicies;peerauthentications,verbs=create;update,versions=v1;v1beta1;v1alpha3,name=validation.istio.io,admissionReviewVersions=v1
 // +kubebuilder:webhook:path=/validate,mutating=false,failurePolicy=fail,sideEffects=None,groups=meshd.io,resources=meshes,verbs=create;update,versions=v1alpha1,name=validation.meshd.io,admissionReviewVersions=v1
 
-// Handler validates the four Istio kinds and meshd's Mesh.
+// Handler validates the Istio kinds meshd serves and meshd's Mesh.
 type Handler struct{}
 
 // validator decodes one kind and returns its errors and warnings.
@@ -41,6 +41,9 @@ var validators = map[string]validator{
 	}),
 	"DestinationRule": check(func(o *networkingv1.DestinationRule) (field.ErrorList, []string) {
 		return validate.DestinationRule(&o.Spec), validate.DestinationRuleWarnings(&o.Spec)
+	}),
+	"Sidecar": check(func(o *networkingv1.Sidecar) (field.ErrorList, []string) {
+		return validate.Sidecar(&o.Spec), validate.SidecarWarnings(&o.Spec)
 	}),
 	"AuthorizationPolicy": check(func(o *securityv1.AuthorizationPolicy) (field.ErrorList, []string) {
 		return validate.AuthorizationPolicy(&o.Spec), validate.AuthorizationPolicyWarnings(&o.Spec)

@@ -43,18 +43,28 @@ type servicePort struct {
 func GenerateWith(in *ir.IR, scope Scope, memo *render.Memo) *Resources {
 	out := &Resources{}
 	find := render.LookupFor(in, scope)
+	// A Sidecar scopes proxyless clients as it does Envoy sidecars (istiod's gRPC
+	// generator reads the same sidecar scope).
+	egress := render.EgressFor(in, scope)
+	memo.Depends(egress.Key())
 	for _, svc := range render.VisibleServices(in, scope) {
 		for _, port := range svc.Ports {
+			listens := egress.Listens(svc, port)
+			if !listens && !egress.Routed(svc) {
+				continue
+			}
 			p := render.Memoized(memo, svc, port.Number, render.PartGRPC, func() servicePort {
 				name := ListenerName(svc.Hostname, port.Number)
 				clusters, eds := render.ServiceClusters(svc, port, scope.Policy(in, svc), render.Proxyless)
-				return servicePort{listener: apiListener(name), route: routeConfig(name, svc, render.ClientTable(port, scope), find),
+				return servicePort{listener: apiListener(name), route: routeConfig(name, svc, render.SidecarTable(egress, svc, port, scope), find),
 					clusters: clusters, eds: eds}
 			})
-			out.Listeners = append(out.Listeners, p.listener)
-			out.Routes = append(out.Routes, p.route)
 			out.Clusters = append(out.Clusters, p.clusters...)
 			out.EDS = render.AppendEDS(out.EDS, p.eds)
+			if listens {
+				out.Listeners = append(out.Listeners, p.listener)
+				out.Routes = append(out.Routes, p.route)
+			}
 		}
 	}
 	if len(scope.ServerListeners) > 0 {

@@ -19,6 +19,8 @@ type Memo struct {
 	// root is the IR's root namespace, the one IR-wide input of a service's rendering
 	// (DestinationRule selection): when it changes, nothing is reused.
 	root string
+	// context is what else the generator said its renderings depend on (Depends).
+	context string
 	// pass counts generations; entries not used by the last one are dropped.
 	pass, used int
 	entries    map[memoKey]*memoEntry
@@ -55,6 +57,18 @@ func (m *Memo) Begin(in *ir.IR) {
 	}
 	m.pass++
 	m.used = 0
+}
+
+// Depends names an input of this generation's renderings besides the services and the
+// root namespace (a sidecar scope's Sidecar): when it differs from the last
+// generation's, nothing rendered before is reused. Generators call it right after
+// Begin, before rendering anything.
+func (m *Memo) Depends(context string) {
+	if m == nil || m.context == context {
+		return
+	}
+	m.context = context
+	m.entries = map[memoKey]*memoEntry{}
 }
 
 // End forgets what the generation since Begin did not use.

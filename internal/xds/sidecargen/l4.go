@@ -56,7 +56,7 @@ func (g *generator) tcpListeners() []*listenerv3.Listener {
 func (g *generator) l4Chains(l *listenerv3.Listener, tp tcpPort) {
 	own := ir.ClusterName(tp.port.Number, "", tp.svc.Hostname)
 	stat := fmt.Sprintf("outbound|%d||%s", tp.port.Number, tp.svc.Hostname)
-	table := g.l4Table(tp.port)
+	table := render.SidecarL4Table(g.egress, tp.svc, tp.port, g.scope.Namespace)
 	var seen []*listenerv3.FilterChainMatch
 	add := func(m *listenerv3.FilterChainMatch, dests []*ir.Destination) {
 		if l.DefaultFilterChain != nil {
@@ -105,16 +105,6 @@ func (g *generator) l4Chains(l *listenerv3.Listener, tp tcpPort) {
 		l.FilterChains = []*listenerv3.FilterChain{l.DefaultFilterChain}
 		l.DefaultFilterChain = nil
 	}
-}
-
-// l4Table is the first tcp/tls table visible to the client's namespace.
-func (g *generator) l4Table(port *ir.Port) *ir.L4Table {
-	for _, t := range port.L4Tables {
-		if t.ExportTo.VisibleTo(g.scope.Namespace) {
-			return t
-		}
-	}
-	return nil
 }
 
 // clientMatches keeps the matches a client in scope satisfies (sourceNamespace,

@@ -18,21 +18,34 @@ import (
 	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
-// allowAny is the virtual host that sends unknown HTTP destinations out as they are:
-// Istio's default outboundTrafficPolicy ALLOW_ANY.
-const allowAny = "allow_any"
+// The virtual hosts that take HTTP requests for destinations the sidecar does not
+// know: allow_any sends them out as they are (Istio's default outboundTrafficPolicy,
+// ALLOW_ANY), block_all refuses them (REGISTRY_ONLY).
+const (
+	allowAny = "allow_any"
+	blockAll = "block_all"
+)
+
+// outboundDefault is where connections no listener claims go: out as they are, or,
+// when the scope's Sidecar asks for REGISTRY_ONLY, nowhere.
+func (g *generator) outboundDefault() string {
+	if g.egress.RegistryOnly() {
+		return BlackHoleCluster
+	}
+	return PassthroughCluster
+}
 
 // virtualOutbound receives every intercepted outbound connection and hands it to the
-// listener of its original destination; what no listener claims passes through.
-func virtualOutbound() *listenerv3.Listener {
+// listener of its original destination; what no listener claims goes to fallback.
+func virtualOutbound(fallback string) *listenerv3.Listener {
 	return &listenerv3.Listener{
 		Name:             VirtualOutbound,
 		Address:          render.SocketAddress("0.0.0.0", OutboundPort),
 		UseOriginalDst:   wrapperspb.Bool(true),
 		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
 		DefaultFilterChain: &listenerv3.FilterChain{
-			Name:    PassthroughCluster,
-			Filters: []*listenerv3.Filter{render.TCPTo(PassthroughCluster, PassthroughCluster)},
+			Name:    fallback,
+			Filters: []*listenerv3.Filter{render.TCPTo(fallback, fallback)},
 		},
 	}
 }
@@ -78,7 +91,8 @@ func (g *generator) httpListeners() []*listenerv3.Listener {
 				})
 			}
 		}
-		l.DefaultFilterChain = &listenerv3.FilterChain{Name: PassthroughCluster, Filters: []*listenerv3.Filter{render.TCPTo(PassthroughCluster, PassthroughCluster)}}
+		fallback := g.outboundDefault()
+		l.DefaultFilterChain = &listenerv3.FilterChain{Name: fallback, Filters: []*listenerv3.Filter{render.TCPTo(fallback, fallback)}}
 		out = append(out, l)
 	}
 	return out
@@ -109,13 +123,18 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 				v := new(virtualHost)
 				v.vh.Name = h.svc.Hostname + suffix
 				v.vh.Domains = domains(v.domains[:0], h.svc, g.scope.Namespace)
-				v.vh.Routes = render.Routes(render.ClientTable(h.port, g.scope).Routes, g.find, render.Envoy)
+				v.vh.Routes = render.Routes(render.SidecarTable(g.egress, h.svc, h.port, g.scope).Routes, g.find, render.Envoy)
 				return &v.vh
 			}))
 		}
 		// allow_any depends on nothing: memoized under no service, so an unchanged
-		// route configuration is the same list of memoized virtual hosts.
-		rc.VirtualHosts = append(rc.VirtualHosts, render.Memoized(g.memo, nil, n, render.PartVirtualHost, allowAnyHost))
+		// route configuration is the same list of memoized virtual hosts (the memo
+		// starts afresh when the scope's Sidecar changes, block_all with it).
+		catchAll := allowAnyHost
+		if g.egress.RegistryOnly() {
+			catchAll = blockAllHost
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, render.Memoized(g.memo, nil, n, render.PartVirtualHost, catchAll))
 		out = append(out, rc)
 	}
 	return out
@@ -131,6 +150,19 @@ func allowAnyHost() *routev3.VirtualHost {
 				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: PassthroughCluster},
 				Timeout:          durationpb.New(0),
 			}},
+		}},
+	}
+}
+
+// blockAllHost refuses requests for hosts the sidecar does not know, as Istio's
+// REGISTRY_ONLY does: 502, without leaving the proxy.
+func blockAllHost() *routev3.VirtualHost {
+	return &routev3.VirtualHost{
+		Name: blockAll, Domains: []string{"*"},
+		Routes: []*routev3.Route{{
+			Name:   blockAll,
+			Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 502}},
 		}},
 	}
 }

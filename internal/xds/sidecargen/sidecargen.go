@@ -60,7 +60,9 @@ type portClusters struct {
 // name: the xDS cache, its one user, keys resources by name, and sorting thousands
 // of cluster names would cost more than the rest of a one-service change.
 func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Resources {
-	g := &generator{in: in, scope: scope, find: render.LookupFor(in, scope), httpPorts: map[uint32]*httpPort{}, memo: memo}
+	egress := render.EgressFor(in, scope)
+	memo.Depends(egress.Key())
+	g := &generator{in: in, scope: scope, egress: egress, find: render.LookupFor(in, scope), httpPorts: map[uint32]*httpPort{}, memo: memo}
 	// The clusters of every port are collected first and copied once into slices of
 	// their exact size: appending them grew the slices (a thousand services have three
 	// thousand subset clusters) and copied every one several times, a sixth of what
@@ -69,12 +71,19 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 	clusters, eds := 3, 0
 	for _, svc := range render.VisibleServices(in, scope) {
 		for _, port := range svc.Ports {
+			listens := egress.Listens(svc, port)
+			if !listens && !egress.Routed(svc) {
+				continue // the scope's Sidecar leaves it out
+			}
 			pc := render.Memoized(memo, svc, port.Number, render.PartClusters, func() portClusters {
 				clusters, eds := render.ServiceClusters(svc, port, scope.Policy(in, svc), render.Envoy)
 				return portClusters{clusters, eds}
 			})
 			parts = append(parts, pc)
 			clusters, eds = clusters+len(pc.clusters), eds+len(pc.eds)
+			if !listens {
+				continue // a route's destination: clusters only
+			}
 			if model.Protocol(port.Protocol).CarriesHTTPRoutes() {
 				g.addHTTP(svc, port)
 			} else {
@@ -89,7 +98,7 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 	}
 	out.Listeners = append(out.Listeners, g.httpListeners()...)
 	out.Listeners = append(out.Listeners, g.tcpListeners()...)
-	out.Listeners = append(out.Listeners, virtualOutbound(), virtualInbound(render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope)))
+	out.Listeners = append(out.Listeners, virtualOutbound(g.outboundDefault()), virtualInbound(render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope)))
 	out.Routes = g.routeConfigs()
 	out.Clusters = append(out.Clusters, passthroughCluster(PassthroughCluster, ""), passthroughCluster(InboundPassthroughCluster, inboundPassthroughSource), blackHoleCluster())
 	return out
@@ -99,7 +108,9 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 type generator struct {
 	in    *ir.IR
 	scope render.Scope
-	find  render.Lookup
+	// egress is what the scope's Sidecar lets it reach (nil: no Sidecar applies).
+	egress *render.Egress
+	find   render.Lookup
 	// httpPorts are the service ports that carry HTTP, by port number: they share a
 	// 0.0.0.0_<port> listener and the route configuration "<port>".
 	httpPorts map[uint32]*httpPort

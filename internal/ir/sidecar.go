@@ -1,0 +1,124 @@
+package ir
+
+import "strings"
+
+// Sidecar is one Istio Sidecar: which part of the mesh the sidecars it applies to are
+// configured to reach. Istio recommends one per namespace at scale, since without one
+// every sidecar carries every service of the mesh and gets every change.
+type Sidecar struct {
+	Source    ConfigRef `json:"source,omitempty"`
+	Namespace string    `json:"namespace,omitempty"`
+	// Selector nil: every workload of the namespace (in the root namespace, of every
+	// namespace that has no Sidecar of its own).
+	Selector    map[string]string `json:"selector,omitempty"`
+	SelectorKey string            `json:"-"`
+	// Egress are the egress listeners: those with a port first, by port, then the
+	// catch-all one (Port 0), if any. A service port neither covers is not reachable.
+	Egress []*EgressListener `json:"egress,omitempty"`
+	// RegistryOnly (outboundTrafficPolicy REGISTRY_ONLY) blocks destinations outside
+	// the sidecar's registry instead of passing them through.
+	RegistryOnly bool `json:"registryOnly,omitempty"`
+	// Key identifies what the Sidecar makes sidecars see, the same for equal Sidecars:
+	// generators reuse what they rendered for a scope only while it is unchanged.
+	Key string `json:"-"`
+}
+
+// EgressListener is one egress listener: the hosts its port (0: every port no other
+// listener names) reaches.
+type EgressListener struct {
+	Port  uint32       `json:"port,omitempty"`
+	Hosts []EgressHost `json:"hosts,omitempty"`
+}
+
+// EgressHost is one "namespace/dnsName" entry of an egress listener. Namespace is "*"
+// (any), "." (the client's own, which for a root-namespace Sidecar is the namespace it
+// is applied to), "~" (none) or a name; Host is an FQDN, "*" or "*.suffix".
+type EgressHost struct {
+	Namespace string `json:"namespace,omitempty"`
+	Host      string `json:"host,omitempty"`
+}
+
+// SidecarFor is the Sidecar that applies to a workload in namespace ns with labels,
+// by Istio's precedence: the oldest of its namespace's Sidecars whose selector
+// matches it, else its namespace's Sidecar without selector, else the root
+// namespace's; nil when none does (the workload sees the whole mesh).
+func (in *IR) SidecarFor(ns string, labels map[string]string) *Sidecar {
+	var nsDefault, rootDefault *Sidecar
+	for _, sc := range in.Sidecars { // oldest first
+		switch {
+		case sc.Namespace == ns && sc.Selector != nil:
+			if Selects(sc.Selector, labels) {
+				return sc
+			}
+		case sc.Namespace == ns:
+			if nsDefault == nil {
+				nsDefault = sc
+			}
+		case sc.Namespace == in.RootNamespace && sc.Selector == nil:
+			if rootDefault == nil {
+				rootDefault = sc
+			}
+		}
+	}
+	if nsDefault != nil {
+		return nsDefault
+	}
+	return rootDefault
+}
+
+// Listener is the egress listener whose routes a service port gets: the one naming
+// the port, else the catch-all; nil when none does.
+func (sc *Sidecar) Listener(port uint32) *EgressListener {
+	dedicated, catchAll := sc.Listeners(port)
+	if dedicated != nil {
+		return dedicated
+	}
+	return catchAll
+}
+
+// Listeners are the egress listener naming a port and the catch-all one, each nil
+// when the Sidecar has none.
+func (sc *Sidecar) Listeners(port uint32) (dedicated, catchAll *EgressListener) {
+	for _, l := range sc.Egress {
+		switch l.Port {
+		case port:
+			dedicated = l
+		case 0:
+			catchAll = l
+		}
+	}
+	return dedicated, catchAll
+}
+
+// Imports reports whether the listener reaches host in namespace hostNS, for a client
+// in namespace clientNS.
+func (l *EgressListener) Imports(clientNS, hostNS, host string) bool {
+	for _, h := range l.Hosts {
+		switch h.Namespace {
+		case "~":
+			continue
+		case "*":
+		case ".":
+			if hostNS != clientNS {
+				continue
+			}
+		default:
+			if hostNS != h.Namespace {
+				continue
+			}
+		}
+		if HostMatches(h.Host, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// HostMatches reports whether a host (no wildcard) is one a pattern ("*", "*.suffix"
+// or a name) names.
+func HostMatches(pattern, host string) bool {
+	if strings.HasPrefix(pattern, "*") {
+		return strings.HasSuffix(host, pattern[1:])
+	}
+	return pattern == host
+}

@@ -1,0 +1,139 @@
+package translate
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/validate"
+)
+
+// sidecars translates every Sidecar (there are few: Istio's advice is one per
+// namespace, so a restricted pass translates them all too). A namespace's Sidecars
+// without workloadSelector after its oldest one are reported as conflicted: Istio
+// applies only the oldest, and calls more than one undefined.
+func (t *translator) sidecars(out *ir.IR) {
+	defaults := map[string]ir.ConfigRef{}
+	for _, sc := range t.snap.Sidecars {
+		ref := ir.ConfigRef{Kind: "Sidecar", Namespace: sc.Namespace, Name: sc.Name}
+		if !t.begin(ref) {
+			continue
+		}
+		rep := t.report.object(ref, sc.Generation)
+		if rep.Invalid = validate.Sidecar(&sc.Spec); len(rep.Invalid) > 0 {
+			continue
+		}
+		s := &ir.Sidecar{Source: ref, Namespace: sc.Namespace}
+		if ws := sc.Spec.WorkloadSelector; ws != nil && len(ws.MatchLabels) > 0 {
+			s.Selector, s.SelectorKey = ws.MatchLabels, ir.SelectorKey(ws.MatchLabels)
+		} else if first, ok := defaults[sc.Namespace]; ok {
+			rep.Conflicts = append(rep.Conflicts, fmt.Sprintf("Sidecar %s/%s, older and also without workloadSelector, applies to the namespace's workloads: a namespace has one such Sidecar", first.Namespace, first.Name))
+			continue
+		} else {
+			defaults[sc.Namespace] = ref
+		}
+		s.Egress = egressListeners(sc.Spec.Egress)
+		if tp := sc.Spec.OutboundTrafficPolicy; tp != nil {
+			s.RegistryOnly = tp.Mode == networkingv1.OutboundRegistryOnly
+		}
+		s.Key = sidecarKey(s)
+		rep.Unsupported = sidecarUnsupported(&sc.Spec)
+		t.sidecarRefs(rep, s)
+		out.Sidecars = append(out.Sidecars, s)
+	}
+}
+
+// egressListeners are a Sidecar's egress listeners as IR: those with a port by port,
+// then the catch-all. Without any, a Sidecar imports everything (Istio gives it an
+// implicit */* listener).
+func egressListeners(in []networkingv1.IstioEgressListener) []*ir.EgressListener {
+	if len(in) == 0 {
+		return []*ir.EgressListener{{Hosts: []ir.EgressHost{{Namespace: "*", Host: "*"}}}}
+	}
+	out := make([]*ir.EgressListener, 0, len(in))
+	for _, e := range in {
+		if e.Port != nil && e.Port.Number == 0 {
+			continue // a Unix domain socket listener: reported as unsupported
+		}
+		l := &ir.EgressListener{}
+		if e.Port != nil {
+			l.Port = e.Port.Number
+		}
+		for _, h := range e.Hosts {
+			ns, host, _ := strings.Cut(h, "/")
+			l.Hosts = append(l.Hosts, ir.EgressHost{Namespace: ns, Host: host})
+		}
+		out = append(out, l)
+	}
+	slices.SortStableFunc(out, func(a, b *ir.EgressListener) int {
+		switch {
+		case a.Port == b.Port:
+			return 0
+		case a.Port == 0:
+			return 1
+		case b.Port == 0:
+			return -1
+		}
+		return int(a.Port) - int(b.Port)
+	})
+	return out
+}
+
+// sidecarKey is what a Sidecar makes its sidecars see, written out.
+func sidecarKey(s *ir.Sidecar) string {
+	var b strings.Builder
+	b.WriteString(strconv.FormatBool(s.RegistryOnly))
+	for _, l := range s.Egress {
+		b.WriteString(";" + strconv.FormatUint(uint64(l.Port), 10))
+		for _, h := range l.Hosts {
+			b.WriteString("," + h.Namespace + "/" + h.Host)
+		}
+	}
+	return b.String()
+}
+
+// sidecarUnsupported lists what of a valid Sidecar meshd does not program yet.
+func sidecarUnsupported(spec *networkingv1.SidecarSpec) []string {
+	var out []string
+	if len(spec.Ingress) > 0 {
+		out = append(out, "spec.ingress (inbound traffic keeps the Service's ports)")
+	}
+	if spec.InboundConnectionPool != nil {
+		out = append(out, "spec.inboundConnectionPool")
+	}
+	for i, e := range spec.Egress {
+		switch {
+		case e.Port != nil && e.Port.Number == 0:
+			out = append(out, fmt.Sprintf("spec.egress[%d]: Unix domain socket listeners", i))
+		case e.Bind != "" || e.CaptureMode == networkingv1.CaptureModeNone:
+			out = append(out, fmt.Sprintf("spec.egress[%d]: bind and captureMode NONE (the listener's hosts are imported, on captured traffic only)", i))
+		}
+	}
+	if tp := spec.OutboundTrafficPolicy; tp != nil && tp.EgressProxy != nil {
+		out = append(out, "spec.outboundTrafficPolicy.egressProxy (unknown destinations pass through)")
+	}
+	return out
+}
+
+// sidecarRefs reports, as ResolvedRefs, egress hosts naming one service (no
+// wildcard) that no service of the mesh is.
+func (t *translator) sidecarRefs(rep *ObjectReport, s *ir.Sidecar) {
+	for _, l := range s.Egress {
+		for _, h := range l.Hosts {
+			if strings.HasPrefix(h.Host, "*") || h.Namespace == "~" {
+				continue
+			}
+			svc := t.snap.Services[h.Host]
+			ns := h.Namespace
+			if ns == "." {
+				ns = s.Namespace
+			}
+			if svc == nil || (ns != "*" && svc.Namespace != ns && s.Namespace != t.snap.Mesh.RootNamespace) {
+				rep.unresolved(ReasonHostNotFound, fmt.Sprintf("egress host %s/%s matches no service", h.Namespace, h.Host))
+			}
+		}
+	}
+}
