@@ -64,6 +64,8 @@ func LoadMesh(t testing.TB, path string) (*model.Snapshot, model.EndpointIndex, 
 			target = &networkingv1.VirtualService{}
 		case "DestinationRule":
 			target = &networkingv1.DestinationRule{}
+		case "Sidecar":
+			target = &networkingv1.Sidecar{}
 		case "Mesh":
 			target = &meshv1alpha1.Mesh{}
 		case "AuthorizationPolicy":
@@ -111,6 +113,8 @@ func LoadMesh(t testing.TB, path string) (*model.Snapshot, model.EndpointIndex, 
 			in.VirtualServices = append(in.VirtualServices, o)
 		case *networkingv1.DestinationRule:
 			in.DestinationRules = append(in.DestinationRules, o)
+		case *networkingv1.Sidecar:
+			in.Sidecars = append(in.Sidecars, o)
 		case *meshv1alpha1.Mesh:
 			in.Mesh = &o.Spec
 		case *securityv1.AuthorizationPolicy:

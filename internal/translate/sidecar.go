@@ -16,6 +16,14 @@ import (
 // without workloadSelector after its oldest one are reported as conflicted: Istio
 // applies only the oldest, and calls more than one undefined.
 func (t *translator) sidecars(out *ir.IR) {
+	if t.restricted != nil {
+		// The reports carried over from the last pass include its Sidecars'.
+		for ref := range t.report.Objects {
+			if ref.Kind == "Sidecar" {
+				delete(t.report.Objects, ref)
+			}
+		}
+	}
 	defaults := map[string]ir.ConfigRef{}
 	for _, sc := range t.snap.Sidecars {
 		ref := ir.ConfigRef{Kind: "Sidecar", Namespace: sc.Namespace, Name: sc.Name}
@@ -27,8 +35,8 @@ func (t *translator) sidecars(out *ir.IR) {
 			continue
 		}
 		s := &ir.Sidecar{Source: ref, Namespace: sc.Namespace}
-		if ws := sc.Spec.WorkloadSelector; ws != nil && len(ws.MatchLabels) > 0 {
-			s.Selector, s.SelectorKey = ws.MatchLabels, ir.SelectorKey(ws.MatchLabels)
+		if ws := sc.Spec.WorkloadSelector; ws != nil && len(ws.Labels) > 0 {
+			s.Selector, s.SelectorKey = ws.Labels, ir.SelectorKey(ws.Labels)
 		} else if first, ok := defaults[sc.Namespace]; ok {
 			rep.Conflicts = append(rep.Conflicts, fmt.Sprintf("Sidecar %s/%s, older and also without workloadSelector, applies to the namespace's workloads: a namespace has one such Sidecar", first.Namespace, first.Name))
 			continue

@@ -17,10 +17,14 @@ func workloadSelector(p *field.Path, s *typev1beta1.WorkloadSelector) field.Erro
 	if s == nil {
 		return nil
 	}
+	return labelSelector(p.Child("matchLabels"), s.MatchLabels)
+}
+
+// labelSelector checks the labels of a selector map at path mp.
+func labelSelector(mp *field.Path, labels map[string]string) field.ErrorList {
 	var errs field.ErrorList
-	mp := p.Child("matchLabels")
-	for _, k := range slices.Sorted(maps.Keys(s.MatchLabels)) {
-		v := s.MatchLabels[k]
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		v := labels[k]
 		if strings.Contains(k, "*") {
 			errs = append(errs, field.Invalid(mp, k, "wildcard not allowed in label key match"))
 		} else if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {

@@ -23,7 +23,10 @@ func Sidecar(spec *networkingv1.SidecarSpec) field.ErrorList {
 	if len(spec.Egress) == 0 && len(spec.Ingress) == 0 && spec.OutboundTrafficPolicy == nil && spec.InboundConnectionPool == nil {
 		return field.ErrorList{field.Required(p, "a Sidecar must set at least one of egress, ingress, outboundTrafficPolicy or inboundConnectionPool")}
 	}
-	errs := workloadSelector(p.Child("workloadSelector"), spec.WorkloadSelector)
+	var errs field.ErrorList
+	if ws := spec.WorkloadSelector; ws != nil {
+		errs = labelSelector(p.Child("workloadSelector", "labels"), ws.Labels)
+	}
 	ports := map[uint32]bool{}
 	for i := range spec.Ingress {
 		errs = append(errs, ingressListener(p.Child("ingress").Index(i), &spec.Ingress[i], ports)...)

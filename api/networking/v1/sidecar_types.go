@@ -57,7 +57,7 @@ type SidecarSpec struct {
 	// configuration should be applied. Without it, the Sidecar applies to every
 	// workload of its namespace (or, in the root namespace, of namespaces with none).
 	// +optional
-	WorkloadSelector *typev1beta1.WorkloadSelector `json:"workloadSelector,omitempty"`
+	WorkloadSelector *WorkloadSelector `json:"workloadSelector,omitempty"`
 	// Ingress specifies the configuration of the sidecar for processing inbound
 	// traffic to the attached workload instance.
 	// +optional
@@ -74,6 +74,20 @@ type SidecarSpec struct {
 	// Configuration for the outbound traffic policy.
 	// +optional
 	OutboundTrafficPolicy *OutboundTrafficPolicy `json:"outboundTrafficPolicy,omitempty"`
+}
+
+// WorkloadSelector selects the pods a Sidecar applies to by label. Unlike the
+// selector of DestinationRule and the security kinds (matchLabels), networking's own
+// selector names its map labels.
+type WorkloadSelector struct {
+	// One or more labels that indicate a specific set of pods/VMs on which the
+	// configuration should be applied. The scope of label search is restricted to the
+	// configuration namespace in which the resource is present.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=256
+	// +kubebuilder:validation:XValidation:rule="self.all(key, !key.contains('*'))",message="wildcard not allowed in label key match"
+	// +kubebuilder:validation:XValidation:rule="self.all(key, key.size() != 0)",message="key must not be empty"
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // IstioIngressListener describes the properties of an inbound traffic listener on the

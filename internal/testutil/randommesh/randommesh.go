@@ -23,14 +23,15 @@ import (
 
 // Mesh is a small mesh that random edits change one object at a time.
 type Mesh struct {
-	rng     *rand.Rand
-	version int
-	created int64
-	svcs    map[string]*model.Service // by namespace/name
-	vss     map[string]*networkingv1.VirtualService
-	drs     map[string]*networkingv1.DestinationRule
-	aps     map[string]*securityv1.AuthorizationPolicy
-	pas     map[string]*securityv1.PeerAuthentication
+	rng      *rand.Rand
+	version  int
+	created  int64
+	svcs     map[string]*model.Service // by namespace/name
+	vss      map[string]*networkingv1.VirtualService
+	drs      map[string]*networkingv1.DestinationRule
+	aps      map[string]*securityv1.AuthorizationPolicy
+	pas      map[string]*securityv1.PeerAuthentication
+	sidecars map[string]*networkingv1.Sidecar
 }
 
 var (
@@ -205,6 +206,29 @@ func (m *Mesh) peerAuthentication(ns, name string) *securityv1.PeerAuthenticatio
 	return pa
 }
 
+// sidecar is a Sidecar for the namespace or, now and then, for one app, importing its
+// own namespace, another, one host or everything.
+func (m *Mesh) sidecar(ns, name string) *networkingv1.Sidecar {
+	sc := &networkingv1.Sidecar{ObjectMeta: m.meta(ns, name)}
+	if m.rng.IntN(3) == 0 {
+		sc.Spec.WorkloadSelector = &networkingv1.WorkloadSelector{Labels: map[string]string{"app": m.pick(names)}}
+	}
+	hosts := []string{"./*"}
+	switch m.rng.IntN(4) {
+	case 0:
+		hosts = append(hosts, m.pick(Namespaces)+"/*")
+	case 1:
+		hosts = append(hosts, "*/"+m.pick(names)+"."+m.pick(Namespaces)+".svc.cluster.local")
+	case 2:
+		hosts = []string{"*/*"}
+	}
+	sc.Spec.Egress = []networkingv1.IstioEgressListener{{Hosts: hosts}}
+	if m.rng.IntN(3) == 0 {
+		sc.Spec.OutboundTrafficPolicy = &networkingv1.OutboundTrafficPolicy{Mode: networkingv1.OutboundRegistryOnly}
+	}
+	return sc
+}
+
 // edit adds, changes or deletes one object.
 func (m *Mesh) Edit() {
 	ns, name := m.pick(Namespaces), m.pick(names)
@@ -214,7 +238,13 @@ func (m *Mesh) Edit() {
 		delete(m.vss, key)
 		delete(m.drs, key)
 	}
-	switch m.rng.IntN(5) {
+	switch m.rng.IntN(6) {
+	case 5:
+		if del {
+			delete(m.sidecars, key)
+		} else {
+			m.sidecars[key] = keepAge(m.sidecar(ns, name), m.sidecars[key])
+		}
 	case 3:
 		if del {
 			delete(m.aps, key)
@@ -265,6 +295,7 @@ func (m *Mesh) Snapshot() *model.Snapshot {
 		DestinationRules:      listed(m.drs),
 		AuthorizationPolicies: listed(m.aps),
 		PeerAuthentications:   listed(m.pas),
+		Sidecars:              listed(m.sidecars),
 	}
 	for _, s := range m.svcs {
 		in.Services = append(in.Services, s)
@@ -291,7 +322,8 @@ func listed[T any, P interface {
 func New(seed uint64) *Mesh {
 	m := &Mesh{rng: rand.New(rand.NewPCG(seed, 7)), svcs: map[string]*model.Service{},
 		vss: map[string]*networkingv1.VirtualService{}, drs: map[string]*networkingv1.DestinationRule{},
-		aps: map[string]*securityv1.AuthorizationPolicy{}, pas: map[string]*securityv1.PeerAuthentication{}}
+		aps: map[string]*securityv1.AuthorizationPolicy{}, pas: map[string]*securityv1.PeerAuthentication{},
+		sidecars: map[string]*networkingv1.Sidecar{}}
 	for range 25 {
 		m.Edit()
 	}

@@ -146,6 +146,9 @@ func namespaces(snap *model.Snapshot) []string {
 	for _, p := range snap.PeerAuthentications {
 		set[p.Namespace] = true
 	}
+	for _, s := range snap.Sidecars {
+		set[s.Namespace] = true
+	}
 	for _, r := range snap.GatewayAPI.HTTPRoutes {
 		set[r.Namespace] = true
 	}
