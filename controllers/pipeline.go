@@ -138,7 +138,8 @@ func (p *Pipeline) SetupWithManager(mgr ctrl.Manager) error {
 		// Status writes (meshd's own) change no generation and need no new pass.
 		Watches(&networkingv1.VirtualService{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&networkingv1.DestinationRule{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&networkingv1.Sidecar{}, config, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A Sidecar's workloadSelector decides which pods it applies to, as a policy's does.
+		Watches(&networkingv1.Sidecar{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// The Mesh's root namespace and the policies decide what policies select too.
 		Watches(&meshv1alpha1.Mesh{}, policies, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Annotations count too: istio.io/dry-run turns enforcement off.
@@ -375,17 +376,18 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 	return nil
 }
 
-// workloadStatus writes, on every AuthorizationPolicy and PeerAuthentication, whether it
-// selects any running pod (only when that changed).
+// workloadStatus writes, on every AuthorizationPolicy, PeerAuthentication and Sidecar,
+// whether it selects any running pod (only when that changed).
 func (p *Pipeline) workloadStatus(ctx context.Context) error {
 	if !p.leading() {
 		return nil
 	}
 	var aps securityv1.AuthorizationPolicyList
 	var pas securityv1.PeerAuthenticationList
+	var sidecars networkingv1.SidecarList
 	var meshes meshv1alpha1.MeshList
 	var podList corev1.PodList
-	for _, l := range []client.ObjectList{&aps, &pas, &meshes, &podList} {
+	for _, l := range []client.ObjectList{&aps, &pas, &sidecars, &meshes, &podList} {
 		if err := p.Client.List(ctx, l); err != nil {
 			return err
 		}
@@ -440,6 +442,19 @@ func (p *Pipeline) workloadStatus(ctx context.Context) error {
 			continue
 		}
 		errs = append(errs, write(pa, &pa.Status, pa.Spec.Selector))
+	}
+	for i := range sidecars.Items {
+		sc := &sidecars.Items[i]
+		if sc.Namespace == root && sc.Spec.WorkloadSelector == nil {
+			// The mesh's default applies to namespaces without a Sidecar of their
+			// own, which a count of the mesh's pods would not tell.
+			continue
+		}
+		var sel *typev1beta1.WorkloadSelector
+		if ws := sc.Spec.WorkloadSelector; ws != nil {
+			sel = &typev1beta1.WorkloadSelector{MatchLabels: ws.Labels}
+		}
+		errs = append(errs, write(sc, &sc.Status, sel))
 	}
 	return errors.Join(errs...)
 }
@@ -509,7 +524,8 @@ func (p *Pipeline) programmed(ctx context.Context) error {
 	}
 	var vss networkingv1.VirtualServiceList
 	var drs networkingv1.DestinationRuleList
-	for _, l := range []client.ObjectList{&vss, &drs} {
+	var sidecars networkingv1.SidecarList
+	for _, l := range []client.ObjectList{&vss, &drs, &sidecars} {
 		if err := p.Client.List(ctx, l); err != nil {
 			return err
 		}
@@ -530,6 +546,12 @@ func (p *Pipeline) programmed(ctx context.Context) error {
 	for i := range drs.Items {
 		dr := &drs.Items[i]
 		if err := write(dr, &dr.Status, ir.ConfigRef{Kind: "DestinationRule", Namespace: dr.Namespace, Name: dr.Name}); err != nil {
+			return err
+		}
+	}
+	for i := range sidecars.Items {
+		sc := &sidecars.Items[i]
+		if err := write(sc, &sc.Status, ir.ConfigRef{Kind: "Sidecar", Namespace: sc.Namespace, Name: sc.Name}); err != nil {
 			return err
 		}
 	}

@@ -49,6 +49,12 @@ func (t *translator) sidecars(out *ir.IR) {
 		}
 		s.Key = sidecarKey(s)
 		rep.Unsupported = sidecarUnsupported(&sc.Spec)
+		// Programmed counts the proxies of the Sidecar's namespace; the root
+		// namespace's default reaches every namespace without a Sidecar of its own,
+		// counted as the whole mesh.
+		if sc.Namespace != t.snap.Mesh.RootNamespace || s.Selector != nil {
+			rep.Visibility = ir.Visibility{sc.Namespace}
+		}
 		t.sidecarRefs(rep, s)
 		out.Sidecars = append(out.Sidecars, s)
 	}

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	"github.com/meshd-io/meshd/internal/model"
 )
 
 // unixPrefix marks a Unix domain socket address in bind and defaultEndpoint.
@@ -63,30 +65,32 @@ func Sidecar(spec *networkingv1.SidecarSpec) field.ErrorList {
 		}
 		if tp.EgressProxy.Port == nil || tp.EgressProxy.Port.Number == 0 {
 			errs = append(errs, field.Required(pp.Child("port"), "the egress proxy's port is required"))
+		} else {
+			errs = append(errs, port1To65535(pp.Child("port", "number"), tp.EgressProxy.Port.Number)...)
 		}
-		if tp.EgressProxy.Subset != "" {
-			errs = append(errs, field.Invalid(pp.Child("subset"), tp.EgressProxy.Subset, "the egress proxy cannot name a subset"))
+		if sub := tp.EgressProxy.Subset; sub != "" && !IsDNS1123Label(sub) {
+			errs = append(errs, field.Invalid(pp.Child("subset"), sub, "a subset name must be a DNS label"))
 		}
 	}
 	sortErrors(errs)
 	return errs
 }
 
-// SidecarWarnings lists what Istio accepts in a Sidecar but has no effect or is
-// redundant.
+// SidecarWarnings lists what Istio accepts in a Sidecar but is redundant or has no
+// effect.
 func SidecarWarnings(spec *networkingv1.SidecarSpec) []string {
 	var w warnings
 	p := field.NewPath("spec")
-	for i := range spec.Ingress {
-		if pt := spec.Ingress[i].Port; pt != nil && pt.TargetPort != 0 {
-			w.add(p.Child("ingress").Index(i).Child("port", "targetPort"), "targetPort has no effect in a Sidecar")
+	if ws := spec.WorkloadSelector; ws != nil && len(ws.Labels) == 0 {
+		w.add(p.Child("workloadSelector"), "workload selector without labels applies to every workload of the namespace")
+	}
+	for i, in := range spec.Ingress {
+		if in.Port != nil && in.ConnectionPool != nil && in.ConnectionPool.HTTP != nil && !model.Protocol(strings.ToUpper(in.Port.Protocol)).CarriesHTTPRoutes() {
+			w.add(p.Child("ingress").Index(i).Child("connectionPool", "http"), "HTTP settings have no effect on a %s port", in.Port.Protocol)
 		}
 	}
 	for i := range spec.Egress {
 		ep := p.Child("egress").Index(i)
-		if pt := spec.Egress[i].Port; pt != nil && pt.TargetPort != 0 {
-			w.add(ep.Child("port", "targetPort"), "targetPort has no effect in a Sidecar")
-		}
 		// A namespace listed whole makes its other hosts redundant, and */* every
 		// other host.
 		whole, named := map[string]bool{}, map[string]bool{}
@@ -101,14 +105,18 @@ func SidecarWarnings(spec *networkingv1.SidecarSpec) []string {
 				named[ns] = true
 			}
 		}
+		seen := map[string]bool{}
 		for j, h := range spec.Egress[i].Hosts {
 			ns, host, _ := strings.Cut(h, "/")
 			switch {
+			case seen[h]:
+				w.add(ep.Child("hosts").Index(j), "duplicated egress host %s", h)
 			case whole["*"] && h != "*/*":
 				w.add(ep.Child("hosts").Index(j), "*/* already selects every host; this entry adds nothing")
 			case host != "*" && whole[ns]:
 				w.add(ep.Child("hosts").Index(j), "%s/* already selects every host of the namespace; this entry adds nothing", ns)
 			}
+			seen[h] = true
 		}
 	}
 	return w
@@ -127,6 +135,15 @@ func egressHost(h string) error {
 	if ns != "*" && ns != "." && ns != "~" && !IsDNS1123Label(ns) {
 		return fmt.Errorf("namespace %q must be *, ., ~ or a namespace name", ns)
 	}
+	if name == "*" {
+		return nil
+	}
+	if !strings.Contains(name, ".") {
+		return fmt.Errorf("short names are not allowed: name the service by its FQDN (%s.<namespace>.svc.cluster.local)", name)
+	}
+	if strings.Contains(name, "*") && !strings.HasPrefix(name, "*.") {
+		return fmt.Errorf("partial wildcard %q not allowed: a wildcard is * or *.<suffix>", name)
+	}
 	return WildcardDomain(name)
 }
 
@@ -134,8 +151,11 @@ func egressHost(h string) error {
 // socket's, named by bind; other ports need a known protocol and are unique.
 func egressPort(p *field.Path, e *networkingv1.IstioEgressListener, ports map[uint32]bool, sockets map[string]bool) field.ErrorList {
 	pp := p.Child("port")
-	errs := portName(pp.Child("name"), e.Port.Name)
+	errs := append(portName(pp.Child("name"), e.Port.Name), targetPort(pp, e.Port)...)
 	if e.Port.Number == 0 {
+		if !knownProtocol(e.Port.Protocol) {
+			errs = append(errs, unknownProtocol(pp.Child("protocol"), e.Port.Protocol))
+		}
 		if !strings.HasPrefix(e.Bind, unixPrefix) {
 			return append(errs, field.Invalid(pp.Child("number"), 0, "port 0 is for Unix domain sockets: bind must then be unix://<path>"))
 		}
@@ -165,7 +185,7 @@ func ingressListener(p *field.Path, in *networkingv1.IstioIngressListener, ports
 		return field.ErrorList{field.Required(p.Child("port"), "an ingress listener needs a port")}
 	}
 	pp := p.Child("port")
-	errs := portName(pp.Child("name"), in.Port.Name)
+	errs := append(portName(pp.Child("name"), in.Port.Name), targetPort(pp, in.Port)...)
 	errs = append(errs, sidecarPort(pp, in.Port, in.Bind, p.Child("bind"))...)
 	if ports[in.Port.Number] {
 		errs = append(errs, field.Duplicate(pp.Child("number"), in.Port.Number))
@@ -205,8 +225,7 @@ func ingressListener(p *field.Path, in *networkingv1.IstioIngressListener, ports
 func sidecarPort(p *field.Path, port *networkingv1.SidecarPort, bind string, bindPath *field.Path) field.ErrorList {
 	errs := port1To65535(p.Child("number"), port.Number)
 	if !knownProtocol(port.Protocol) {
-		errs = append(errs, field.NotSupported(p.Child("protocol"), port.Protocol,
-			[]string{"HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY", "TCP", "TLS", "UDP", "MONGO", "MYSQL", "REDIS"}))
+		errs = append(errs, unknownProtocol(p.Child("protocol"), port.Protocol))
 	}
 	if bind != "" {
 		if _, err := netip.ParseAddr(bind); err != nil {
@@ -216,13 +235,25 @@ func sidecarPort(p *field.Path, port *networkingv1.SidecarPort, bind string, bin
 	return errs
 }
 
+// protocols are the port protocols Istio knows.
+var protocols = []string{"HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY", "TCP", "TLS", "UDP", "MONGO", "MYSQL", "REDIS"}
+
+func unknownProtocol(p *field.Path, protocol string) *field.Error {
+	return field.NotSupported(p, protocol, protocols)
+}
+
+// targetPort refuses a port's targetPort, as Istio does: a Sidecar's listeners have
+// no target.
+func targetPort(p *field.Path, port *networkingv1.SidecarPort) field.ErrorList {
+	if port.TargetPort != 0 {
+		return field.ErrorList{field.Invalid(p.Child("targetPort"), port.TargetPort, "targetPort has no effect in a Sidecar; leave it unset")}
+	}
+	return nil
+}
+
 // knownProtocol reports whether Istio knows a port protocol (case does not matter).
 func knownProtocol(p string) bool {
-	switch strings.ToUpper(p) {
-	case "HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY", "TCP", "TLS", "UDP", "MONGO", "MYSQL", "REDIS":
-		return true
-	}
-	return false
+	return slices.Contains(protocols, strings.ToUpper(p))
 }
 
 // portName checks an optional port name: a DNS label.
@@ -267,6 +298,8 @@ func unixAddress(path string) error {
 		return nil
 	case !strings.HasPrefix(path, "/"):
 		return fmt.Errorf("a Unix domain socket path must be absolute")
+	case strings.HasSuffix(path, "/"):
+		return fmt.Errorf("%s is not an absolute path to a file", path)
 	}
 	return nil
 }

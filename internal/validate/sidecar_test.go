@@ -118,17 +118,15 @@ func TestSidecarEgressHosts(t *testing.T) {
 			}},
 		{name: "bad dnsName", spec: `
 egress:
-- hosts: ["./*"]
 - port: {number: 80, protocol: HTTP}
   hosts: ["./a.*.com", "./foo*.com", "*/bad_host.com", "./10.0.0.1", "./a..com", "*/foo.123"]`,
 			want: []string{
-				`spec.egress[0].port: Invalid value`,
-				`spec.egress[1].hosts[0]: Invalid value: "./a.*.com": domain name "a.*.com" invalid`,
-				`spec.egress[1].hosts[1]: Invalid value: "./foo*.com"`,
-				`spec.egress[1].hosts[2]: Invalid value: "*/bad_host.com"`,
-				`spec.egress[1].hosts[3]: Invalid value: "./10.0.0.1": domain name "10.0.0.1" invalid (top level domain "1" cannot be all-numeric)`,
-				`spec.egress[1].hosts[4]: Invalid value: "./a..com"`,
-				`spec.egress[1].hosts[5]: Invalid value: "*/foo.123"`,
+				`spec.egress[0].hosts[0]: Invalid value: "./a.*.com": partial wildcard "a.*.com" not allowed`,
+				`spec.egress[0].hosts[1]: Invalid value: "./foo*.com"`,
+				`spec.egress[0].hosts[2]: Invalid value: "*/bad_host.com"`,
+				`spec.egress[0].hosts[3]: Invalid value: "./10.0.0.1": domain name "10.0.0.1" invalid (top level domain "1" cannot be all-numeric)`,
+				`spec.egress[0].hosts[4]: Invalid value: "./a..com"`,
+				`spec.egress[0].hosts[5]: Invalid value: "*/foo.123"`,
 			}},
 		{name: "dnsName too long", spec: `egress: [{hosts: ["./a.` + longLabels(130) + `"]}]`,
 			want: []string{`spec.egress[0].hosts[0]: Invalid value: "./a.`}},
@@ -151,12 +149,12 @@ egress:
 - hosts: ["./*"]
 - port: {number: 80, protocol: HTTP}
   hosts: ["./*"]`,
-			want: []string{"spec.egress[0].port: Invalid value: \"null\": the egress listener without a port catches every other port and must be the last listener"}},
+			want: []string{"spec.egress[0].port: Invalid value: null: the egress listener without a port catches every other port and must be the last listener"}},
 		{name: "two catch-alls", spec: `
 egress:
 - hosts: ["./*"]
 - hosts: ["istio-system/*"]`,
-			want: []string{"spec.egress[0].port: Invalid value: \"null\": the egress listener without a port catches every other port and must be the last listener"}},
+			want: []string{"spec.egress[0].port: Invalid value: null: the egress listener without a port catches every other port and must be the last listener"}},
 		{name: "three catch-alls, hosts still checked", spec: `
 egress:
 - hosts: ["./*"]
@@ -373,11 +371,15 @@ outboundTrafficPolicy:
   mode: ALLOW_ANY
   egressProxy: {host: egress.istio-system.svc.cluster.local, port: {}}`,
 			want: []string{"spec.outboundTrafficPolicy.egressProxy.port: Required value"}},
-		{name: "egress proxy with subset", spec: `
+		{name: "egress proxy with a subset", spec: `
 outboundTrafficPolicy:
   mode: ALLOW_ANY
-  egressProxy: {host: egress.istio-system.svc.cluster.local, subset: v1, port: {number: 443}}`,
-			want: []string{`spec.outboundTrafficPolicy.egressProxy.subset: Invalid value: "v1": the egress proxy cannot name a subset`}},
+  egressProxy: {host: egress.istio-system.svc.cluster.local, subset: v1, port: {number: 443}}`},
+		{name: "egress proxy with a bad subset name", spec: `
+outboundTrafficPolicy:
+  mode: ALLOW_ANY
+  egressProxy: {host: egress.istio-system.svc.cluster.local, subset: V_1, port: {number: 443}}`,
+			want: []string{`spec.outboundTrafficPolicy.egressProxy.subset: Invalid value: "V_1": a subset name must be a DNS label`}},
 		{name: "egress proxy host not an FQDN", spec: `
 outboundTrafficPolicy:
   mode: ALLOW_ANY
@@ -386,7 +388,7 @@ outboundTrafficPolicy:
 		{name: "everything wrong at once", spec: `
 outboundTrafficPolicy:
   mode: REGISTRY_ONLY
-  egressProxy: {host: "", subset: v1}`,
+  egressProxy: {host: "", subset: v_1}`,
 			want: []string{
 				`spec.outboundTrafficPolicy.egressProxy.host: Invalid value: "": empty domain name not allowed`,
 				"spec.outboundTrafficPolicy.egressProxy.port: Required value",
@@ -411,9 +413,6 @@ egress: [{hosts: ["./*"]}]`,
 				`spec.workloadSelector.labels[tier]: Invalid value: "-bad-"`,
 				`spec.workloadSelector.labels[version]: Invalid value: "v*": wildcard not allowed in label value match`,
 			}},
-		{name: "matchLabels is not a Sidecar field", spec: `
-workloadSelector: {labels: {app: a}}
-egress: [{hosts: ["./*"]}]`},
 	}, sidecar)
 }
 
@@ -448,15 +447,6 @@ egress:
 - port: {number: 9080, protocol: HTTP}
   hosts: ["prod-us1/*", "prod-us2/a.example.com", "*/b.example.com"]
 - hosts: ["./*", "istio-system/*"]`},
-		{name: "targetPort", spec: `
-ingress: [{port: {number: 9080, protocol: HTTP, targetPort: 8080}}]
-egress:
-- {port: {number: 80, protocol: HTTP}, hosts: ["./*"]}
-- {port: {number: 81, protocol: HTTP, targetPort: 8081}, hosts: ["./*"]}`,
-			want: []string{
-				"spec.ingress[0].port.targetPort: targetPort has no effect in a Sidecar",
-				"spec.egress[1].port.targetPort: targetPort has no effect in a Sidecar",
-			}},
 		{name: "*/* with other hosts", spec: `
 egress:
 - hosts: ["./*", "*/*", "istio-system/a.example.com", "*/b.example.com"]`,
@@ -479,5 +469,55 @@ egress:
 - {hosts: ["prod/a.example.com", "*/b.example.com"]}`},
 		{name: "malformed hosts are left to validation", spec: `egress: [{hosts: [reviews, "*/*"]}]`,
 			want: []string{"spec.egress[0].hosts[0]: */* already selects every host"}},
+	}, SidecarWarnings)
+}
+
+// TestSidecarIstioRules: the rules of Istio's ValidateSidecar that a first version of
+// Sidecar and SidecarWarnings missed.
+func TestSidecarIstioRules(t *testing.T) {
+	run(t, []validationCase{
+		// Istio refuses a targetPort: a Sidecar's listeners have no target.
+		{name: "targetPort", spec: `
+ingress: [{port: {number: 9080, protocol: HTTP, targetPort: 8080}}]
+egress:
+- {port: {number: 80, protocol: HTTP}, hosts: ["./*"]}
+- {port: {number: 81, protocol: HTTP, targetPort: 8081}, hosts: ["./*"]}`,
+			want: []string{
+				"spec.egress[1].port.targetPort: Invalid value: 8081: targetPort has no effect in a Sidecar",
+				"spec.ingress[0].port.targetPort: Invalid value: 8080: targetPort has no effect in a Sidecar",
+			}},
+		// validateSidecarEgressPortBindAndCaptureMode validates the protocol of a
+		// port-0 (Unix domain socket) listener too.
+		{name: "unix socket listener protocol", spec: `
+egress:
+- {port: {number: 0, protocol: SMTP}, bind: "unix:///var/run/x.sock", hosts: ["./*"]}
+- {port: {number: 0}, bind: "unix:///var/run/y.sock", hosts: ["./*"]}`,
+			want: []string{"spec.egress[0].port.protocol", "spec.egress[1].port.protocol"}},
+		// ValidatePartialWildCard: a dnsName with * is * or starts with *.
+		{name: "partial wildcard", spec: `egress: [{hosts: ["./*foo.com", "*/*-foo.com"]}]`,
+			want: []string{"spec.egress[0].hosts[0]", "spec.egress[0].hosts[1]"}},
+		// validateSidecarOrGatewayHostnamePart: "short names (non FQDN) are not allowed".
+		{name: "short names", spec: `egress: [{hosts: ["./reviews", "istio-system/istiod"]}]`,
+			want: []string{"spec.egress[0].hosts[0]", "spec.egress[0].hosts[1]"}},
+		// ValidateUnixAddress: "... is not an absolute path to a file".
+		{name: "unix path of a directory", spec: `
+ingress: [{port: {number: 80, protocol: HTTP}, defaultEndpoint: "unix:///var/run/"}]
+egress: [{port: {number: 0, protocol: HTTP}, bind: "unix:///var/run/", hosts: ["./*"]}]`,
+			want: []string{"spec.egress[0].bind", "spec.ingress[0].defaultEndpoint"}},
+		// validateDestination checks the egress proxy's port number.
+		{name: "egress proxy port out of range", spec: `
+outboundTrafficPolicy: {mode: ALLOW_ANY, egressProxy: {host: egress.istio-system.svc.cluster.local, port: {number: 70000}}}`,
+			want: []string{"spec.outboundTrafficPolicy.egressProxy.port.number"}},
+	}, sidecar)
+	runWarnings(t, []warningCase{
+		{name: "selector without labels", spec: `{workloadSelector: {}, egress: [{hosts: ["./*"]}]}`,
+			want: []string{"spec.workloadSelector"}},
+		{name: "same host twice", spec: `egress: [{hosts: ["prod/a.example.com", "prod/a.example.com"]}]`,
+			want: []string{"spec.egress[0].hosts[1]"}},
+		{name: "*/* twice", spec: `egress: [{hosts: ["*/*", "*/*"]}]`,
+			want: []string{"spec.egress[0].hosts[1]"}},
+		{name: "HTTP pool on a TCP port", spec: `
+ingress: [{port: {number: 80, protocol: TCP}, connectionPool: {http: {maxRetries: 3}}}]`,
+			want: []string{"spec.ingress[0].connectionPool.http"}},
 	}, SidecarWarnings)
 }

@@ -182,10 +182,78 @@ spec:
 		}
 		defer pprof.StopCPUProfile()
 	}
-	// took is write to every ACK; pushed is write to meshd publishing the new config (its
-	// ConfigSeq moving), which splits took into meshd's translation and the fleet's push.
+	open := writesTo(t, ctx, env, proxies, vs, grpcNodes, 0)
+	floor := deliveryFloor(t, env.XDSAddr, 0)
+
+	// The same fleet scoped as Istio advises at scale: a Sidecar per namespace that
+	// imports the namespace itself and fleet-0, the namespace every client calls
+	// into. A sidecar then carries 100 services (fleet-0's 50 and its own), not 1,000,
+	// and each write still reaches every proxy (svc-0 is in fleet-0).
+	seq := env.Manager.XDS.ConfigSeq()
+	var sidecars []client.Object
+	for n := range fleetNamespaces {
+		sidecars = append(sidecars, testutil.MustDecode(t, fmt.Sprintf(`
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: fleet-%d}
+spec:
+  egress: [{hosts: ["./*", "fleet-0/*"]}]
+`, n)))
+	}
+	createAll(t, env.Client, sidecars)
+	testutil.Eventually(t, 5*time.Minute, func() error {
+		if env.Manager.XDS.ConfigSeq() == seq {
+			return fmt.Errorf("meshd has not published the Sidecars")
+		}
+		for _, pp := range env.Manager.XDS.Progress() {
+			if !pp.UpToDate {
+				return fmt.Errorf("proxy %s not synced", pp.NodeID)
+			}
+		}
+		return nil
+	})
+	scoped := writesTo(t, ctx, env, proxies, vs, grpcNodes, fleetWrites)
+	// fleet-1's sidecars carry fleet-1 and fleet-0: 100 services.
+	scopedFloor := deliveryFloor(t, env.XDSAddr, 1)
+	stopChurn()
+	churnRate := float64(churned.Load()) / time.Since(churnStart).Seconds()
+	return []row{
+		{fmt.Sprintf("initial sync of %d %s ADS streams (%d services, %d endpoints, %d namespaces)", fleetProxies, fleetProtocol(), fleetServices, fleetServices*fleetEndpoints, fleetNamespaces),
+			syncTook.Round(time.Millisecond).String(), "", true},
+		// The churn writers wait for each write: what the API server took is what meshd saw.
+		open.row(fmt.Sprintf("API write to every stream's ACK (%d raw streams and %d grpc-go proxyless clients), %d writes under endpoint churn (asked %d/s; %d applied over both rows, %.1f/s)",
+			fleetProxies, fleetGRPCClients, fleetWrites, asked, churned.Load(), churnRate), floor),
+		scoped.row(fmt.Sprintf("the same with a Sidecar per namespace importing itself and fleet-0 (%d writes)", fleetWrites), scopedFloor),
+		{fmt.Sprintf("meshd's memory with every stream synced (%s xDS over %d connections; the streams run in another process), in a %d MiB container (Go memory limit %d MiB)", fleetProtocol(), fleetConns(), fleetContainerMemory>>20, goLimit>>20),
+			fmt.Sprintf("live heap %d MB, heap in use %d MB; RSS %d MB once synced (peak %d MB during the sync), %d MB once freed memory is returned", liveMB, heapMB, rssMB, peakMB, returnedMB),
+			"< 300 MB", heapMB < 300 && rssMB < 300},
+	}
+}
+
+// writeTimes are the times of a series of writes, sorted: took is write to every ACK;
+// pushed is write to meshd publishing the new config (its ConfigSeq moving), which
+// splits took into meshd's translation and the fleet's push; written is the API
+// server's write; grpc the grpc-go clients' ACKs alone.
+type writeTimes struct {
+	took, pushed, written, grpc []time.Duration
+}
+
+// row reports the writes as a convergence row, with what the bytes alone cost.
+func (w writeTimes) row(metric, floor string) row {
+	p50, p99 := w.took[len(w.took)/2], w.took[len(w.took)-1]
+	return row{metric,
+		fmt.Sprintf("p50 %v, p99 (max) %v; of which write to meshd's push p50 %v, max %v (the API server's write p50 %v); the grpc-go clients alone p50 %v, max %v (seen in meshd's progress, every 5 ms); %s",
+			p50.Round(time.Millisecond), p99.Round(time.Millisecond),
+			w.pushed[len(w.pushed)/2].Round(time.Millisecond), w.pushed[len(w.pushed)-1].Round(time.Millisecond), w.written[len(w.written)/2].Round(time.Millisecond),
+			w.grpc[len(w.grpc)/2].Round(time.Millisecond), w.grpc[len(w.grpc)-1].Round(time.Millisecond), floor), "p99 < 100ms", p99 < 100*time.Millisecond}
+}
+
+// writesTo changes svc-0's VirtualService fleetWrites times (its timeout, from
+// first+2 seconds on), each time waiting until every raw stream and grpc-go client
+// has ACKed the new config.
+func writesTo(t *testing.T, ctx context.Context, env *meshenv.Env, proxies *fleet, vs *unstructured.Unstructured, grpcNodes []string, first int) writeTimes {
 	var took, pushed, writes, grpcTook []time.Duration
-	for w := range fleetWrites {
+	for w := first; w < first+fleetWrites; w++ {
 		seq := env.Manager.XDS.ConfigSeq()
 		pushedAt, grpcAt := make(chan time.Time, 1), make(chan time.Time, 1)
 		go func() {
@@ -246,28 +314,11 @@ spec:
 		writes = append(writes, written)
 		time.Sleep(300 * time.Millisecond)
 	}
-	stopChurn()
-	floor := deliveryFloor(t, env.XDSAddr)
-	churnRate := float64(churned.Load()) / time.Since(churnStart).Seconds()
 	slices.Sort(took)
 	slices.Sort(pushed)
 	slices.Sort(writes)
 	slices.Sort(grpcTook)
-	p50, p99 := took[len(took)/2], took[len(took)-1]
-	return []row{
-		{fmt.Sprintf("initial sync of %d %s ADS streams (%d services, %d endpoints, %d namespaces)", fleetProxies, fleetProtocol(), fleetServices, fleetServices*fleetEndpoints, fleetNamespaces),
-			syncTook.Round(time.Millisecond).String(), "", true},
-		// The churn writers wait for each write: what the API server took is what meshd saw.
-		{fmt.Sprintf("API write to every stream's ACK (%d raw streams and %d grpc-go proxyless clients), %d writes under endpoint churn (asked %d/s; %d applied, %.1f/s)",
-			fleetProxies, fleetGRPCClients, fleetWrites, asked, churned.Load(), churnRate),
-			fmt.Sprintf("p50 %v, p99 (max) %v; of which write to meshd's push p50 %v, max %v (the API server's write p50 %v); the grpc-go clients alone p50 %v, max %v (seen in meshd's progress, every 5 ms); %s",
-				p50.Round(time.Millisecond), p99.Round(time.Millisecond),
-				pushed[len(pushed)/2].Round(time.Millisecond), pushed[len(pushed)-1].Round(time.Millisecond), writes[len(writes)/2].Round(time.Millisecond),
-				grpcTook[len(grpcTook)/2].Round(time.Millisecond), grpcTook[len(grpcTook)-1].Round(time.Millisecond), floor), "p99 < 100ms", p99 < 100*time.Millisecond},
-		{fmt.Sprintf("meshd's memory with every stream synced (%s xDS over %d connections; the streams run in another process), in a %d MiB container (Go memory limit %d MiB)", fleetProtocol(), fleetConns(), fleetContainerMemory>>20, goLimit>>20),
-			fmt.Sprintf("live heap %d MB, heap in use %d MB; RSS %d MB once synced (peak %d MB during the sync), %d MB once freed memory is returned", liveMB, heapMB, rssMB, peakMB, returnedMB),
-			"< 300 MB", heapMB < 300 && rssMB < 300},
-	}
+	return writeTimes{took: took, pushed: pushed, written: writes, grpc: grpcTook}
 }
 
 // churnWriters write the churn's EndpointSlice changes side by side.

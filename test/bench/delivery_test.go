@@ -16,10 +16,10 @@ import (
 	"github.com/meshd-io/meshd/internal/testutil/adsclient"
 )
 
-// routeBytes is the size of the route configuration a fleet sidecar receives on every
+// routeBytes is the size of the route configuration fleet sidecar i receives on every
 // write (each write changes one of its virtual hosts, and xDS sends the whole
-// resource), read by an ADS client of its own.
-func routeBytes(t *testing.T, addr string) int {
+// resource), read by an ADS client of its own with the same node.
+func routeBytes(t *testing.T, addr string, i int) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -27,7 +27,7 @@ func routeBytes(t *testing.T, addr string) int {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	c, err := adsclient.Dial(ctx, conn, fleetNode(0))
+	c, err := adsclient.Dial(ctx, conn, fleetNode(i))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +77,10 @@ func loopbackFloor(t *testing.T, n int) time.Duration {
 	return runs[1]
 }
 
-// deliveryFloor describes the bytes one write makes meshd send and the floor of moving
-// them.
-func deliveryFloor(t *testing.T, addr string) string {
-	per := routeBytes(t, addr)
+// deliveryFloor describes the bytes one write makes meshd send (every stream getting
+// as many as fleet sidecar i) and the floor of moving them.
+func deliveryFloor(t *testing.T, addr string, i int) string {
+	per := routeBytes(t, addr, i)
 	total := per * fleetProxies
 	return fmt.Sprintf("each write sends every stream its %d kB route configuration, %d MB in all, which loopback TCP alone moves in %v on this machine",
 		per>>10, total>>20, loopbackFloor(t, total).Round(time.Millisecond))
