@@ -445,10 +445,14 @@ func (c *resourceCache) respondPartial(w *cacheWatch, names []string, initial bo
 	}
 	version := versionString(w.mix)
 	switch {
-	case initial && version == w.req.GetVersionInfo() && len(known) == 0:
+	case initial && version == w.req.GetVersionInfo() && len(known) == 0 && w.req.GetResponseNonce() == "":
 		// A proxy back from another meshd (or this one before a restart) that holds
 		// exactly this config: nothing to send. Later changes are sent to it as to
-		// any other stream, so record that it holds everything.
+		// any other stream, so record that it holds everything. Only a stream's first
+		// request of the type (no nonce yet) is such a proxy: on an open stream, the
+		// same version after an empty subscription is a proxy subscribing again to
+		// what it dropped when it unsubscribed (a listener gone and back), and it
+		// holds none of it.
 		returned := map[string]string{}
 		for n := range subscribed {
 			if e := c.resources[n]; e != nil {

@@ -63,8 +63,8 @@ func TestDeployManifestsAccepted(t *testing.T) {
 			}
 		}
 	}
-	if kinds["CustomResourceDefinition"] != 5 {
-		t.Errorf("config/default renders %d CRDs, want 5", kinds["CustomResourceDefinition"])
+	if kinds["CustomResourceDefinition"] != 6 {
+		t.Errorf("config/default renders %d CRDs, want 6", kinds["CustomResourceDefinition"])
 	}
 	out := run(t, kubectl, []byte(rendered), "--kubeconfig", kubeconfig, "apply", "--server-side", "--force-conflicts",
 		"--field-manager=meshd-deploy-check", "--dry-run=server", "-f", "-")
