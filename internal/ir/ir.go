@@ -34,6 +34,9 @@ type IR struct {
 	Gateways []*Gateway `json:"gateways,omitempty"`
 	// Sidecars are the accepted Istio Sidecars, oldest first (see SidecarFor).
 	Sidecars []*Sidecar `json:"sidecars,omitempty"`
+
+	// index finds services by hostname and namespace (Finish builds it).
+	index *serviceIndex
 }
 
 // Service is one mesh service and everything that routes to it or shapes traffic to it.

@@ -159,4 +159,7 @@ func portPolicies(t *TrafficPolicy) []*TrafficPolicy {
 }
 
 // Finish computes what is derived from the IR's content; translation calls it last.
-func (in *IR) Finish() { in.collectClientSelectors() }
+func (in *IR) Finish() {
+	in.collectClientSelectors()
+	in.indexServices()
+}

@@ -90,6 +90,17 @@ func (sc *Sidecar) Listeners(port uint32) (dedicated, catchAll *EgressListener) 
 	return dedicated, catchAll
 }
 
+// MayImport reports whether some egress listener imports host (of namespace hostNS)
+// on some port, for a client in namespace clientNS.
+func (sc *Sidecar) MayImport(clientNS, hostNS, host string) bool {
+	for _, l := range sc.Egress {
+		if l.Imports(clientNS, hostNS, host) {
+			return true
+		}
+	}
+	return false
+}
+
 // Imports reports whether the listener reaches host in namespace hostNS, for a client
 // in namespace clientNS.
 func (l *EgressListener) Imports(clientNS, hostNS, host string) bool {

@@ -43,6 +43,9 @@ type Server struct {
 	scopes    map[scopeKey]*scope
 	ready     chan struct{}
 	readyOnce sync.Once
+	// unchangedScopes counts the scopes config updates left as they were (tests read
+	// it to know the shortcut ran).
+	unchangedScopes atomic.Int64
 
 	// watches are the open watches of every stream, so that a proxy whose scope
 	// changes (its labels now satisfy other selectors) can be moved to the new one.
@@ -97,12 +100,13 @@ func (s *Server) Update(in *ir.IR) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		moved := !in.SameClientSignatures(s.ir)
+		prev := s.ir
 		s.ir = in
 		s.seq++
 		if moved {
 			s.rebaseScopes(s.watchedNodes())
 		}
-		s.regenerateAll()
+		s.regenerateAll(prev)
 		s.readyOnce.Do(func() { close(s.ready) })
 		return moved
 	}()

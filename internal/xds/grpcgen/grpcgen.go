@@ -47,7 +47,8 @@ func GenerateWith(in *ir.IR, scope Scope, memo *render.Memo) *Resources {
 	// generator reads the same sidecar scope).
 	egress := render.EgressFor(in, scope)
 	memo.Depends(egress.Key())
-	for _, svc := range render.VisibleServices(in, scope) {
+	out.Services = egress.Services(in, scope)
+	for _, svc := range out.Services {
 		for _, port := range svc.Ports {
 			listens := egress.Listens(svc, port)
 			if !listens && !egress.Routed(svc) {

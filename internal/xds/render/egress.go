@@ -1,6 +1,10 @@
 package render
 
 import (
+	"cmp"
+	"slices"
+	"strings"
+
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 )
@@ -16,18 +20,36 @@ type Egress struct {
 	// routed are the hosts the imported route tables send traffic to: Istio adds
 	// their services so the routes have clusters, whatever the egress hosts say.
 	routed map[string]bool
+	// services are the services the scope is configured for, imported or routed to,
+	// by hostname: a generator walks these, not the mesh.
+	services []*ir.Service
 }
 
-// EgressFor is the Egress of a scope's Sidecar, nil when no Sidecar applies.
+// EgressFor is the Egress of a scope's Sidecar, nil when no Sidecar applies. Its cost
+// grows with what the Sidecar imports, not with the mesh: services are found through
+// the IR's index by namespace and hostname.
 func EgressFor(in *ir.IR, scope Scope) *Egress {
 	sc := in.SidecarFor(scope.Namespace, scope.Labels)
 	if sc == nil {
 		return nil
 	}
 	e := &Egress{sidecar: sc, ns: scope.Namespace, routed: map[string]bool{}}
+	seen := map[*ir.Service]bool{}
+	whole := false // some entry reached every service: keep the IR's order
+	add := func(svc *ir.Service) {
+		if !seen[svc] && VisibleTo(svc, e.ns) {
+			seen[svc] = true
+			e.services = append(e.services, svc)
+		}
+	}
+	for _, l := range sc.Egress {
+		for _, h := range l.Hosts {
+			whole = e.candidates(in, h, add) || whole
+		}
+	}
 	// Route tables name their destinations by hostname; a destination's service is
 	// added on every port, as Istio adds the whole service to the listener.
-	for _, svc := range VisibleServices(in, scope) {
+	for _, svc := range e.services {
 		for _, port := range svc.Ports {
 			if !e.listens(svc, port) {
 				continue
@@ -50,7 +72,62 @@ func EgressFor(in *ir.IR, scope Scope) *Egress {
 			}
 		}
 	}
+	for h := range e.routed {
+		if svc := in.Service(h); svc != nil {
+			add(svc)
+		}
+	}
+	if whole {
+		e.services = e.services[:0]
+		for _, svc := range in.Services {
+			if seen[svc] {
+				e.services = append(e.services, svc)
+			}
+		}
+	} else {
+		slices.SortFunc(e.services, func(a, b *ir.Service) int { return cmp.Compare(a.Hostname, b.Hostname) })
+	}
 	return e
+}
+
+// candidates calls add with the services an egress host may import (a superset:
+// which of their ports are imported is decided per port), and reports whether it
+// walked every service of the mesh.
+func (e *Egress) candidates(in *ir.IR, h ir.EgressHost, add func(*ir.Service)) bool {
+	var pool []*ir.Service
+	whole := false
+	switch h.Namespace {
+	case "~":
+		return false
+	case ".":
+		pool = in.ServicesIn(e.ns)
+	case "*":
+		if !strings.HasPrefix(h.Host, "*") {
+			if svc := in.Service(h.Host); svc != nil {
+				add(svc)
+			}
+			return false
+		}
+		pool, whole = in.Services, true
+	default:
+		pool = in.ServicesIn(h.Namespace)
+	}
+	for _, svc := range pool {
+		if ir.HostMatches(h.Host, svc.Hostname) {
+			add(svc)
+		}
+	}
+	return whole
+}
+
+// Services are the services a scope is configured for, in the IR's order: those
+// exported to the client (VisibleServices) without a Sidecar, else those its
+// Sidecar imports or routes to.
+func (e *Egress) Services(in *ir.IR, scope Scope) []*ir.Service {
+	if e == nil {
+		return VisibleServices(in, scope)
+	}
+	return e.services
 }
 
 // Key identifies what the Egress imports ("" for a nil Egress): what a generator

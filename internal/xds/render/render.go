@@ -65,6 +65,10 @@ type Resources struct {
 	// EDS are the clusters whose endpoints the client asks for: the input to the EDS
 	// fast path, which renders ClusterLoadAssignments without re-translating.
 	EDS []*EDSCluster
+	// Services are the services a sidecar or proxyless scope's config was rendered
+	// for, by hostname (nil for other classes): what a config update must change for
+	// the config to change (see xds's unchanged).
+	Services []*ir.Service
 }
 
 // Messages lists every resource, in the order a proxy takes them (listeners, routes,

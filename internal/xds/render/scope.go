@@ -40,12 +40,8 @@ func (s Scope) SelectsClient(sourceNamespace string, sourceLabels map[string]str
 
 // LookupFor finds services by hostname with the DestinationRule the scope uses.
 func LookupFor(in *ir.IR, scope Scope) Lookup {
-	byHost := make(map[string]*ir.Service, len(in.Services))
-	for _, svc := range in.Services {
-		byHost[svc.Hostname] = svc
-	}
 	return func(host string) (*ir.Service, *ir.DestinationPolicy) {
-		svc := byHost[host]
+		svc := in.Service(host)
 		if svc == nil {
 			return nil, nil
 		}
@@ -58,11 +54,16 @@ func LookupFor(in *ir.IR, scope Scope) Lookup {
 func VisibleServices(in *ir.IR, scope Scope) []*ir.Service {
 	var out []*ir.Service
 	for _, svc := range in.Services {
-		if svc.ExportTo.VisibleTo(scope.Namespace) || svc.Namespace == scope.Namespace {
+		if VisibleTo(svc, scope.Namespace) {
 			out = append(out, svc)
 		}
 	}
 	return out
+}
+
+// VisibleTo reports whether a client in namespace ns may reach a service (exportTo).
+func VisibleTo(svc *ir.Service, ns string) bool {
+	return svc.ExportTo.VisibleTo(ns) || svc.Namespace == ns
 }
 
 // ClientTable is the route table a client in scope uses for a service port.

@@ -69,7 +69,8 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 	// regenerating a scope for one change allocated.
 	var parts []portClusters
 	clusters, eds := 3, 0
-	for _, svc := range render.VisibleServices(in, scope) {
+	services := egress.Services(in, scope)
+	for _, svc := range services {
 		for _, port := range svc.Ports {
 			listens := egress.Listens(svc, port)
 			if !listens && !egress.Routed(svc) {
@@ -91,7 +92,7 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 			}
 		}
 	}
-	out := &render.Resources{Clusters: make([]*clusterT, 0, clusters), EDS: make([]*render.EDSCluster, 0, eds)}
+	out := &render.Resources{Clusters: make([]*clusterT, 0, clusters), EDS: make([]*render.EDSCluster, 0, eds), Services: services}
 	for _, pc := range parts {
 		out.Clusters = append(out.Clusters, pc.clusters...)
 		out.EDS = render.AppendEDS(out.EDS, pc.eds)
