@@ -182,14 +182,13 @@ spec:
 		}
 		defer pprof.StopCPUProfile()
 	}
-	open := writesTo(t, ctx, env, proxies, vs, grpcNodes, 0)
+	open := writesTo(t, ctx, env, proxies, vs, grpcNodes, 0, -1)
 	floor := deliveryFloor(t, env.XDSAddr, 0)
 
 	// The same fleet scoped as Istio advises at scale: a Sidecar per namespace that
 	// imports the namespace itself and fleet-0, the namespace every client calls
 	// into. A sidecar then carries 100 services (fleet-0's 50 and its own), not 1,000,
 	// and each write still reaches every proxy (svc-0 is in fleet-0).
-	seq := env.Manager.XDS.ConfigSeq()
 	var sidecars []client.Object
 	for n := range fleetNamespaces {
 		sidecars = append(sidecars, testutil.MustDecode(t, fmt.Sprintf(`
@@ -200,21 +199,24 @@ spec:
   egress: [{hosts: ["./*", "fleet-0/*"]}]
 `, n)))
 	}
-	createAll(t, env.Client, sidecars)
-	testutil.Eventually(t, 5*time.Minute, func() error {
-		if env.Manager.XDS.ConfigSeq() == seq {
-			return fmt.Errorf("meshd has not published the Sidecars")
-		}
-		for _, pp := range env.Manager.XDS.Progress() {
-			if !pp.UpToDate {
-				return fmt.Errorf("proxy %s not synced", pp.NodeID)
-			}
-		}
-		return nil
-	})
-	scoped := writesTo(t, ctx, env, proxies, vs, grpcNodes, fleetWrites)
+	createSynced(t, env, sidecars)
+	scoped := writesTo(t, ctx, env, proxies, vs, grpcNodes, fleetWrites, -1)
 	// fleet-1's sidecars carry fleet-1 and fleet-0: 100 services.
 	scopedFloor := deliveryFloor(t, env.XDSAddr, 1)
+
+	// A change to a service of fleet-1 reaches only fleet-1's sidecars now: no other
+	// namespace imports it.
+	local := testutil.MustDecode(t, `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc-1, namespace: fleet-1}
+spec:
+  hosts: [svc-1]
+  http: [{route: [{destination: {host: svc-1}}], timeout: 1s}]
+`)
+	createSynced(t, env, []client.Object{local})
+	localWrites := writesTo(t, ctx, env, proxies, local, nil, 0, 1)
+	localPushed := proxies.do(t, "changed")
 	stopChurn()
 	churnRate := float64(churned.Load()) / time.Since(churnStart).Seconds()
 	return []row{
@@ -224,10 +226,30 @@ spec:
 		open.row(fmt.Sprintf("API write to every stream's ACK (%d raw streams and %d grpc-go proxyless clients), %d writes under endpoint churn (asked %d/s; %d applied over both rows, %.1f/s)",
 			fleetProxies, fleetGRPCClients, fleetWrites, asked, churned.Load(), churnRate), floor),
 		scoped.row(fmt.Sprintf("the same with a Sidecar per namespace importing itself and fleet-0 (%d writes)", fleetWrites), scopedFloor),
+		localWrites.row(fmt.Sprintf("with those Sidecars, a write to fleet-1's svc-1 (%d writes): to the ACK of every stream of fleet-1, the one namespace that imports it", fleetWrites),
+			fmt.Sprintf("the last write changed the routes of %s of %d streams", localPushed, fleetProxies)),
 		{fmt.Sprintf("meshd's memory with every stream synced (%s xDS over %d connections; the streams run in another process), in a %d MiB container (Go memory limit %d MiB)", fleetProtocol(), fleetConns(), fleetContainerMemory>>20, goLimit>>20),
 			fmt.Sprintf("live heap %d MB, heap in use %d MB; RSS %d MB once synced (peak %d MB during the sync), %d MB once freed memory is returned", liveMB, heapMB, rssMB, peakMB, returnedMB),
 			"< 300 MB", heapMB < 300 && rssMB < 300},
 	}
+}
+
+// createSynced creates objects and waits until meshd has published them and every
+// proxy holds the result.
+func createSynced(t *testing.T, env *meshenv.Env, objs []client.Object) {
+	seq := env.Manager.XDS.ConfigSeq()
+	createAll(t, env.Client, objs)
+	testutil.Eventually(t, 5*time.Minute, func() error {
+		if env.Manager.XDS.ConfigSeq() == seq {
+			return fmt.Errorf("meshd has not published the new objects")
+		}
+		for _, pp := range env.Manager.XDS.Progress() {
+			if !pp.UpToDate {
+				return fmt.Errorf("proxy %s not synced", pp.NodeID)
+			}
+		}
+		return nil
+	})
 }
 
 // writeTimes are the times of a series of writes, sorted: took is write to every ACK;
@@ -241,17 +263,22 @@ type writeTimes struct {
 // row reports the writes as a convergence row, with what the bytes alone cost.
 func (w writeTimes) row(metric, floor string) row {
 	p50, p99 := w.took[len(w.took)/2], w.took[len(w.took)-1]
+	grpc := ""
+	if w.grpc != nil {
+		grpc = fmt.Sprintf("; the grpc-go clients alone p50 %v, max %v (seen in meshd's progress, every 5 ms)",
+			w.grpc[len(w.grpc)/2].Round(time.Millisecond), w.grpc[len(w.grpc)-1].Round(time.Millisecond))
+	}
 	return row{metric,
-		fmt.Sprintf("p50 %v, p99 (max) %v; of which write to meshd's push p50 %v, max %v (the API server's write p50 %v); the grpc-go clients alone p50 %v, max %v (seen in meshd's progress, every 5 ms); %s",
+		fmt.Sprintf("p50 %v, p99 (max) %v; of which write to meshd's push p50 %v, max %v (the API server's write p50 %v)%s; %s",
 			p50.Round(time.Millisecond), p99.Round(time.Millisecond),
 			w.pushed[len(w.pushed)/2].Round(time.Millisecond), w.pushed[len(w.pushed)-1].Round(time.Millisecond), w.written[len(w.written)/2].Round(time.Millisecond),
-			w.grpc[len(w.grpc)/2].Round(time.Millisecond), w.grpc[len(w.grpc)-1].Round(time.Millisecond), floor), "p99 < 100ms", p99 < 100*time.Millisecond}
+			grpc, floor), "p99 < 100ms", p99 < 100*time.Millisecond}
 }
 
-// writesTo changes svc-0's VirtualService fleetWrites times (its timeout, from
-// first+2 seconds on), each time waiting until every raw stream and grpc-go client
-// has ACKed the new config.
-func writesTo(t *testing.T, ctx context.Context, env *meshenv.Env, proxies *fleet, vs *unstructured.Unstructured, grpcNodes []string, first int) writeTimes {
+// writesTo changes a VirtualService fleetWrites times (its timeout, from first+2
+// seconds on), each time waiting until every raw stream (of namespace fleet-ns only,
+// when ns >= 0) and every grpc-go client of grpcNodes has ACKed the new config.
+func writesTo(t *testing.T, ctx context.Context, env *meshenv.Env, proxies *fleet, vs *unstructured.Unstructured, grpcNodes []string, first, ns int) writeTimes {
 	var took, pushed, writes, grpcTook []time.Duration
 	for w := first; w < first+fleetWrites; w++ {
 		seq := env.Manager.XDS.ConfigSeq()
@@ -293,7 +320,11 @@ func writesTo(t *testing.T, ctx context.Context, env *meshenv.Env, proxies *flee
 		}
 		// Under churn a slow write takes tens of seconds; one never acknowledged after
 		// three minutes is lost, and the proxy's state says whether meshd knows it.
-		if got := proxies.do(t, "wait 180"); got != "acked" {
+		wait := "wait 180"
+		if ns >= 0 {
+			wait += " " + strconv.Itoa(ns)
+		}
+		if got := proxies.do(t, wait); got != "acked" {
 			node := fmt.Sprintf("proxy-%s.", strings.TrimPrefix(got, "lost "))
 			for _, pp := range env.Manager.XDS.Progress() {
 				if strings.Contains(pp.NodeID, node) {
@@ -318,6 +349,9 @@ func writesTo(t *testing.T, ctx context.Context, env *meshenv.Env, proxies *flee
 	slices.Sort(pushed)
 	slices.Sort(writes)
 	slices.Sort(grpcTook)
+	if grpcNodes == nil {
+		grpcTook = nil
+	}
 	return writeTimes{took: took, pushed: pushed, written: writes, grpc: grpcTook}
 }
 

@@ -30,9 +30,13 @@ import (
 // stdin and stdout, a line per command:
 //
 //	mark        the child records every proxy's route version; answers "ok"
-//	wait SECS   the child waits until every proxy has ACKed a route version other than
-//	            the marked one; answers "acked", or "lost I" for the first proxy still
-//	            waiting after SECS seconds
+//	wait SECS [NS]
+//	            the child waits until every proxy (of namespace fleet-NS only, when
+//	            given) has ACKed a route version other than the marked one; answers
+//	            "acked", or "lost I" for the first proxy still waiting after SECS
+//	            seconds
+//	changed     the child answers how many proxies hold a route version other than
+//	            the marked one
 const (
 	fleetAddrEnv = "MESHD_BENCH_FLEET_ADDR"
 	// fleetProtocolEnv chooses the proxies' xDS protocol: "delta" (the default, as
@@ -258,11 +262,31 @@ func runFleet(addr, protocol string) error {
 			}
 			fmt.Println("ok")
 		case "wait":
-			secs, err := strconv.Atoi(arg)
+			secsArg, nsArg, scoped := strings.Cut(arg, " ")
+			secs, err := strconv.Atoi(secsArg)
 			if err != nil {
 				return err
 			}
-			fmt.Println(waitRouted(proxies, marked, time.Duration(secs)*time.Second))
+			waited := proxies
+			if scoped {
+				ns, err := strconv.Atoi(nsArg)
+				if err != nil {
+					return err
+				}
+				waited = make([]*rawProxy, len(proxies)) // nil: not waited for
+				for i := ns; i < len(proxies); i += fleetNamespaces {
+					waited[i] = proxies[i]
+				}
+			}
+			fmt.Println(waitRouted(waited, marked, time.Duration(secs)*time.Second))
+		case "changed":
+			n := 0
+			for i, p := range proxies {
+				if p.routeVersion.Load().(string) != marked[i] {
+					n++
+				}
+			}
+			fmt.Println(n)
 		default:
 			return fmt.Errorf("unknown command %q", in.Text())
 		}
@@ -270,11 +294,12 @@ func runFleet(addr, protocol string) error {
 	return in.Err()
 }
 
-// waitRouted waits until every proxy holds a route version other than the marked one.
+// waitRouted waits until every proxy (nil entries aside) holds a route version other
+// than the marked one.
 func waitRouted(proxies []*rawProxy, marked []string, limit time.Duration) string {
 	deadline := time.After(limit)
 	for i, p := range proxies {
-		for p.routeVersion.Load().(string) == marked[i] {
+		for p != nil && p.routeVersion.Load().(string) == marked[i] {
 			select {
 			case <-p.changed:
 			case <-deadline:
