@@ -34,6 +34,9 @@ type IR struct {
 	Gateways []*Gateway `json:"gateways,omitempty"`
 	// Sidecars are the accepted Istio Sidecars, oldest first (see SidecarFor).
 	Sidecars []*Sidecar `json:"sidecars,omitempty"`
+	// RegistryOnly is the Mesh's outboundTrafficPolicy REGISTRY_ONLY: sidecars whose
+	// Sidecar does not say otherwise block destinations outside their registry.
+	RegistryOnly bool `json:"registryOnly,omitempty"`
 
 	// index finds services by hostname and namespace (Finish builds it).
 	index *serviceIndex

@@ -15,9 +15,10 @@ type Sidecar struct {
 	// Egress are the egress listeners: those with a port first, by port, then the
 	// catch-all one (Port 0), if any. A service port neither covers is not reachable.
 	Egress []*EgressListener `json:"egress,omitempty"`
-	// RegistryOnly (outboundTrafficPolicy REGISTRY_ONLY) blocks destinations outside
-	// the sidecar's registry instead of passing them through.
-	RegistryOnly bool `json:"registryOnly,omitempty"`
+	// OutboundPolicy is outboundTrafficPolicy's mode: REGISTRY_ONLY blocks
+	// destinations outside the sidecar's registry, ALLOW_ANY passes them through, ""
+	// leaves it to the mesh (IR.RegistryOnly).
+	OutboundPolicy string `json:"outboundPolicy,omitempty"`
 	// Key identifies what the Sidecar makes sidecars see, the same for equal Sidecars:
 	// generators reuse what they rendered for a scope only while it is unchanged.
 	Key string `json:"-"`

@@ -45,7 +45,7 @@ func (t *translator) sidecars(out *ir.IR) {
 		}
 		s.Egress = egressListeners(sc.Spec.Egress)
 		if tp := sc.Spec.OutboundTrafficPolicy; tp != nil {
-			s.RegistryOnly = tp.Mode == networkingv1.OutboundRegistryOnly
+			s.OutboundPolicy = string(tp.Mode)
 		}
 		s.Key = sidecarKey(s)
 		rep.Unsupported = sidecarUnsupported(&sc.Spec)
@@ -99,7 +99,7 @@ func egressListeners(in []networkingv1.IstioEgressListener) []*ir.EgressListener
 // sidecarKey is what a Sidecar makes its sidecars see, written out.
 func sidecarKey(s *ir.Sidecar) string {
 	var b strings.Builder
-	b.WriteString(strconv.FormatBool(s.RegistryOnly))
+	b.WriteString(s.OutboundPolicy)
 	for _, l := range s.Egress {
 		b.WriteString(";" + strconv.FormatUint(uint64(l.Port), 10))
 		for _, h := range l.Hosts {

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 )
@@ -84,7 +85,8 @@ func (t *translator) run() (out *ir.IR, report *Report, bad *failure) {
 			out, report, bad = nil, nil, &failure{ref: t.current, msg: fmt.Sprint(r)}
 		}
 	}()
-	out = &ir.IR{RootNamespace: snap.Mesh.RootNamespace, TrustDomain: snap.Mesh.TrustDomain}
+	out = &ir.IR{RootNamespace: snap.Mesh.RootNamespace, TrustDomain: snap.Mesh.TrustDomain,
+		RegistryOnly: snap.Mesh.OutboundTrafficPolicy != nil && snap.Mesh.OutboundTrafficPolicy.Mode == string(networkingv1.OutboundRegistryOnly)}
 	// Each phase starts with no current object, so a panic between objects is not
 	// blamed on the last one.
 	for _, phase := range []func(){t.addServices, t.destinationRules, t.virtualServices, func() { t.gatewayAPI(out) }} {

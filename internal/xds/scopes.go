@@ -305,7 +305,7 @@ func sameBesidesServices(a, b *ir.IR) bool {
 	if a == nil || b == nil {
 		return false
 	}
-	return a.RootNamespace == b.RootNamespace && a.TrustDomain == b.TrustDomain && a.SameClientSignatures(b) &&
+	return a.RootNamespace == b.RootNamespace && a.TrustDomain == b.TrustDomain && a.RegistryOnly == b.RegistryOnly && a.SameClientSignatures(b) &&
 		slices.Equal(a.PeerAuthentications, b.PeerAuthentications) && slices.Equal(a.AuthorizationPolicies, b.AuthorizationPolicies) &&
 		reflect.DeepEqual(a.AuthzProviders, b.AuthzProviders) &&
 		slices.EqualFunc(a.Sidecars, b.Sidecars, func(x, y *ir.Sidecar) bool {

@@ -116,6 +116,21 @@ type MeshSpec struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
 	ExtensionProviders []MeshExtensionProvider `json:"extensionProviders,omitempty"`
+
+	// OutboundTrafficPolicy is what sidecars do with traffic to destinations they do
+	// not know, unless their Sidecar says otherwise (Istio's
+	// meshConfig.outboundTrafficPolicy).
+	// +optional
+	OutboundTrafficPolicy *MeshOutboundTrafficPolicy `json:"outboundTrafficPolicy,omitempty"`
+}
+
+// MeshOutboundTrafficPolicy is the mesh's default for unknown destinations.
+type MeshOutboundTrafficPolicy struct {
+	// Mode is ALLOW_ANY (pass unknown traffic through, the default) or REGISTRY_ONLY
+	// (answer unknown HTTP hosts with 502 and drop other unknown connections).
+	// +optional
+	// +kubebuilder:validation:Enum=ALLOW_ANY;REGISTRY_ONLY
+	Mode string `json:"mode,omitempty"`
 }
 
 // MeshCA configures the certificate authority.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
 )
@@ -139,9 +140,14 @@ func (e *Egress) Key() string {
 	return e.sidecar.Key
 }
 
-// RegistryOnly reports whether unknown destinations are blocked rather than passed
-// through (outboundTrafficPolicy REGISTRY_ONLY).
-func (e *Egress) RegistryOnly() bool { return e != nil && e.sidecar.RegistryOnly }
+// RegistryOnly reports whether a scope's sidecars block unknown destinations rather
+// than pass them through: its Sidecar's outboundTrafficPolicy, else the Mesh's.
+func RegistryOnly(in *ir.IR, e *Egress) bool {
+	if e != nil && e.sidecar.OutboundPolicy != "" {
+		return e.sidecar.OutboundPolicy == string(networkingv1.OutboundRegistryOnly)
+	}
+	return in.RegistryOnly
+}
 
 // Listens reports whether sidecars of the scope listen for a service port (an egress
 // listener imports it): it gets its listener or virtual host and its clusters.

@@ -27,9 +27,9 @@ const (
 )
 
 // outboundDefault is where connections no listener claims go: out as they are, or,
-// when the scope's Sidecar asks for REGISTRY_ONLY, nowhere.
+// under REGISTRY_ONLY (the scope's Sidecar's or the Mesh's), nowhere.
 func (g *generator) outboundDefault() string {
-	if g.egress.RegistryOnly() {
+	if g.registryOnly {
 		return BlackHoleCluster
 	}
 	return PassthroughCluster
@@ -131,7 +131,7 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 		// route configuration is the same list of memoized virtual hosts (the memo
 		// starts afresh when the scope's Sidecar changes, block_all with it).
 		catchAll := allowAnyHost
-		if g.egress.RegistryOnly() {
+		if g.registryOnly {
 			catchAll = blockAllHost
 		}
 		rc.VirtualHosts = append(rc.VirtualHosts, render.Memoized(g.memo, nil, n, render.PartVirtualHost, catchAll))

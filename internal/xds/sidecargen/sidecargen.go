@@ -18,6 +18,7 @@ package sidecargen
 import (
 	"cmp"
 	"slices"
+	"strconv"
 
 	"github.com/meshd-io/meshd/internal/ir"
 	"github.com/meshd-io/meshd/internal/model"
@@ -61,8 +62,11 @@ type portClusters struct {
 // of cluster names would cost more than the rest of a one-service change.
 func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Resources {
 	egress := render.EgressFor(in, scope)
-	memo.Depends(egress.Key())
-	g := &generator{in: in, scope: scope, egress: egress, find: render.LookupFor(in, scope), httpPorts: map[uint32]*httpPort{}, memo: memo}
+	registryOnly := render.RegistryOnly(in, egress)
+	// The catch-all virtual host depends on no service: memoized renderings are
+	// reused only under the same Sidecar and outbound policy.
+	memo.Depends(strconv.FormatBool(registryOnly) + ";" + egress.Key())
+	g := &generator{in: in, scope: scope, egress: egress, registryOnly: registryOnly, find: render.LookupFor(in, scope), httpPorts: map[uint32]*httpPort{}, memo: memo}
 	// The clusters of every port are collected first and copied once into slices of
 	// their exact size: appending them grew the slices (a thousand services have three
 	// thousand subset clusters) and copied every one several times, a sixth of what
@@ -109,9 +113,11 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 type generator struct {
 	in    *ir.IR
 	scope render.Scope
-	// egress is what the scope's Sidecar lets it reach (nil: no Sidecar applies).
-	egress *render.Egress
-	find   render.Lookup
+	// egress is what the scope's Sidecar lets it reach (nil: no Sidecar applies);
+	// registryOnly says unknown destinations are blocked (REGISTRY_ONLY).
+	egress       *render.Egress
+	registryOnly bool
+	find         render.Lookup
 	// httpPorts are the service ports that carry HTTP, by port number: they share a
 	// 0.0.0.0_<port> listener and the route configuration "<port>".
 	httpPorts map[uint32]*httpPort
