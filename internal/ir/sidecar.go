@@ -19,9 +19,47 @@ type Sidecar struct {
 	// destinations outside the sidecar's registry, ALLOW_ANY passes them through, ""
 	// leaves it to the mesh (IR.RegistryOnly).
 	OutboundPolicy string `json:"outboundPolicy,omitempty"`
+	// Ingress are the ingress listeners, by port: where the traffic the workload
+	// receives on each port goes, and how it is taken.
+	Ingress []*IngressListener `json:"ingress,omitempty"`
+	// InboundPool limits what the workload takes on ports without a pool of their own
+	// (inboundConnectionPool).
+	InboundPool *ConnectionPool `json:"inboundPool,omitempty"`
 	// Key identifies what the Sidecar makes sidecars see, the same for equal Sidecars:
 	// generators reuse what they rendered for a scope only while it is unchanged.
 	Key string `json:"-"`
+}
+
+// IngressListener is one ingress listener of a Sidecar.
+type IngressListener struct {
+	Port uint32 `json:"port,omitempty"`
+	// Protocol is the port's protocol, upper case (HTTP, HTTP2, GRPC, HTTPS, TLS,
+	// TCP...): it decides whether the traffic is taken as HTTP or as a stream.
+	Protocol string `json:"protocol,omitempty"`
+	// DefaultEndpoint is where the traffic goes: "" the address it was sent to,
+	// 127.0.0.1:<port> or [::1]:<port> the loopback, 0.0.0.0:<port> or [::]:<port>
+	// the workload's own address on that port, unix://<path> a Unix domain socket.
+	DefaultEndpoint string `json:"defaultEndpoint,omitempty"`
+	// TLS terminates TLS from outside the mesh with the given files, instead of the
+	// mesh's mTLS.
+	TLS *ServerTLS `json:"tls,omitempty"`
+	// Pool limits what the port takes (else the Sidecar's InboundPool).
+	Pool *ConnectionPool `json:"pool,omitempty"`
+}
+
+// ServerTLS is a listener's own TLS, from files on the proxy.
+type ServerTLS struct {
+	// Mode is SIMPLE, MUTUAL, OPTIONAL_MUTUAL or PASSTHROUGH (not terminated).
+	Mode              string   `json:"mode,omitempty"`
+	ServerCertificate string   `json:"serverCertificate,omitempty"`
+	PrivateKey        string   `json:"privateKey,omitempty"`
+	CaCertificates    string   `json:"caCertificates,omitempty"`
+	CaCrl             string   `json:"caCrl,omitempty"`
+	VerifySPKI        []string `json:"verifySpki,omitempty"`
+	VerifyHash        []string `json:"verifyHash,omitempty"`
+	MinVersion        string   `json:"minVersion,omitempty"`
+	MaxVersion        string   `json:"maxVersion,omitempty"`
+	CipherSuites      []string `json:"cipherSuites,omitempty"`
 }
 
 // EgressListener is one egress listener: the hosts its port (0: every port no other

@@ -44,6 +44,8 @@ func (t *translator) sidecars(out *ir.IR) {
 			defaults[sc.Namespace] = ref
 		}
 		s.Egress = egressListeners(sc.Spec.Egress)
+		s.Ingress = ingressListeners(sc.Spec.Ingress)
+		s.InboundPool = connectionPool(sc.Spec.InboundConnectionPool)
 		if tp := sc.Spec.OutboundTrafficPolicy; tp != nil {
 			s.OutboundPolicy = string(tp.Mode)
 		}
@@ -96,7 +98,30 @@ func egressListeners(in []networkingv1.IstioEgressListener) []*ir.EgressListener
 	return out
 }
 
-// sidecarKey is what a Sidecar makes its sidecars see, written out.
+// ingressListeners are a Sidecar's ingress listeners as IR, by port. Those bound to
+// an address of their own (bind, captureMode NONE) are not programmed yet, and the
+// status says so.
+func ingressListeners(in []networkingv1.IstioIngressListener) []*ir.IngressListener {
+	var out []*ir.IngressListener
+	for _, l := range in {
+		if l.Bind != "" || l.CaptureMode == networkingv1.CaptureModeNone {
+			continue
+		}
+		il := &ir.IngressListener{Port: l.Port.Number, Protocol: strings.ToUpper(l.Port.Protocol), DefaultEndpoint: l.DefaultEndpoint,
+			Pool: connectionPool(l.ConnectionPool)}
+		if t := l.TLS; t != nil {
+			il.TLS = &ir.ServerTLS{Mode: string(t.Mode), ServerCertificate: t.ServerCertificate, PrivateKey: t.PrivateKey,
+				CaCertificates: t.CaCertificates, CaCrl: t.CaCrl, VerifySPKI: t.VerifyCertificateSpki, VerifyHash: t.VerifyCertificateHash,
+				MinVersion: t.MinProtocolVersion, MaxVersion: t.MaxProtocolVersion, CipherSuites: t.CipherSuites}
+		}
+		out = append(out, il)
+	}
+	slices.SortFunc(out, func(a, b *ir.IngressListener) int { return int(a.Port) - int(b.Port) })
+	return out
+}
+
+// sidecarKey is what a Sidecar makes its sidecars see, written out. Inbound config
+// (ingress listeners, pools) is not memoized per service, so it needs no key.
 func sidecarKey(s *ir.Sidecar) string {
 	var b strings.Builder
 	b.WriteString(s.OutboundPolicy)
@@ -112,11 +137,10 @@ func sidecarKey(s *ir.Sidecar) string {
 // sidecarUnsupported lists what of a valid Sidecar meshd does not program yet.
 func sidecarUnsupported(spec *networkingv1.SidecarSpec) []string {
 	var out []string
-	if len(spec.Ingress) > 0 {
-		out = append(out, "spec.ingress (inbound traffic keeps the Service's ports)")
-	}
-	if spec.InboundConnectionPool != nil {
-		out = append(out, "spec.inboundConnectionPool")
+	for i, l := range spec.Ingress {
+		if l.Bind != "" || l.CaptureMode == networkingv1.CaptureModeNone {
+			out = append(out, fmt.Sprintf("spec.ingress[%d]: bind and captureMode NONE (the port is not taken)", i))
+		}
 	}
 	for i, e := range spec.Egress {
 		switch {

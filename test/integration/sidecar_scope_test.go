@@ -224,9 +224,10 @@ func sidecarCondition(t *testing.T, ns, name, condType, status, reason string, m
 // TestSidecarResourceValidationAndStatus: the validation webhook refuses an invalid
 // Sidecar in every served version, naming each field; a valid one is Accepted with
 // its generation; a second Sidecar without workloadSelector in a namespace is
-// Conflicted, naming the first (and accepted once the first is gone); ingress is
-// accepted as Unsupported; an egress host naming no service is HostNotFound; and an
-// object written as v1alpha3 is read and translated like a v1 one.
+// Conflicted, naming the first (and accepted once the first is gone); an ingress
+// listener bound to an address of its own is accepted as Unsupported; an egress host
+// naming no service is HostNotFound; and an object written as v1alpha3 is read and
+// translated like a v1 one.
 func TestSidecarResourceValidationAndStatus(t *testing.T) {
 	ctx := context.Background()
 	ns := scopeNamespace(t)
@@ -296,7 +297,8 @@ spec:
 	// The first stays accepted.
 	sidecarCondition(t, ns, "first", typev1beta1.ConditionAccepted, "True", typev1beta1.ReasonAccepted)
 
-	// ingress is valid but not programmed: Unsupported, still Accepted.
+	// An ingress listener bound to an address of its own is valid but not programmed:
+	// Unsupported, still Accepted; the captured one beside it is programmed.
 	applySidecarIn(t, ns, `
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -306,9 +308,12 @@ spec:
   ingress:
   - port: {number: 9080, protocol: HTTP, name: http}
     defaultEndpoint: 127.0.0.1:8080
+  - port: {number: 9090, protocol: TCP, name: tcp}
+    bind: 10.1.2.3
+    captureMode: NONE
   egress: [{hosts: ["./*"]}]
 `)
-	sidecarCondition(t, ns, "with-ingress", typev1beta1.ConditionAccepted, "True", "Unsupported", "spec.ingress")
+	sidecarCondition(t, ns, "with-ingress", typev1beta1.ConditionAccepted, "True", "Unsupported", "spec.ingress[1]")
 
 	// An egress host that names one service no Service is.
 	missing := fmt.Sprintf("./nosuch.%s.svc.cluster.local", ns)
@@ -622,4 +627,52 @@ spec:
 	if counts := toA.Spread(context.Background(), 20, nil); counts["reviews-in-a"] != 20 {
 		t.Errorf("calls to A's own service with %s/* imported too: %v", fb.ns, counts)
 	}
+}
+
+// TestSidecarScopeIngress: a Sidecar's ingress listener reaches the sidecar it selects
+// on its open stream: virtualInbound takes port 9080 (mesh mTLS or plaintext, as the
+// namespace's PERMISSIVE default allows) to cluster inbound|9080||, which sends it to
+// the application on the loopback's 8080 with the listener's connection pool; the
+// sidecar ACKs it all, and loses it with the Sidecar.
+func TestSidecarScopeIngress(t *testing.T) {
+	ns := scopeNamespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := scopedSidecar(t, ctx, ns, "web-1", map[string]string{"app": "web"})
+	takes9080 := func(st adsclient.State) bool {
+		for _, fc := range st.Listeners["virtualInbound"].GetFilterChains() {
+			if fc.GetFilterChainMatch().GetDestinationPort().GetValue() == 9080 {
+				return true
+			}
+		}
+		return false
+	}
+	waitState(t, ctx, c, "without a Sidecar the sidecar has virtualInbound", func(st adsclient.State) bool {
+		return st.Listeners["virtualInbound"] != nil && !takes9080(st)
+	})
+	applySidecarIn(t, ns, `
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: web}
+spec:
+  workloadSelector: {labels: {app: web}}
+  ingress:
+  - port: {number: 9080, protocol: HTTP, name: http}
+    defaultEndpoint: 127.0.0.1:8080
+    connectionPool: {tcp: {maxConnections: 7}}
+`)
+	waitState(t, ctx, c, "port 9080 goes to the application's 127.0.0.1:8080", func(st adsclient.State) bool {
+		cl := st.Clusters["inbound|9080||"]
+		if cl == nil || !takes9080(st) {
+			return false
+		}
+		addr := cl.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
+		limits := cl.GetCircuitBreakers().GetThresholds()
+		return addr.GetAddress() == "127.0.0.1" && addr.GetPortValue() == 8080 && len(limits) == 1 && limits[0].GetMaxConnections().GetValue() == 7
+	})
+	deleteSidecar(t, ns, "web")
+	waitState(t, ctx, c, "without the Sidecar port 9080 passes through again", func(st adsclient.State) bool {
+		return st.Clusters["inbound|9080||"] == nil && st.Listeners["virtualInbound"] != nil && !takes9080(st)
+	})
+	noNacks(t, "the sidecar", c)
 }

@@ -131,6 +131,14 @@ func (e *Egress) Services(in *ir.IR, scope Scope) []*ir.Service {
 	return e.services
 }
 
+// Sidecar is the Sidecar the Egress comes from (nil for a nil Egress).
+func (e *Egress) Sidecar() *ir.Sidecar {
+	if e == nil {
+		return nil
+	}
+	return e.sidecar
+}
+
 // Key identifies what the Egress imports ("" for a nil Egress): what a generator
 // renders for a scope depends on it (Memo.Depends).
 func (e *Egress) Key() string {

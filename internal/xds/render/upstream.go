@@ -242,11 +242,11 @@ func originateTLS(spec ClusterSpec, tls *ir.ClientTLS) *tlsv3.UpstreamTlsContext
 	default:
 		if tls.Mode == "MUTUAL" {
 			common.TlsCertificates = []*tlsv3.TlsCertificate{{
-				CertificateChain: fileSource(tls.ClientCertificate), PrivateKey: fileSource(tls.PrivateKey),
+				CertificateChain: FileSource(tls.ClientCertificate), PrivateKey: FileSource(tls.PrivateKey),
 			}}
 		}
 		if tls.CACertificates != "" {
-			validation.TrustedCa = fileSource(tls.CACertificates)
+			validation.TrustedCa = FileSource(tls.CACertificates)
 		}
 		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: validation}
 	}
@@ -293,7 +293,8 @@ func SDSSecret(name string) *tlsv3.SdsSecretConfig {
 	}}
 }
 
-func fileSource(path string) *corev3.DataSource {
+// FileSource is a data source read from a file on the proxy (nil for "").
+func FileSource(path string) *corev3.DataSource {
 	if path == "" {
 		return nil
 	}
@@ -344,4 +345,11 @@ func tunnelUpstream(c *clusterv3.Cluster, p *ir.TrafficPolicy) {
 			}},
 			TransportSocket: inner,
 		})}}
+}
+
+// InboundCluster gives a cluster to the workload the pool's limits, and speaks to it
+// in the port's protocol (as an outbound cluster of that protocol would).
+func InboundCluster(c *clusterv3.Cluster, protocol string, pool *ir.ConnectionPool) {
+	connectionPool(c, pool, Envoy)
+	upstreamProtocol(c, protocol, &ir.TrafficPolicy{ConnectionPool: pool})
 }

@@ -3,6 +3,7 @@ package sidecargen
 import (
 	"fmt"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -36,7 +37,10 @@ var istioHTTPALPN = []string{"istio-http/1.0", "istio-http/1.1", "istio-h2"}
 //   - ports with their own mode (portLevelMtls) get their own chains.
 //
 // The application always gets the connection from 127.0.0.6, as with Istio.
-func virtualInbound(mtls render.MTLS, authz render.Authz) *listenerv3.Listener {
+//
+// A Sidecar's ingress listeners take their ports as ingress.go says, each to its own
+// cluster, which virtualInbound returns with the listener.
+func virtualInbound(mtls render.MTLS, authz render.Authz, sc *ir.Sidecar) (*listenerv3.Listener, []*clusterv3.Cluster) {
 	l := &listenerv3.Listener{
 		Name:             VirtualInbound,
 		Address:          render.SocketAddress("0.0.0.0", InboundPort),
@@ -46,14 +50,30 @@ func virtualInbound(mtls render.MTLS, authz render.Authz) *listenerv3.Listener {
 	// Every chain carries the same filters: build (and marshal) them once, not per
 	// chain; with many policies they are most of the listener's cost.
 	stat := fmt.Sprintf("inbound_0.0.0.0_%d", InboundPort)
-	f := inboundFilters{http: inboundHTTP(stat, authz), tcp: inboundTCP(stat, authz), tls: &corev3.TransportSocket{
-		Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: render.MustAny(meshServerTLS())},
-	}}
+	f := inboundFilters{http: inboundHTTP(stat, authz, InboundPassthroughCluster, inboundRoute), tcp: inboundTCP(stat, authz, InboundPassthroughCluster),
+		tls: &corev3.TransportSocket{
+			Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: render.MustAny(meshServerTLS())},
+		}}
+	var clusters []*clusterv3.Cluster
+	taken := map[uint32]bool{}
+	if sc != nil {
+		for _, in := range sc.Ingress {
+			mode, ok := mtls.Ports[in.Port]
+			if !ok {
+				mode = mtls.Mode
+			}
+			l.FilterChains = append(l.FilterChains, ingressChains(in, mode, authz, f.tls)...)
+			clusters = append(clusters, ingressCluster(in, sc.InboundPool))
+			taken[in.Port] = true
+		}
+	}
 	for _, port := range mtls.PortNumbers() {
-		l.FilterChains = append(l.FilterChains, inboundChains(mtls.Ports[port], port, f)...)
+		if !taken[port] { // an ingress listener's chains carry the port's mode
+			l.FilterChains = append(l.FilterChains, inboundChains(mtls.Ports[port], port, f)...)
+		}
 	}
 	l.FilterChains = append(l.FilterChains, inboundChains(mtls.Mode, 0, f)...)
-	return l
+	return l, clusters
 }
 
 // inboundFilters are what inbound chains hand connections to: HTTP through the
@@ -102,8 +122,9 @@ func inboundChains(mode string, port uint32, f inboundFilters) []*listenerv3.Fil
 }
 
 // inboundHTTP is the connection manager of inbound HTTP: the authorization filters
-// (CUSTOM, DENY, AUDIT, ALLOW: Istio's order), then the router to the application.
-func inboundHTTP(stat string, authz render.Authz) *listenerv3.Filter {
+// (CUSTOM, DENY, AUDIT, ALLOW: Istio's order), then the router to the application
+// through cluster, in a route configuration named route.
+func inboundHTTP(stat string, authz render.Authz, cluster, route string) *listenerv3.Filter {
 	filters := render.AuthzHTTPFilters(authz)
 	filters = append(filters, &hcmv3.HttpFilter{Name: render.RouterFilter,
 		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&routerv3.Router{})}})
@@ -114,15 +135,15 @@ func inboundHTTP(stat string, authz render.Authz) *listenerv3.Filter {
 		// The application learns the peer's identity as Istio's sidecar tells it.
 		ForwardClientCertDetails:    hcmv3.HttpConnectionManager_APPEND_FORWARD,
 		SetCurrentClientCertDetails: &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{Uri: true},
-		RouteSpecifier:              &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: inboundRoutes()},
+		RouteSpecifier:              &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: inboundRoutes(route, cluster)},
 	})
 }
 
 // inboundTCP is network RBAC (one filter per action) and the TCP proxy to the
-// application.
-func inboundTCP(stat string, authz render.Authz) []*listenerv3.Filter {
+// application through cluster.
+func inboundTCP(stat string, authz render.Authz, cluster string) []*listenerv3.Filter {
 	filters := render.AuthzNetworkFilters(authz, stat)
-	return append(filters, render.TCPTo(stat, InboundPassthroughCluster))
+	return append(filters, render.TCPTo(stat, cluster))
 }
 
 // meshServerTLS terminates mesh mTLS: the workload certificate, a required client
@@ -134,17 +155,18 @@ func meshServerTLS() *tlsv3.DownstreamTlsContext {
 	}
 }
 
-// inboundRoutes sends every inbound request to the application, with no timeout.
-func inboundRoutes() *routev3.RouteConfiguration {
+// inboundRoutes sends every inbound request to the application through cluster, with
+// no timeout.
+func inboundRoutes(name, cluster string) *routev3.RouteConfiguration {
 	return &routev3.RouteConfiguration{
-		Name: inboundRoute,
+		Name: name,
 		VirtualHosts: []*routev3.VirtualHost{{
-			Name: inboundRoute, Domains: []string{"*"},
+			Name: name, Domains: []string{"*"},
 			Routes: []*routev3.Route{{
 				Name:  "default",
 				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
 				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: InboundPassthroughCluster},
+					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
 					Timeout:          durationpb.New(0),
 				}},
 			}},

@@ -103,9 +103,16 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 	}
 	out.Listeners = append(out.Listeners, g.httpListeners()...)
 	out.Listeners = append(out.Listeners, g.tcpListeners()...)
-	out.Listeners = append(out.Listeners, virtualOutbound(g.outboundDefault()), virtualInbound(render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope)))
+	sidecar := egress.Sidecar()
+	inbound, ingress := virtualInbound(render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope), sidecar)
+	out.Listeners = append(out.Listeners, virtualOutbound(g.outboundDefault()), inbound)
 	out.Routes = g.routeConfigs()
-	out.Clusters = append(out.Clusters, passthroughCluster(PassthroughCluster, ""), passthroughCluster(InboundPassthroughCluster, inboundPassthroughSource), blackHoleCluster())
+	inboundPassthrough := passthroughCluster(InboundPassthroughCluster, inboundPassthroughSource)
+	if sidecar != nil && sidecar.InboundPool != nil {
+		render.InboundCluster(inboundPassthrough, "", sidecar.InboundPool) // the protocol stays the caller's
+	}
+	out.Clusters = append(out.Clusters, passthroughCluster(PassthroughCluster, ""), inboundPassthrough, blackHoleCluster())
+	out.Clusters = append(out.Clusters, ingress...)
 	return out
 }
 
