@@ -22,6 +22,9 @@ type Sidecar struct {
 	// Ingress are the ingress listeners, by port: where the traffic the workload
 	// receives on each port goes, and how it is taken.
 	Ingress []*IngressListener `json:"ingress,omitempty"`
+	// EgressProxy, when set (with ALLOW_ANY), takes the traffic for unknown
+	// destinations instead of passing it through.
+	EgressProxy *EgressProxy `json:"egressProxy,omitempty"`
 	// InboundPool limits what the workload takes on ports without a pool of their own
 	// (inboundConnectionPool).
 	InboundPool *ConnectionPool `json:"inboundPool,omitempty"`
@@ -29,6 +32,16 @@ type Sidecar struct {
 	// generators reuse what they rendered for a scope only while it is unchanged.
 	Key string `json:"-"`
 }
+
+// EgressProxy is the service port (and subset) unknown traffic is sent to.
+type EgressProxy struct {
+	Host   string `json:"host,omitempty"`
+	Port   uint32 `json:"port,omitempty"`
+	Subset string `json:"subset,omitempty"`
+}
+
+// Cluster is the egress proxy's cluster name.
+func (p *EgressProxy) Cluster() string { return ClusterName(p.Port, p.Subset, p.Host) }
 
 // IngressListener is one ingress listener of a Sidecar.
 type IngressListener struct {

@@ -48,6 +48,9 @@ func (t *translator) sidecars(out *ir.IR) {
 		s.InboundPool = connectionPool(sc.Spec.InboundConnectionPool)
 		if tp := sc.Spec.OutboundTrafficPolicy; tp != nil {
 			s.OutboundPolicy = string(tp.Mode)
+			if p := tp.EgressProxy; p != nil {
+				s.EgressProxy = &ir.EgressProxy{Host: t.resolveHost(p.Host, sc.Namespace), Port: p.Port.Number, Subset: p.Subset}
+			}
 		}
 		s.Key = sidecarKey(s)
 		rep.Unsupported = sidecarUnsupported(&sc.Spec)
@@ -125,6 +128,9 @@ func ingressListeners(in []networkingv1.IstioIngressListener) []*ir.IngressListe
 func sidecarKey(s *ir.Sidecar) string {
 	var b strings.Builder
 	b.WriteString(s.OutboundPolicy)
+	if p := s.EgressProxy; p != nil {
+		b.WriteString(">" + p.Cluster())
+	}
 	for _, l := range s.Egress {
 		b.WriteString(";" + strconv.FormatUint(uint64(l.Port), 10))
 		for _, h := range l.Hosts {
@@ -150,15 +156,22 @@ func sidecarUnsupported(spec *networkingv1.SidecarSpec) []string {
 			out = append(out, fmt.Sprintf("spec.egress[%d]: bind and captureMode NONE (the listener's hosts are imported, on captured traffic only)", i))
 		}
 	}
-	if tp := spec.OutboundTrafficPolicy; tp != nil && tp.EgressProxy != nil {
-		out = append(out, "spec.outboundTrafficPolicy.egressProxy (unknown destinations pass through)")
-	}
 	return out
 }
 
 // sidecarRefs reports, as ResolvedRefs, egress hosts naming one service (no
-// wildcard) that no service of the mesh is.
+// wildcard) that no service of the mesh is, and an egress proxy that is no service
+// port.
 func (t *translator) sidecarRefs(rep *ObjectReport, s *ir.Sidecar) {
+	if p := s.EgressProxy; p != nil {
+		ok := false
+		if svc := t.snap.Services[p.Host]; svc != nil {
+			_, ok = svc.Port(p.Port)
+		}
+		if !ok {
+			rep.unresolved(ReasonHostNotFound, fmt.Sprintf("egress proxy %s:%d is no service port: unknown destinations cannot be reached", p.Host, p.Port))
+		}
+	}
 	for _, l := range s.Egress {
 		for _, h := range l.Hosts {
 			if strings.HasPrefix(h.Host, "*") || h.Namespace == "~" {

@@ -73,6 +73,9 @@ func EgressFor(in *ir.IR, scope Scope) *Egress {
 			}
 		}
 	}
+	if p := sc.EgressProxy; p != nil {
+		e.routed[p.Host] = true // unknown traffic goes there: it needs its cluster
+	}
 	for h := range e.routed {
 		if svc := in.Service(h); svc != nil {
 			add(svc)
@@ -146,6 +149,19 @@ func (e *Egress) Key() string {
 		return ""
 	}
 	return e.sidecar.Key
+}
+
+// Fallback is the cluster a scope's sidecars send unknown destinations to: the
+// PassthroughCluster (passthrough, under ALLOW_ANY), the Sidecar's egress proxy, or
+// blackHole under REGISTRY_ONLY (its Sidecar's outbound mode, else the Mesh's).
+func Fallback(in *ir.IR, e *Egress, passthrough, blackHole string) string {
+	switch {
+	case RegistryOnly(in, e):
+		return blackHole
+	case e != nil && e.sidecar.EgressProxy != nil:
+		return e.sidecar.EgressProxy.Cluster()
+	}
+	return passthrough
 }
 
 // RegistryOnly reports whether a scope's sidecars block unknown destinations rather

@@ -26,13 +26,11 @@ const (
 	blockAll = "block_all"
 )
 
-// outboundDefault is where connections no listener claims go: out as they are, or,
-// under REGISTRY_ONLY (the scope's Sidecar's or the Mesh's), nowhere.
+// outboundDefault is where connections no listener claims go: out as they are, to
+// the Sidecar's egress proxy, or, under REGISTRY_ONLY (the scope's Sidecar's or the
+// Mesh's), nowhere.
 func (g *generator) outboundDefault() string {
-	if g.registryOnly {
-		return BlackHoleCluster
-	}
-	return PassthroughCluster
+	return render.Fallback(g.in, g.egress, PassthroughCluster, BlackHoleCluster)
 }
 
 // virtualOutbound receives every intercepted outbound connection and hands it to the
@@ -130,7 +128,7 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 		// allow_any depends on nothing: memoized under no service, so an unchanged
 		// route configuration is the same list of memoized virtual hosts (the memo
 		// starts afresh when the scope's Sidecar changes, block_all with it).
-		catchAll := allowAnyHost
+		catchAll := func() *routev3.VirtualHost { return allowAnyHost(g.outboundDefault()) }
 		if g.registryOnly {
 			catchAll = blockAllHost
 		}
@@ -140,14 +138,16 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 	return out
 }
 
-func allowAnyHost() *routev3.VirtualHost {
+// allowAnyHost sends requests for hosts the sidecar does not know to cluster: out as
+// they are (PassthroughCluster), or to the Sidecar's egress proxy.
+func allowAnyHost(cluster string) *routev3.VirtualHost {
 	return &routev3.VirtualHost{
 		Name: allowAny, Domains: []string{"*"},
 		Routes: []*routev3.Route{{
 			Name:  allowAny,
 			Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
 			Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: PassthroughCluster},
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
 				Timeout:          durationpb.New(0),
 			}},
 		}},
