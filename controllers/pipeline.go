@@ -443,18 +443,11 @@ func (p *Pipeline) workloadStatus(ctx context.Context) error {
 		}
 		errs = append(errs, write(pa, &pa.Status, pa.Spec.Selector))
 	}
+	conds := translate.SidecarsConditions(pointers(sidecars.Items), root, pods)
 	for i := range sidecars.Items {
 		sc := &sidecars.Items[i]
-		if sc.Namespace == root && sc.Spec.WorkloadSelector == nil {
-			// The mesh's default applies to namespaces without a Sidecar of their
-			// own, which a count of the mesh's pods would not tell.
-			continue
-		}
-		var sel *typev1beta1.WorkloadSelector
-		if ws := sc.Spec.WorkloadSelector; ws != nil {
-			sel = &typev1beta1.WorkloadSelector{MatchLabels: ws.Labels}
-		}
-		errs = append(errs, write(sc, &sc.Status, sel))
+		c := conds[sc.Namespace+"/"+sc.Name]
+		errs = append(errs, writeConditions(ctx, p.Client, p.Scheme, sc, &sc.Status, []metav1.Condition{c}, ownerWorkloads))
 	}
 	return errors.Join(errs...)
 }
