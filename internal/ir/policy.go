@@ -2,6 +2,7 @@ package ir
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -135,6 +136,9 @@ type ClientTLS struct {
 func ClusterName(port uint32, subset, host string) string {
 	return "outbound|" + strconv.FormatUint(uint64(port), 10) + "|" + subset + "|" + host
 }
+
+// ClusterHost is the hostname of an outbound cluster name (ClusterName's host).
+func ClusterHost(cluster string) string { return cluster[strings.LastIndexByte(cluster, '|')+1:] }
 
 // SelectPolicy picks the DestinationRule a client in clientNS with the given labels uses
 // for this service, as Istio does: in the client's namespace, a rule whose

@@ -28,9 +28,11 @@ type Sidecar struct {
 	// InboundPool limits what the workload takes on ports without a pool of their own
 	// (inboundConnectionPool).
 	InboundPool *ConnectionPool `json:"inboundPool,omitempty"`
-	// Key identifies what the Sidecar makes sidecars see, the same for equal Sidecars:
-	// generators reuse what they rendered for a scope only while it is unchanged.
-	Key string `json:"-"`
+	// Key identifies what the Sidecar makes sidecars see of the mesh, the same for
+	// equal Sidecars: generators reuse what they rendered for a scope only while it is
+	// unchanged. Inbound identifies what it makes them take (ingress, pools).
+	Key     string `json:"-"`
+	Inbound string `json:"-"`
 }
 
 // EgressProxy is the service port (and subset) unknown traffic is sent to.
@@ -78,8 +80,12 @@ type ServerTLS struct {
 // EgressListener is one egress listener: the hosts its port (0: every port no other
 // listener names) reaches.
 type EgressListener struct {
-	Port  uint32       `json:"port,omitempty"`
-	Hosts []EgressHost `json:"hosts,omitempty"`
+	Port uint32 `json:"port,omitempty"`
+	// Protocol is the port's protocol as the Sidecar declares it (upper case): the
+	// listener takes the port's traffic as HTTP or as streams by it, whatever the
+	// services' own ports say.
+	Protocol string       `json:"protocol,omitempty"`
+	Hosts    []EgressHost `json:"hosts,omitempty"`
 }
 
 // EgressHost is one "namespace/dnsName" entry of an egress listener. Namespace is "*"

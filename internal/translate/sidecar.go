@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -35,8 +37,14 @@ func (t *translator) sidecars(out *ir.IR) {
 			continue
 		}
 		s := &ir.Sidecar{Source: ref, Namespace: sc.Namespace}
-		if ws := sc.Spec.WorkloadSelector; ws != nil && len(ws.Labels) > 0 {
-			s.Selector, s.SelectorKey = ws.Labels, ir.SelectorKey(ws.Labels)
+		if ws := sc.Spec.WorkloadSelector; ws != nil {
+			// Even without labels a selector makes it a workload Sidecar (Istio's):
+			// it matches every workload of its namespace, ahead of the namespace's
+			// Sidecar, and in the root namespace is not the mesh's default.
+			s.Selector = map[string]string{}
+			if len(ws.Labels) > 0 {
+				s.Selector, s.SelectorKey = ws.Labels, ir.SelectorKey(ws.Labels)
+			}
 		} else if first, ok := defaults[sc.Namespace]; ok {
 			rep.Conflicts = append(rep.Conflicts, fmt.Sprintf("Sidecar %s/%s, older and also without workloadSelector, applies to the namespace's workloads: a namespace has one such Sidecar", first.Namespace, first.Name))
 			continue
@@ -47,12 +55,15 @@ func (t *translator) sidecars(out *ir.IR) {
 		s.Ingress = ingressListeners(sc.Spec.Ingress)
 		s.InboundPool = connectionPool(sc.Spec.InboundConnectionPool)
 		if tp := sc.Spec.OutboundTrafficPolicy; tp != nil {
-			s.OutboundPolicy = string(tp.Mode)
+			// An outboundTrafficPolicy without mode is REGISTRY_ONLY, the zero value
+			// of Istio's enum.
+			s.OutboundPolicy = cmp.Or(string(tp.Mode), string(networkingv1.OutboundRegistryOnly))
 			if p := tp.EgressProxy; p != nil {
 				s.EgressProxy = &ir.EgressProxy{Host: t.resolveHost(p.Host, sc.Namespace), Port: p.Port.Number, Subset: p.Subset}
 			}
 		}
 		s.Key = sidecarKey(s)
+		s.Inbound = inboundKey(s)
 		rep.Unsupported = sidecarUnsupported(&sc.Spec)
 		// Programmed counts the proxies of the Sidecar's namespace; the root
 		// namespace's default reaches every namespace without a Sidecar of its own,
@@ -79,7 +90,7 @@ func egressListeners(in []networkingv1.IstioEgressListener) []*ir.EgressListener
 		}
 		l := &ir.EgressListener{}
 		if e.Port != nil {
-			l.Port = e.Port.Number
+			l.Port, l.Protocol = e.Port.Number, strings.ToUpper(e.Port.Protocol)
 		}
 		for _, h := range e.Hosts {
 			ns, host, _ := strings.Cut(h, "/")
@@ -123,8 +134,7 @@ func ingressListeners(in []networkingv1.IstioIngressListener) []*ir.IngressListe
 	return out
 }
 
-// sidecarKey is what a Sidecar makes its sidecars see, written out. Inbound config
-// (ingress listeners, pools) is not memoized per service, so it needs no key.
+// sidecarKey is what a Sidecar makes its sidecars see of the mesh, written out.
 func sidecarKey(s *ir.Sidecar) string {
 	var b strings.Builder
 	b.WriteString(s.OutboundPolicy)
@@ -132,12 +142,25 @@ func sidecarKey(s *ir.Sidecar) string {
 		b.WriteString(">" + p.Cluster())
 	}
 	for _, l := range s.Egress {
-		b.WriteString(";" + strconv.FormatUint(uint64(l.Port), 10))
+		b.WriteString(";" + strconv.FormatUint(uint64(l.Port), 10) + "/" + l.Protocol)
 		for _, h := range l.Hosts {
 			b.WriteString("," + h.Namespace + "/" + h.Host)
 		}
 	}
 	return b.String()
+}
+
+// inboundKey is what a Sidecar makes its sidecars take (ingress listeners, pools),
+// written out.
+func inboundKey(s *ir.Sidecar) string {
+	raw, err := json.Marshal(struct {
+		Ingress []*ir.IngressListener
+		Pool    *ir.ConnectionPool
+	}{s.Ingress, s.InboundPool})
+	if err != nil {
+		panic(err) // plain data: cannot fail
+	}
+	return string(raw)
 }
 
 // sidecarUnsupported lists what of a valid Sidecar meshd does not program yet.
@@ -165,11 +188,12 @@ func sidecarUnsupported(spec *networkingv1.SidecarSpec) []string {
 func (t *translator) sidecarRefs(rep *ObjectReport, s *ir.Sidecar) {
 	if p := s.EgressProxy; p != nil {
 		ok := false
-		if svc := t.snap.Services[p.Host]; svc != nil {
+		if svc := t.snap.Services[p.Host]; svc != nil && (s.Namespace == t.snap.Mesh.RootNamespace || svc.Namespace == s.Namespace ||
+			ir.Visibility(svc.ExportTo).VisibleTo(s.Namespace)) {
 			_, ok = svc.Port(p.Port)
 		}
 		if !ok {
-			rep.unresolved(ReasonHostNotFound, fmt.Sprintf("egress proxy %s:%d is no service port: unknown destinations cannot be reached", p.Host, p.Port))
+			rep.unresolved(ReasonHostNotFound, fmt.Sprintf("egress proxy %s:%d is no service port exported to the namespace: unknown destinations cannot be reached", p.Host, p.Port))
 		}
 	}
 	for _, l := range s.Egress {

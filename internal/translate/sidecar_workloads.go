@@ -93,9 +93,13 @@ func SidecarsConditions(sidecars []*networkingv1.Sidecar, rootNS string, pods []
 	return out
 }
 
-// sidecarSelector is a Sidecar's workload selector, nil for none (or no labels).
+// sidecarSelector is a Sidecar's workload selector, nil for none; a selector without
+// labels matches every workload of the namespace (as translation takes it).
 func sidecarSelector(sc *networkingv1.Sidecar) map[string]string {
-	if ws := sc.Spec.WorkloadSelector; ws != nil && len(ws.Labels) > 0 {
+	if ws := sc.Spec.WorkloadSelector; ws != nil {
+		if ws.Labels == nil {
+			return map[string]string{}
+		}
 		return ws.Labels
 	}
 	return nil

@@ -86,7 +86,8 @@ func (t *translator) run() (out *ir.IR, report *Report, bad *failure) {
 		}
 	}()
 	out = &ir.IR{RootNamespace: snap.Mesh.RootNamespace, TrustDomain: snap.Mesh.TrustDomain,
-		RegistryOnly: snap.Mesh.OutboundTrafficPolicy != nil && snap.Mesh.OutboundTrafficPolicy.Mode == string(networkingv1.OutboundRegistryOnly)}
+		// A policy without mode is REGISTRY_ONLY, as in Istio's mesh config.
+		RegistryOnly: snap.Mesh.OutboundTrafficPolicy != nil && snap.Mesh.OutboundTrafficPolicy.Mode != string(networkingv1.OutboundAllowAny)}
 	// Each phase starts with no current object, so a panic between objects is not
 	// blamed on the last one.
 	for _, phase := range []func(){t.addServices, t.destinationRules, t.virtualServices, func() { t.gatewayAPI(out) }} {

@@ -264,6 +264,9 @@ func (s *Server) unchanged(sc *scope, prev *ir.IR, changed []string) bool {
 	ns := sc.client.Namespace
 	sidecar := s.ir.SidecarFor(ns, sc.client.Labels)
 	for _, h := range changed {
+		if sidecar != nil && sidecar.EgressProxy != nil && sidecar.EgressProxy.Host == h {
+			return false // the scope needs the proxy's cluster whatever it imports
+		}
 		if _, had := slices.BinarySearchFunc(sc.services, h, func(svc *ir.Service, h string) int { return cmp.Compare(svc.Hostname, h) }); had {
 			return false
 		}
@@ -309,7 +312,8 @@ func sameBesidesServices(a, b *ir.IR) bool {
 		slices.Equal(a.PeerAuthentications, b.PeerAuthentications) && slices.Equal(a.AuthorizationPolicies, b.AuthorizationPolicies) &&
 		reflect.DeepEqual(a.AuthzProviders, b.AuthzProviders) &&
 		slices.EqualFunc(a.Sidecars, b.Sidecars, func(x, y *ir.Sidecar) bool {
-			return x.Source == y.Source && x.Key == y.Key && x.SelectorKey == y.SelectorKey
+			return x.Source == y.Source && x.Key == y.Key && x.Inbound == y.Inbound && x.SelectorKey == y.SelectorKey &&
+				(x.Selector == nil) == (y.Selector == nil)
 		})
 }
 

@@ -126,8 +126,9 @@ type MeshSpec struct {
 
 // MeshOutboundTrafficPolicy is the mesh's default for unknown destinations.
 type MeshOutboundTrafficPolicy struct {
-	// Mode is ALLOW_ANY (pass unknown traffic through, the default) or REGISTRY_ONLY
-	// (answer unknown HTTP hosts with 502 and drop other unknown connections).
+	// Mode is ALLOW_ANY (pass unknown traffic through, the mesh's default when no
+	// policy is set) or REGISTRY_ONLY (answer unknown HTTP hosts with 502 and drop
+	// other unknown connections; a policy without mode is REGISTRY_ONLY, as Istio's).
 	// +optional
 	// +kubebuilder:validation:Enum=ALLOW_ANY;REGISTRY_ONLY
 	Mode string `json:"mode,omitempty"`

@@ -206,9 +206,14 @@ func (m *Mesh) peerAuthentication(ns, name string) *securityv1.PeerAuthenticatio
 	return pa
 }
 
-// sidecar is a Sidecar for the namespace or, now and then, for one app, importing its
-// own namespace, another, one host or everything.
+// sidecar is a Sidecar for the namespace or, now and then, for one app or for the
+// mesh (in the root namespace), importing its own namespace, another, one host or
+// everything; some name a port of their own (as HTTP or TCP), an egress proxy,
+// ingress listeners or connection pools.
 func (m *Mesh) sidecar(ns, name string) *networkingv1.Sidecar {
+	if m.rng.IntN(6) == 0 {
+		ns, name = "istio-system", ns+"-"+name // one object per key of the mesh's map
+	}
 	sc := &networkingv1.Sidecar{ObjectMeta: m.meta(ns, name)}
 	if m.rng.IntN(3) == 0 {
 		sc.Spec.WorkloadSelector = &networkingv1.WorkloadSelector{Labels: map[string]string{"app": m.pick(names)}}
@@ -224,7 +229,25 @@ func (m *Mesh) sidecar(ns, name string) *networkingv1.Sidecar {
 	}
 	sc.Spec.Egress = []networkingv1.IstioEgressListener{{Hosts: hosts}}
 	if m.rng.IntN(3) == 0 {
+		port := &networkingv1.SidecarPort{Number: 80, Protocol: m.pick([]string{"HTTP", "TCP"}), Name: "p80"}
+		if m.rng.IntN(2) == 0 {
+			port.Number = 5432
+		}
+		sc.Spec.Egress = append([]networkingv1.IstioEgressListener{{Port: port, Hosts: []string{m.pick(Namespaces) + "/*"}}}, sc.Spec.Egress...)
+	}
+	switch m.rng.IntN(4) {
+	case 0:
 		sc.Spec.OutboundTrafficPolicy = &networkingv1.OutboundTrafficPolicy{Mode: networkingv1.OutboundRegistryOnly}
+	case 1:
+		sc.Spec.OutboundTrafficPolicy = &networkingv1.OutboundTrafficPolicy{Mode: networkingv1.OutboundAllowAny,
+			EgressProxy: &networkingv1.Destination{Host: m.pick(names) + "." + m.pick(Namespaces) + ".svc.cluster.local", Port: &networkingv1.PortSelector{Number: 80}}}
+	}
+	if m.rng.IntN(3) == 0 {
+		sc.Spec.Ingress = []networkingv1.IstioIngressListener{{Port: &networkingv1.SidecarPort{Number: 9080, Protocol: m.pick([]string{"HTTP", "TCP"}), Name: "in"},
+			DefaultEndpoint: m.pick([]string{"", "127.0.0.1:8080", "0.0.0.0:8081"})}}
+	}
+	if m.rng.IntN(4) == 0 {
+		sc.Spec.InboundConnectionPool = &networkingv1.ConnectionPoolSettings{TCP: &networkingv1.TCPSettings{MaxConnections: int32(1 + m.rng.IntN(100))}}
 	}
 	return sc
 }

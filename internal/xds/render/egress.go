@@ -62,6 +62,9 @@ func EgressFor(in *ir.IR, scope Scope) *Egress {
 							e.routed[d.Hostname] = true
 						}
 					}
+					for _, m := range r.Mirrors { // mirrored traffic needs its cluster too
+						e.routed[ir.ClusterHost(m.Cluster)] = true
+					}
 				}
 			}
 			if t := e.l4Table(svc, port); t != nil {
@@ -188,22 +191,39 @@ func (e *Egress) Routed(svc *ir.Service) bool { return e == nil || e.routed[svc.
 // naming the port decides; the catch-all gives way to it where the two would share
 // an Envoy listener (0.0.0.0_<port> for HTTP and for services without an address),
 // as Istio locks the listeners of ports named explicitly.
-func (e *Egress) listens(svc *ir.Service, port *ir.Port) bool {
+func (e *Egress) listens(svc *ir.Service, port *ir.Port) bool { return e.listenerOf(svc, port) != nil }
+
+// listenerOf is the egress listener that imports a service port (see listens), nil
+// when none does: its VirtualServices are the ones the port takes.
+func (e *Egress) listenerOf(svc *ir.Service, port *ir.Port) *ir.EgressListener {
 	dedicated, catchAll := e.sidecar.Listeners(port.Number)
-	if dedicated != nil && dedicated.Imports(e.ns, svc.Namespace, svc.Hostname) {
-		return true
+	switch {
+	case dedicated != nil && dedicated.Imports(e.ns, svc.Namespace, svc.Hostname):
+		return dedicated
+	case catchAll == nil || !catchAll.Imports(e.ns, svc.Namespace, svc.Hostname):
+		return nil
+	case dedicated == nil || (!model.Protocol(port.Protocol).CarriesHTTPRoutes() && len(svc.Addresses) > 0):
+		return catchAll
 	}
-	if catchAll == nil || !catchAll.Imports(e.ns, svc.Namespace, svc.Hostname) {
-		return false
+	return nil
+}
+
+// Protocol is the protocol a scope's sidecars take a service port's traffic as: the
+// one the Sidecar's egress listener for the port declares, else the port's own.
+func (e *Egress) Protocol(svc *ir.Service, port *ir.Port) string {
+	if e != nil {
+		if l := e.listenerOf(svc, port); l != nil && l.Port != 0 && l.Protocol != "" {
+			return l.Protocol
+		}
 	}
-	return dedicated == nil || (!model.Protocol(port.Protocol).CarriesHTTPRoutes() && len(svc.Addresses) > 0)
+	return port.Protocol
 }
 
 // imports reports whether a route table from an object in namespace ns applies to a
 // host under the Sidecar: Istio takes a VirtualService only from a namespace, and
-// for a host, that the listener covering the port names.
+// for a host, that the listener importing the port names.
 func (e *Egress) imports(source ir.ConfigRef, svc *ir.Service, port *ir.Port) bool {
-	l := e.sidecar.Listener(port.Number)
+	l := e.listenerOf(svc, port)
 	return l != nil && l.Imports(e.ns, source.Namespace, svc.Hostname)
 }
 

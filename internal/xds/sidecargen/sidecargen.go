@@ -89,8 +89,8 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 			if !listens {
 				continue // a route's destination: clusters only
 			}
-			if model.Protocol(port.Protocol).CarriesHTTPRoutes() {
-				g.addHTTP(svc, port)
+			if protocol := egress.Protocol(svc, port); model.Protocol(protocol).CarriesHTTPRoutes() {
+				g.addHTTP(svc, port, protocol)
 			} else {
 				g.addTCP(svc, port)
 			}
@@ -152,13 +152,15 @@ type tcpPort struct {
 	port *ir.Port
 }
 
-func (g *generator) addHTTP(svc *ir.Service, port *ir.Port) {
+// addHTTP adds a service port the scope takes as protocol (its own, or its Sidecar's
+// egress listener's).
+func (g *generator) addHTTP(svc *ir.Service, port *ir.Port, protocol string) {
 	hp := g.httpPorts[port.Number]
 	if hp == nil {
 		hp = &httpPort{number: port.Number}
 		g.httpPorts[port.Number] = hp
 	}
-	hp.sniffed = hp.sniffed || port.Protocol == string(model.ProtocolUnknown)
+	hp.sniffed = hp.sniffed || protocol == string(model.ProtocolUnknown)
 	hp.hosts = append(hp.hosts, httpHost{svc: svc, port: port})
 }
 
