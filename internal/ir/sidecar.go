@@ -60,6 +60,9 @@ type IngressListener struct {
 	TLS *ServerTLS `json:"tls,omitempty"`
 	// Pool limits what the port takes (else the Sidecar's InboundPool).
 	Pool *ConnectionPool `json:"pool,omitempty"`
+	// Bind, when set (captureMode NONE), is the address an Envoy listener of its own
+	// binds with the port: the traffic is not captured, the client dials it.
+	Bind string `json:"bind,omitempty"`
 }
 
 // ServerTLS is a listener's own TLS, from files on the proxy.
@@ -84,8 +87,13 @@ type EgressListener struct {
 	// Protocol is the port's protocol as the Sidecar declares it (upper case): the
 	// listener takes the port's traffic as HTTP or as streams by it, whatever the
 	// services' own ports say.
-	Protocol string       `json:"protocol,omitempty"`
-	Hosts    []EgressHost `json:"hosts,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+	// Bind, when set, gives the listener an Envoy listener of its own at Bind:Port,
+	// which binds the address itself when Bound (captureMode NONE: the application
+	// dials it) and otherwise takes the traffic captured for that address.
+	Bind  string       `json:"bind,omitempty"`
+	Bound bool         `json:"bound,omitempty"`
+	Hosts []EgressHost `json:"hosts,omitempty"`
 }
 
 // EgressHost is one "namespace/dnsName" entry of an egress listener. Namespace is "*"

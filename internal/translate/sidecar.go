@@ -91,6 +91,12 @@ func egressListeners(in []networkingv1.IstioEgressListener) []*ir.EgressListener
 		l := &ir.EgressListener{}
 		if e.Port != nil {
 			l.Port, l.Protocol = e.Port.Number, strings.ToUpper(e.Port.Protocol)
+			// Uncaptured traffic is dialled at the listener's address: the
+			// loopback unless the Sidecar says otherwise, as Istio's default.
+			l.Bound = e.CaptureMode == networkingv1.CaptureModeNone
+			if l.Bind = e.Bind; l.Bound && l.Bind == "" {
+				l.Bind = "127.0.0.1"
+			}
 		}
 		for _, h := range e.Hosts {
 			ns, host, _ := strings.Cut(h, "/")
@@ -112,17 +118,18 @@ func egressListeners(in []networkingv1.IstioEgressListener) []*ir.EgressListener
 	return out
 }
 
-// ingressListeners are a Sidecar's ingress listeners as IR, by port. Those bound to
-// an address of their own (bind, captureMode NONE) are not programmed yet, and the
-// status says so.
+// ingressListeners are a Sidecar's ingress listeners as IR, by port.
 func ingressListeners(in []networkingv1.IstioIngressListener) []*ir.IngressListener {
 	var out []*ir.IngressListener
 	for _, l := range in {
-		if l.Bind != "" || l.CaptureMode == networkingv1.CaptureModeNone {
-			continue
-		}
 		il := &ir.IngressListener{Port: l.Port.Number, Protocol: strings.ToUpper(l.Port.Protocol), DefaultEndpoint: l.DefaultEndpoint,
 			Pool: connectionPool(l.ConnectionPool)}
+		if l.CaptureMode == networkingv1.CaptureModeNone {
+			// Not captured: a listener of its own takes the port, on every address
+			// of the pod unless the Sidecar names one. (Captured traffic reaches
+			// virtualInbound whatever bind says.)
+			il.Bind = cmp.Or(l.Bind, "0.0.0.0")
+		}
 		if t := l.TLS; t != nil {
 			il.TLS = &ir.ServerTLS{Mode: string(t.Mode), ServerCertificate: t.ServerCertificate, PrivateKey: t.PrivateKey,
 				CaCertificates: t.CaCertificates, CaCrl: t.CaCrl, VerifySPKI: t.VerifyCertificateSpki, VerifyHash: t.VerifyCertificateHash,
@@ -166,17 +173,9 @@ func inboundKey(s *ir.Sidecar) string {
 // sidecarUnsupported lists what of a valid Sidecar meshd does not program yet.
 func sidecarUnsupported(spec *networkingv1.SidecarSpec) []string {
 	var out []string
-	for i, l := range spec.Ingress {
-		if l.Bind != "" || l.CaptureMode == networkingv1.CaptureModeNone {
-			out = append(out, fmt.Sprintf("spec.ingress[%d]: bind and captureMode NONE (the port is not taken)", i))
-		}
-	}
 	for i, e := range spec.Egress {
-		switch {
-		case e.Port != nil && e.Port.Number == 0:
+		if e.Port != nil && e.Port.Number == 0 {
 			out = append(out, fmt.Sprintf("spec.egress[%d]: Unix domain socket listeners", i))
-		case e.Bind != "" || e.CaptureMode == networkingv1.CaptureModeNone:
-			out = append(out, fmt.Sprintf("spec.egress[%d]: bind and captureMode NONE (the listener's hosts are imported, on captured traffic only)", i))
 		}
 	}
 	return out

@@ -224,8 +224,8 @@ func sidecarCondition(t *testing.T, ns, name, condType, status, reason string, m
 // TestSidecarResourceValidationAndStatus: the validation webhook refuses an invalid
 // Sidecar in every served version, naming each field; a valid one is Accepted with
 // its generation; a second Sidecar without workloadSelector in a namespace is
-// Conflicted, naming the first (and accepted once the first is gone); an ingress
-// listener bound to an address of its own is accepted as Unsupported; an egress host
+// Conflicted, naming the first (and accepted once the first is gone); a Unix domain
+// socket egress listener is accepted as Unsupported; an egress host
 // naming no service is HostNotFound; and an object written as v1alpha3 is read and
 // translated like a v1 one.
 func TestSidecarResourceValidationAndStatus(t *testing.T) {
@@ -297,8 +297,8 @@ spec:
 	// The first stays accepted.
 	sidecarCondition(t, ns, "first", typev1beta1.ConditionAccepted, "True", typev1beta1.ReasonAccepted)
 
-	// An ingress listener bound to an address of its own is valid but not programmed:
-	// Unsupported, still Accepted; the captured one beside it is programmed.
+	// A Unix domain socket egress listener is valid but not programmed: Unsupported,
+	// still Accepted; the ingress and egress listeners beside it are programmed.
 	applySidecarIn(t, ns, `
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -311,9 +311,14 @@ spec:
   - port: {number: 9090, protocol: TCP, name: tcp}
     bind: 10.1.2.3
     captureMode: NONE
-  egress: [{hosts: ["./*"]}]
+  egress:
+  - port: {number: 0, protocol: HTTP, name: uds}
+    bind: unix:///var/run/egress.sock
+    captureMode: NONE
+    hosts: ["./*"]
+  - hosts: ["./*"]
 `)
-	sidecarCondition(t, ns, "with-ingress", typev1beta1.ConditionAccepted, "True", "Unsupported", "spec.ingress[1]")
+	sidecarCondition(t, ns, "with-ingress", typev1beta1.ConditionAccepted, "True", "Unsupported", "spec.egress[0]")
 
 	// An egress host that names one service no Service is.
 	missing := fmt.Sprintf("./nosuch.%s.svc.cluster.local", ns)

@@ -39,8 +39,10 @@ var istioHTTPALPN = []string{"istio-http/1.0", "istio-http/1.1", "istio-h2"}
 // The application always gets the connection from 127.0.0.6, as with Istio.
 //
 // A Sidecar's ingress listeners take their ports as ingress.go says, each to its own
-// cluster, which virtualInbound returns with the listener.
-func virtualInbound(mtls render.MTLS, authz render.Authz, sc *ir.Sidecar) (*listenerv3.Listener, []*clusterv3.Cluster) {
+// cluster, which virtualInbound returns with the listener; those whose traffic is
+// not captured (captureMode NONE) get listeners of their own, bound to their
+// address, returned too.
+func virtualInbound(mtls render.MTLS, authz render.Authz, sc *ir.Sidecar) (*listenerv3.Listener, []*listenerv3.Listener, []*clusterv3.Cluster) {
 	l := &listenerv3.Listener{
 		Name:             VirtualInbound,
 		Address:          render.SocketAddress("0.0.0.0", InboundPort),
@@ -55,6 +57,7 @@ func virtualInbound(mtls render.MTLS, authz render.Authz, sc *ir.Sidecar) (*list
 			Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: render.MustAny(meshServerTLS())},
 		}}
 	var clusters []*clusterv3.Cluster
+	var bound []*listenerv3.Listener
 	taken := map[uint32]bool{}
 	if sc != nil {
 		for _, in := range sc.Ingress {
@@ -62,8 +65,12 @@ func virtualInbound(mtls render.MTLS, authz render.Authz, sc *ir.Sidecar) (*list
 			if !ok {
 				mode = mtls.Mode
 			}
-			l.FilterChains = append(l.FilterChains, ingressChains(in, mode, authz, f.tls)...)
 			clusters = append(clusters, ingressCluster(in, sc.InboundPool))
+			if in.Bind != "" {
+				bound = append(bound, boundIngress(in, ingressChains(in, mode, authz, f.tls)))
+				continue
+			}
+			l.FilterChains = append(l.FilterChains, ingressChains(in, mode, authz, f.tls)...)
 			taken[in.Port] = true
 		}
 	}
@@ -73,7 +80,7 @@ func virtualInbound(mtls render.MTLS, authz render.Authz, sc *ir.Sidecar) (*list
 		}
 	}
 	l.FilterChains = append(l.FilterChains, inboundChains(mtls.Mode, 0, f)...)
-	return l, clusters
+	return l, bound, clusters
 }
 
 // inboundFilters are what inbound chains hand connections to: HTTP through the

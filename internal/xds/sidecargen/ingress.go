@@ -124,6 +124,19 @@ func tlsParams(t *ir.ServerTLS) *tlsv3.TlsParameters {
 	return &tlsv3.TlsParameters{TlsMinimumProtocolVersion: version[t.MinVersion], TlsMaximumProtocolVersion: version[t.MaxVersion], CipherSuites: t.CipherSuites}
 }
 
+// boundIngress is the listener of an ingress listener whose traffic is not captured:
+// bound to its address and port, with its chains (which match the port, as every
+// connection to the listener does).
+func boundIngress(in *ir.IngressListener, chains []*listenerv3.FilterChain) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:             fmt.Sprintf("%s_%d", in.Bind, in.Port),
+		Address:          render.SocketAddress(in.Bind, in.Port),
+		TrafficDirection: corev3.TrafficDirection_INBOUND,
+		ListenerFilters:  []*listenerv3.ListenerFilter{render.TLSInspector()},
+		FilterChains:     chains,
+	}
+}
+
 // ingressCluster is the cluster inbound|<port>|| to an ingress listener's default
 // endpoint: the address the traffic was sent to (none given), the loopback, the
 // workload's own address on another port (Envoy keeps the original address and

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshd-io/meshd/internal/ir"
+	"github.com/meshd-io/meshd/internal/model"
 	"github.com/meshd-io/meshd/internal/xds/render"
 )
 
@@ -94,6 +95,64 @@ func (g *generator) httpListeners() []*listenerv3.Listener {
 		out = append(out, l)
 	}
 	return out
+}
+
+// boundListeners are the listeners of the Sidecar's egress listeners that have an
+// address of their own (bind, or captureMode NONE): at Bind:Port, bound by Envoy when
+// the traffic is not captured. An HTTP one routes by the port's route configuration
+// (the port's hosts are the listener's: it is the one naming the port); a TCP one
+// forwards, as the service's own listener would, to the first service by name it
+// imports on the port. Names the other listeners took are left alone.
+func (g *generator) boundListeners(others []*listenerv3.Listener) []*listenerv3.Listener {
+	sc := g.egress.Sidecar()
+	if sc == nil {
+		return nil
+	}
+	taken := map[string]bool{}
+	for _, l := range others {
+		taken[l.Name] = true
+	}
+	var out []*listenerv3.Listener
+	for _, el := range sc.Egress {
+		if el.Bind == "" || el.Port == 0 {
+			continue
+		}
+		l := outboundListener(el.Bind, el.Port)
+		if el.Bound {
+			l.BindToPort = nil // Envoy's default: bind the address
+		}
+		if taken[l.Name] {
+			continue
+		}
+		switch hp := g.httpPorts[el.Port]; {
+		case hp != nil && model.Protocol(el.Protocol).CarriesHTTPRoutes():
+			l.FilterChains = []*listenerv3.FilterChain{{Name: "http", Filters: []*listenerv3.Filter{
+				render.RDSConnectionManager(fmt.Sprintf("outbound_%s_%d", el.Bind, el.Port), strconv.FormatUint(uint64(el.Port), 10))}}}
+		default:
+			tp, ok := g.tcpImportedBy(el)
+			if !ok {
+				continue // nothing to forward to
+			}
+			g.l4Chains(l, tp)
+		}
+		taken[l.Name] = true
+		out = append(out, l)
+	}
+	return out
+}
+
+// tcpImportedBy is the first service port by hostname, of the non-HTTP ports, that an
+// egress listener imports on its port.
+func (g *generator) tcpImportedBy(el *ir.EgressListener) (tcpPort, bool) {
+	var first tcpPort
+	found := false
+	for _, tp := range g.tcp {
+		if tp.port.Number == el.Port && el.Imports(g.scope.Namespace, tp.svc.Namespace, tp.svc.Hostname) &&
+			(!found || tp.svc.Hostname < first.svc.Hostname) {
+			first, found = tp, true
+		}
+	}
+	return first, found
 }
 
 // routeConfigs renders the route configuration "<port>" of each HTTP port: one virtual

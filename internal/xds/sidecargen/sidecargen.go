@@ -103,9 +103,11 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 	}
 	out.Listeners = append(out.Listeners, g.httpListeners()...)
 	out.Listeners = append(out.Listeners, g.tcpListeners()...)
+	out.Listeners = append(out.Listeners, g.boundListeners(out.Listeners)...)
 	sidecar := egress.Sidecar()
-	inbound, ingress := virtualInbound(render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope), sidecar)
+	inbound, boundInbound, ingress := virtualInbound(render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope), sidecar)
 	out.Listeners = append(out.Listeners, virtualOutbound(g.outboundDefault()), inbound)
+	out.Listeners = withoutShadowed(append(out.Listeners, boundInbound...))
 	out.Routes = g.routeConfigs()
 	inboundPassthrough := passthroughCluster(InboundPassthroughCluster, inboundPassthroughSource)
 	if sidecar != nil && sidecar.InboundPool != nil {
@@ -113,6 +115,27 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 	}
 	out.Clusters = append(out.Clusters, passthroughCluster(PassthroughCluster, ""), inboundPassthrough, blackHoleCluster())
 	out.Clusters = append(out.Clusters, ingress...)
+	return out
+}
+
+// withoutShadowed leaves out the listeners for captured traffic whose address a
+// listener binding that address (a Sidecar's captureMode NONE) also has: Envoy
+// refuses two listeners of one address, and on that address the application talks
+// to the bound one.
+func withoutShadowed(ls []*listenerT) []*listenerT {
+	bound := map[string]bool{}
+	for _, l := range ls {
+		if l.BindToPort == nil || l.BindToPort.GetValue() {
+			bound[l.GetAddress().GetSocketAddress().String()] = true
+		}
+	}
+	out := ls[:0]
+	for _, l := range ls {
+		if l.BindToPort != nil && !l.BindToPort.GetValue() && bound[l.GetAddress().GetSocketAddress().String()] {
+			continue
+		}
+		out = append(out, l)
+	}
 	return out
 }
 
