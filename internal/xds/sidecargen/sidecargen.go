@@ -123,15 +123,31 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 // refuses two listeners of one address, and on that address the application talks
 // to the bound one.
 func withoutShadowed(ls []*listenerT) []*listenerT {
-	bound := map[string]bool{}
+	type address struct {
+		ip   string
+		port uint32
+	}
+	addressOf := func(l *listenerT) address {
+		sa := l.GetAddress().GetSocketAddress()
+		return address{sa.GetAddress(), sa.GetPortValue()}
+	}
+	var bound map[address]bool
 	for _, l := range ls {
-		if l.BindToPort == nil || l.BindToPort.GetValue() {
-			bound[l.GetAddress().GetSocketAddress().String()] = true
+		// virtualOutbound and virtualInbound bind their own ports, which no
+		// service listener takes: most scopes have no other bound listener.
+		if (l.BindToPort == nil || l.BindToPort.GetValue()) && l.Name != VirtualOutbound && l.Name != VirtualInbound {
+			if bound == nil {
+				bound = map[address]bool{}
+			}
+			bound[addressOf(l)] = true
 		}
+	}
+	if bound == nil {
+		return ls
 	}
 	out := ls[:0]
 	for _, l := range ls {
-		if l.BindToPort != nil && !l.BindToPort.GetValue() && bound[l.GetAddress().GetSocketAddress().String()] {
+		if l.BindToPort != nil && !l.BindToPort.GetValue() && bound[addressOf(l)] {
 			continue
 		}
 		out = append(out, l)
