@@ -28,11 +28,9 @@ type Sidecar struct {
 	// InboundPool limits what the workload takes on ports without a pool of their own
 	// (inboundConnectionPool).
 	InboundPool *ConnectionPool `json:"inboundPool,omitempty"`
-	// Key identifies what the Sidecar makes sidecars see of the mesh, the same for
-	// equal Sidecars: generators reuse what they rendered for a scope only while it is
-	// unchanged. Inbound identifies what it makes them take (ingress, pools).
-	Key     string `json:"-"`
-	Inbound string `json:"-"`
+	// Key is the translated Sidecar written out, the same for equal Sidecars: config
+	// rendered under a Sidecar is reused only while its Key is unchanged.
+	Key string `json:"-"`
 }
 
 // EgressProxy is the service port (and subset) unknown traffic is sent to.
@@ -132,16 +130,6 @@ func (in *IR) SidecarFor(ns string, labels map[string]string) *Sidecar {
 	return rootDefault
 }
 
-// Listener is the egress listener whose routes a service port gets: the one naming
-// the port, else the catch-all; nil when none does.
-func (sc *Sidecar) Listener(port uint32) *EgressListener {
-	dedicated, catchAll := sc.Listeners(port)
-	if dedicated != nil {
-		return dedicated
-	}
-	return catchAll
-}
-
 // Listeners are the egress listener naming a port and the catch-all one, each nil
 // when the Sidecar has none.
 func (sc *Sidecar) Listeners(port uint32) (dedicated, catchAll *EgressListener) {
@@ -156,9 +144,13 @@ func (sc *Sidecar) Listeners(port uint32) (dedicated, catchAll *EgressListener) 
 	return dedicated, catchAll
 }
 
-// MayImport reports whether some egress listener imports host (of namespace hostNS)
-// on some port, for a client in namespace clientNS.
-func (sc *Sidecar) MayImport(clientNS, hostNS, host string) bool {
+// MayNeed reports whether sidecars of a client in namespace clientNS may need a
+// service (host, of namespace hostNS) under the Sidecar whatever routes to it: some
+// egress listener imports it on some port, or it is the egress proxy.
+func (sc *Sidecar) MayNeed(clientNS, hostNS, host string) bool {
+	if sc.EgressProxy != nil && sc.EgressProxy.Host == host {
+		return true
+	}
 	for _, l := range sc.Egress {
 		if l.Imports(clientNS, hostNS, host) {
 			return true

@@ -3,6 +3,8 @@ package translate
 import (
 	"slices"
 	"strings"
+
+	"github.com/meshd-io/meshd/internal/ir"
 )
 
 // depIndex finds the objects that touch a host: by host for the hosts objects name
@@ -86,7 +88,7 @@ func (x *depIndex) touching(host string, f func(*dependent)) {
 	}
 	for _, d := range x.wild {
 		for _, p := range d.patterns {
-			if strings.HasPrefix(p, "*") && matchesPattern(p, host) {
+			if strings.HasPrefix(p, "*") && ir.HostMatches(p, host) {
 				f(d)
 				break
 			}

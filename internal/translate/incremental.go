@@ -27,10 +27,10 @@ import (
 // that routes or shapes a reached host is translated again, and so is every host it
 // routes or shapes, and a VirtualService whose destinations name a reached host (its
 // status says whether they resolve). Security policies are translated again only when
-// they changed, and Gateway API objects in full on every pass. Whatever the closure
-// does not follow makes the pass a full translation: HTTP and gRPC routes (they can
-// join services' route tables), delegate VirtualServices, a changed Mesh or cluster
-// domain, and objects whose translation failed.
+// they changed, and Gateway API objects and Sidecars in full on every pass. Whatever
+// the closure does not follow makes the pass a full translation: HTTP and gRPC routes
+// (they can join services' route tables), delegate VirtualServices, a changed Mesh or
+// cluster domain, and objects whose translation failed.
 //
 // Incremental is not safe for concurrent use; the IR it returns must not be mutated.
 type Incremental struct {
@@ -111,6 +111,10 @@ func (x *Incremental) Translate(snap *model.Snapshot) (*ir.IR, *Report) {
 		}
 		for _, ref := range r.removed {
 			delete(t.report.Objects, ref)
+		}
+		// Sidecars are translated on every pass.
+		for _, sc := range x.prev.Sidecars {
+			delete(t.report.Objects, sidecarRef(sc))
 		}
 		if out, report, bad := t.run(); bad == nil {
 			x.vsDeps, x.drDeps, x.deps, x.services, x.policies = r.vsDeps, r.drDeps, r.deps, t.services, r.policies
@@ -334,16 +338,11 @@ func (k knownHosts) expand(pattern string, add func(string)) {
 			continue
 		}
 		for h := range m {
-			if matchesPattern(pattern, h) {
+			if ir.HostMatches(pattern, h) {
 				add(h)
 			}
 		}
 	}
-}
-
-// matchesPattern reports whether a wildcard host ("*" or "*.suffix") names host.
-func matchesPattern(pattern, host string) bool {
-	return pattern == "*" || strings.HasSuffix(host, pattern[1:])
 }
 
 func vsDependent(vs *networkingv1.VirtualService, domain string) *dependent {

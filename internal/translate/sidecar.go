@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
@@ -18,17 +17,9 @@ import (
 // without workloadSelector after its oldest one are reported as conflicted: Istio
 // applies only the oldest, and calls more than one undefined.
 func (t *translator) sidecars(out *ir.IR) {
-	if t.restricted != nil {
-		// The reports carried over from the last pass include its Sidecars'.
-		for ref := range t.report.Objects {
-			if ref.Kind == "Sidecar" {
-				delete(t.report.Objects, ref)
-			}
-		}
-	}
 	defaults := map[string]ir.ConfigRef{}
 	for _, sc := range t.snap.Sidecars {
-		ref := ir.ConfigRef{Kind: "Sidecar", Namespace: sc.Namespace, Name: sc.Name}
+		ref := sidecarRef(sc)
 		if !t.begin(ref) {
 			continue
 		}
@@ -36,19 +27,17 @@ func (t *translator) sidecars(out *ir.IR) {
 		if rep.Invalid = validate.Sidecar(&sc.Spec); len(rep.Invalid) > 0 {
 			continue
 		}
-		s := &ir.Sidecar{Source: ref, Namespace: sc.Namespace}
-		if ws := sc.Spec.WorkloadSelector; ws != nil {
-			// Even without labels a selector makes it a workload Sidecar (Istio's):
-			// it matches every workload of its namespace, ahead of the namespace's
-			// Sidecar, and in the root namespace is not the mesh's default.
-			s.Selector = map[string]string{}
-			if len(ws.Labels) > 0 {
-				s.Selector, s.SelectorKey = ws.Labels, ir.SelectorKey(ws.Labels)
-			}
-		} else if first, ok := defaults[sc.Namespace]; ok {
+		// A selector, even one without labels, makes it a workload Sidecar (Istio's):
+		// it applies ahead of its namespace's, and in the root namespace is not the
+		// mesh's default.
+		s := &ir.Sidecar{Source: ref, Namespace: sc.Namespace, Selector: sidecarSelector(sc)}
+		switch first, taken := defaults[sc.Namespace]; {
+		case s.Selector != nil:
+			s.SelectorKey = ir.SelectorKey(s.Selector)
+		case taken:
 			rep.Conflicts = append(rep.Conflicts, fmt.Sprintf("Sidecar %s/%s, older and also without workloadSelector, applies to the namespace's workloads: a namespace has one such Sidecar", first.Namespace, first.Name))
 			continue
-		} else {
+		default:
 			defaults[sc.Namespace] = ref
 		}
 		s.Egress = egressListeners(sc.Spec.Egress)
@@ -63,7 +52,6 @@ func (t *translator) sidecars(out *ir.IR) {
 			}
 		}
 		s.Key = sidecarKey(s)
-		s.Inbound = inboundKey(s)
 		rep.Unsupported = sidecarUnsupported(&sc.Spec)
 		// Programmed counts the proxies of the Sidecar's namespace; the root
 		// namespace's default reaches every namespace without a Sidecar of its own,
@@ -74,6 +62,10 @@ func (t *translator) sidecars(out *ir.IR) {
 		t.sidecarRefs(rep, s)
 		out.Sidecars = append(out.Sidecars, s)
 	}
+}
+
+func sidecarRef(sc *networkingv1.Sidecar) ir.ConfigRef {
+	return ir.ConfigRef{Kind: "Sidecar", Namespace: sc.Namespace, Name: sc.Name}
 }
 
 // egressListeners are a Sidecar's egress listeners as IR: those with a port by port,
@@ -141,29 +133,13 @@ func ingressListeners(in []networkingv1.IstioIngressListener) []*ir.IngressListe
 	return out
 }
 
-// sidecarKey is what a Sidecar makes its sidecars see of the mesh, written out.
+// sidecarKey is the translated Sidecar written out (whether it has a selector too:
+// one without labels is written as none).
 func sidecarKey(s *ir.Sidecar) string {
-	var b strings.Builder
-	b.WriteString(s.OutboundPolicy)
-	if p := s.EgressProxy; p != nil {
-		b.WriteString(">" + p.Cluster())
-	}
-	for _, l := range s.Egress {
-		b.WriteString(";" + strconv.FormatUint(uint64(l.Port), 10) + "/" + l.Protocol)
-		for _, h := range l.Hosts {
-			b.WriteString("," + h.Namespace + "/" + h.Host)
-		}
-	}
-	return b.String()
-}
-
-// inboundKey is what a Sidecar makes its sidecars take (ingress listeners, pools),
-// written out.
-func inboundKey(s *ir.Sidecar) string {
 	raw, err := json.Marshal(struct {
-		Ingress []*ir.IngressListener
-		Pool    *ir.ConnectionPool
-	}{s.Ingress, s.InboundPool})
+		Sidecar  *ir.Sidecar
+		Selected bool
+	}{s, s.Selector != nil})
 	if err != nil {
 		panic(err) // plain data: cannot fail
 	}

@@ -21,47 +21,27 @@ import (
 // counted as applying to them (Istio's analyzer calls such selectors conflicting).
 func SidecarsConditions(sidecars []*networkingv1.Sidecar, rootNS string, pods []*corev1.Pod) map[string]metav1.Condition {
 	sidecars = model.OldestFirst(sidecars)
+	// Which Sidecar a pod gets is the IR's rule (SidecarFor), on the Sidecars' selectors.
+	in := &ir.IR{RootNamespace: rootNS}
+	for _, sc := range sidecars {
+		in.Sidecars = append(in.Sidecars, &ir.Sidecar{Source: sidecarRef(sc), Namespace: sc.Namespace, Selector: sidecarSelector(sc)})
+	}
+	name := func(ref ir.ConfigRef) string { return ref.Namespace + "/" + ref.Name }
 	applied := map[string]int{}
-	shadowed := map[string]map[string]int{} // Sidecar -> winner -> pods
+	shadowed := map[string]map[string]int{} // Sidecar -> the older one that takes its pods -> pods
 	for _, p := range pods {
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || p.DeletionTimestamp != nil {
+		winner := in.SidecarFor(p.Namespace, p.Labels)
+		if !running(p) || winner == nil {
 			continue
 		}
-		winner, matched := "", []string(nil)
-		var nsDefault, rootDefault string
-		for _, sc := range sidecars {
-			key := sc.Namespace + "/" + sc.Name
-			selector := sidecarSelector(sc)
-			switch {
-			case sc.Namespace == p.Namespace && selector != nil:
-				if ir.Selects(selector, p.Labels) {
-					if winner == "" {
-						winner = key
-					} else {
-						matched = append(matched, key)
-					}
+		applied[name(winner.Source)]++
+		for _, sc := range in.Sidecars {
+			if sc != winner && sc.Namespace == p.Namespace && sc.Selector != nil && ir.Selects(sc.Selector, p.Labels) {
+				if shadowed[name(sc.Source)] == nil {
+					shadowed[name(sc.Source)] = map[string]int{}
 				}
-			case sc.Namespace == p.Namespace && nsDefault == "":
-				nsDefault = key
-			case sc.Namespace == rootNS && selector == nil && rootDefault == "":
-				rootDefault = key
+				shadowed[name(sc.Source)][name(winner.Source)]++
 			}
-		}
-		if winner == "" {
-			winner = nsDefault
-		}
-		if winner == "" {
-			winner = rootDefault
-		}
-		if winner == "" {
-			continue
-		}
-		applied[winner]++
-		for _, m := range matched {
-			if shadowed[m] == nil {
-				shadowed[m] = map[string]int{}
-			}
-			shadowed[m][winner]++
 		}
 	}
 	out := make(map[string]metav1.Condition, len(sidecars))

@@ -245,7 +245,7 @@ func (t *translator) matchingServices(host string) []*ir.Service {
 	}
 	var out []*ir.Service
 	for _, h := range slices.Sorted(maps.Keys(t.services)) {
-		if matchesPattern(host, h) {
+		if ir.HostMatches(host, h) {
 			out = append(out, t.services[h])
 		}
 	}

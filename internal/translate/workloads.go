@@ -26,10 +26,7 @@ const (
 func WorkloadsCondition(generation int64, ns string, selector map[string]string, rootNS string, pods []*corev1.Pod) metav1.Condition {
 	n := 0
 	for _, p := range pods {
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || p.DeletionTimestamp != nil {
-			continue
-		}
-		if ir.AppliesTo(ns, selector, rootNS, p.Namespace, p.Labels) {
+		if running(p) && ir.AppliesTo(ns, selector, rootNS, p.Namespace, p.Labels) {
 			n++
 		}
 	}
@@ -52,6 +49,11 @@ func WorkloadsCondition(generation int64, ns string, selector map[string]string,
 		c.Message = fmt.Sprintf("selects %d pods in %s", n, where)
 	}
 	return c
+}
+
+// running reports whether a pod is one a workload policy counts: not done, not going.
+func running(p *corev1.Pod) bool {
+	return p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && p.DeletionTimestamp == nil
 }
 
 // TargetsCondition says what an AuthorizationPolicy's targetRefs bind it to: Gateways

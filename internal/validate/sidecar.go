@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
+	typev1beta1 "github.com/meshd-io/meshd/api/type/v1beta1"
 	"github.com/meshd-io/meshd/internal/model"
 )
 
@@ -81,8 +82,8 @@ func Sidecar(spec *networkingv1.SidecarSpec) field.ErrorList {
 func SidecarWarnings(spec *networkingv1.SidecarSpec) []string {
 	var w warnings
 	p := field.NewPath("spec")
-	if ws := spec.WorkloadSelector; ws != nil && len(ws.Labels) == 0 {
-		w.add(p.Child("workloadSelector"), "workload selector without labels applies to every workload of the namespace")
+	if ws := spec.WorkloadSelector; ws != nil {
+		selectorWarning(&w, p.Child("workloadSelector"), &typev1beta1.WorkloadSelector{MatchLabels: ws.Labels}, "every workload of the namespace")
 	}
 	for i, in := range spec.Ingress {
 		if in.Port != nil && in.ConnectionPool != nil && in.ConnectionPool.HTTP != nil && !model.Protocol(strings.ToUpper(in.Port.Protocol)).CarriesHTTPRoutes() {

@@ -264,13 +264,10 @@ func (s *Server) unchanged(sc *scope, prev *ir.IR, changed []string) bool {
 	ns := sc.client.Namespace
 	sidecar := s.ir.SidecarFor(ns, sc.client.Labels)
 	for _, h := range changed {
-		if sidecar != nil && sidecar.EgressProxy != nil && sidecar.EgressProxy.Host == h {
-			return false // the scope needs the proxy's cluster whatever it imports
-		}
 		if _, had := slices.BinarySearchFunc(sc.services, h, func(svc *ir.Service, h string) int { return cmp.Compare(svc.Hostname, h) }); had {
 			return false
 		}
-		if svc := s.ir.Service(h); svc != nil && render.VisibleTo(svc, ns) && (sidecar == nil || sidecar.MayImport(ns, svc.Namespace, h)) {
+		if svc := s.ir.Service(h); svc != nil && render.VisibleTo(svc, ns) && (sidecar == nil || sidecar.MayNeed(ns, svc.Namespace, h)) {
 			return false
 		}
 	}
@@ -311,10 +308,7 @@ func sameBesidesServices(a, b *ir.IR) bool {
 	return a.RootNamespace == b.RootNamespace && a.TrustDomain == b.TrustDomain && a.RegistryOnly == b.RegistryOnly && a.SameClientSignatures(b) &&
 		slices.Equal(a.PeerAuthentications, b.PeerAuthentications) && slices.Equal(a.AuthorizationPolicies, b.AuthorizationPolicies) &&
 		reflect.DeepEqual(a.AuthzProviders, b.AuthzProviders) &&
-		slices.EqualFunc(a.Sidecars, b.Sidecars, func(x, y *ir.Sidecar) bool {
-			return x.Source == y.Source && x.Key == y.Key && x.Inbound == y.Inbound && x.SelectorKey == y.SelectorKey &&
-				(x.Selector == nil) == (y.Selector == nil)
-		})
+		slices.EqualFunc(a.Sidecars, b.Sidecars, func(x, y *ir.Sidecar) bool { return x.Key == y.Key })
 }
 
 // waypointWorkloads are the addresses of the pods whose own traffic a waypoint

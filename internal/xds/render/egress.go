@@ -52,10 +52,10 @@ func EgressFor(in *ir.IR, scope Scope) *Egress {
 	// added on every port, as Istio adds the whole service to the listener.
 	for _, svc := range e.services {
 		for _, port := range svc.Ports {
-			if !e.listens(svc, port) {
+			if e.listenerOf(svc, port) == nil {
 				continue
 			}
-			if t := e.table(svc, port); t != nil && t.Source.Kind != "" {
+			if t := e.table(svc, port, e.ns); t != nil && t.Source.Kind != "" {
 				for _, r := range t.Routes {
 					if r.Forward != nil {
 						for _, d := range r.Forward.Destinations {
@@ -67,7 +67,7 @@ func EgressFor(in *ir.IR, scope Scope) *Egress {
 					}
 				}
 			}
-			if t := e.l4Table(svc, port); t != nil {
+			if t := e.l4Table(svc, port, e.ns); t != nil {
 				for _, r := range append(t.TLS[:len(t.TLS):len(t.TLS)], t.TCP...) {
 					for _, d := range r.Destinations {
 						e.routed[d.Hostname] = true
@@ -179,7 +179,7 @@ func RegistryOnly(in *ir.IR, e *Egress) bool {
 // Listens reports whether sidecars of the scope listen for a service port (an egress
 // listener imports it): it gets its listener or virtual host and its clusters.
 func (e *Egress) Listens(svc *ir.Service, port *ir.Port) bool {
-	return e == nil || e.listens(svc, port)
+	return e == nil || e.listenerOf(svc, port) != nil
 }
 
 // Routed reports whether a route table the scope imports sends traffic to the
@@ -187,14 +187,11 @@ func (e *Egress) Listens(svc *ir.Service, port *ir.Port) bool {
 // (Istio's sidecar scope adds route destinations so the routes have clusters).
 func (e *Egress) Routed(svc *ir.Service) bool { return e == nil || e.routed[svc.Hostname] }
 
-// listens reports whether an egress listener imports the service port. The listener
-// naming the port decides; the catch-all gives way to it where the two would share
-// an Envoy listener (0.0.0.0_<port> for HTTP and for services without an address),
-// as Istio locks the listeners of ports named explicitly.
-func (e *Egress) listens(svc *ir.Service, port *ir.Port) bool { return e.listenerOf(svc, port) != nil }
-
-// listenerOf is the egress listener that imports a service port (see listens), nil
-// when none does: its VirtualServices are the ones the port takes.
+// listenerOf is the egress listener that imports a service port, nil when none does:
+// its VirtualServices are the ones the port takes. The listener naming the port
+// decides; the catch-all gives way to it where the two would share an Envoy listener
+// (0.0.0.0_<port> for HTTP and for services without an address), as Istio locks the
+// listeners of ports named explicitly.
 func (e *Egress) listenerOf(svc *ir.Service, port *ir.Port) *ir.EgressListener {
 	dedicated, catchAll := e.sidecar.Listeners(port.Number)
 	switch {
@@ -219,52 +216,48 @@ func (e *Egress) Protocol(svc *ir.Service, port *ir.Port) string {
 	return port.Protocol
 }
 
-// imports reports whether a route table from an object in namespace ns applies to a
-// host under the Sidecar: Istio takes a VirtualService only from a namespace, and
-// for a host, that the listener importing the port names.
+// imports reports whether a route table from an object of source's namespace applies
+// to a service port: every visible one without a Sidecar; under one, Istio takes a
+// VirtualService only from a namespace, and for a host, that the listener importing
+// the port names.
 func (e *Egress) imports(source ir.ConfigRef, svc *ir.Service, port *ir.Port) bool {
+	if e == nil {
+		return true
+	}
 	l := e.listenerOf(svc, port)
 	return l != nil && l.Imports(e.ns, source.Namespace, svc.Hostname)
 }
 
-// table is the HTTP route table the scope uses for a service port.
-func (e *Egress) table(svc *ir.Service, port *ir.Port) *ir.RouteTable {
+// table is the HTTP route table a client in namespace ns uses for a service port: the
+// first visible one the scope imports, else the port's default route.
+func (e *Egress) table(svc *ir.Service, port *ir.Port, ns string) *ir.RouteTable {
 	for _, t := range port.RouteTables {
-		if t.ExportTo.VisibleTo(e.ns) && e.imports(t.Source, svc, port) {
+		if t.ExportTo.VisibleTo(ns) && e.imports(t.Source, svc, port) {
 			return t
 		}
 	}
 	return port.Default
 }
 
-// l4Table is the tcp/tls table the scope uses for a service port, nil for none.
-func (e *Egress) l4Table(svc *ir.Service, port *ir.Port) *ir.L4Table {
+// l4Table is the tcp/tls table a client in namespace ns uses for a service port, nil
+// for none.
+func (e *Egress) l4Table(svc *ir.Service, port *ir.Port, ns string) *ir.L4Table {
 	for _, t := range port.L4Tables {
-		if t.ExportTo.VisibleTo(e.ns) && e.imports(t.Source, svc, port) {
+		if t.ExportTo.VisibleTo(ns) && e.imports(t.Source, svc, port) {
 			return t
 		}
 	}
 	return nil
 }
 
-// SidecarTable is the HTTP route table a sidecar in scope uses for a service port:
-// the first visible one its Sidecar imports (ClientTable without a Sidecar).
+// SidecarTable is the HTTP route table a client in scope uses for a service port
+// under its Sidecar (e; nil for none), without the matches that select other clients.
 func SidecarTable(e *Egress, svc *ir.Service, port *ir.Port, scope Scope) *ir.RouteTable {
-	if e == nil {
-		return ClientTable(port, scope)
-	}
-	return scopedTable(e.table(svc, port), scope)
+	return scopedTable(e.table(svc, port, scope.Namespace), scope)
 }
 
-// SidecarL4Table is the tcp/tls table a sidecar in scope uses for a service port.
+// SidecarL4Table is the tcp/tls table a client in namespace ns uses for a service port
+// under its Sidecar (e; nil for none).
 func SidecarL4Table(e *Egress, svc *ir.Service, port *ir.Port, ns string) *ir.L4Table {
-	if e == nil {
-		for _, t := range port.L4Tables {
-			if t.ExportTo.VisibleTo(ns) {
-				return t
-			}
-		}
-		return nil
-	}
-	return e.l4Table(svc, port)
+	return e.l4Table(svc, port, ns)
 }

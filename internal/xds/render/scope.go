@@ -66,20 +66,10 @@ func VisibleTo(svc *ir.Service, ns string) bool {
 	return svc.ExportTo.VisibleTo(ns) || svc.Namespace == ns
 }
 
-// ClientTable is the route table a client in scope uses for a service port.
+// ClientTable is the route table a client in scope uses for a service port, with no
+// Sidecar to narrow what it imports.
 func ClientTable(port *ir.Port, scope Scope) *ir.RouteTable {
-	return scopedTable(selectTable(port, scope.Namespace), scope)
-}
-
-// selectTable picks the first route table visible to the client's namespace, or the
-// port's default route.
-func selectTable(port *ir.Port, ns string) *ir.RouteTable {
-	for _, t := range port.RouteTables {
-		if t.ExportTo.VisibleTo(ns) {
-			return t
-		}
-	}
-	return port.Default
+	return SidecarTable(nil, nil, port, scope)
 }
 
 // scopedTable drops the matches a client in scope does not satisfy (sourceNamespace,

@@ -52,7 +52,7 @@ func virtualInbound(mtls render.MTLS, authz render.Authz, sc *ir.Sidecar) (*list
 	// Every chain carries the same filters: build (and marshal) them once, not per
 	// chain; with many policies they are most of the listener's cost.
 	stat := fmt.Sprintf("inbound_0.0.0.0_%d", InboundPort)
-	f := inboundFilters{http: inboundHTTP(stat, authz, InboundPassthroughCluster, inboundRoute), tcp: inboundTCP(stat, authz, InboundPassthroughCluster),
+	f := inboundFilters{http: []*listenerv3.Filter{inboundHTTP(stat, authz, InboundPassthroughCluster, inboundRoute)}, tcp: inboundTCP(stat, authz, InboundPassthroughCluster),
 		tls: &corev3.TransportSocket{
 			Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: render.MustAny(meshServerTLS())},
 		}}
@@ -83,13 +83,12 @@ func virtualInbound(mtls render.MTLS, authz render.Authz, sc *ir.Sidecar) (*list
 	return l, bound, clusters
 }
 
-// inboundFilters are what inbound chains hand connections to: HTTP through the
-// connection manager, other streams through network authorization, and the mesh mTLS
-// transport socket that terminates mTLS chains.
+// inboundFilters are what inbound chains hand connections to: HTTP (by ALPN or
+// inspection) through the connection manager, other streams through network
+// authorization, and the mesh mTLS transport socket that terminates mTLS chains.
 type inboundFilters struct {
-	http *listenerv3.Filter
-	tcp  []*listenerv3.Filter
-	tls  *corev3.TransportSocket
+	http, tcp []*listenerv3.Filter
+	tls       *corev3.TransportSocket
 }
 
 // inboundChains are the filter chains of one mode, for one port (0: any).
@@ -107,7 +106,7 @@ func inboundChains(mode string, port uint32, f inboundFilters) []*listenerv3.Fil
 	if mode != ir.MTLSDisable {
 		chains = append(chains,
 			&listenerv3.FilterChain{Name: name("mtls-http"), FilterChainMatch: match("tls", istioHTTPALPN), TransportSocket: tls,
-				Filters: []*listenerv3.Filter{f.http}},
+				Filters: f.http},
 			&listenerv3.FilterChain{Name: name("mtls-tcp"), FilterChainMatch: match("tls", render.IstioALPN()), TransportSocket: tls,
 				Filters: f.tcp},
 		)
@@ -115,7 +114,7 @@ func inboundChains(mode string, port uint32, f inboundFilters) []*listenerv3.Fil
 	if mode != ir.MTLSStrict {
 		chains = append(chains,
 			&listenerv3.FilterChain{Name: name("plaintext-http"), FilterChainMatch: match("raw_buffer", plaintextHTTP),
-				Filters: []*listenerv3.Filter{f.http}},
+				Filters: f.http},
 			&listenerv3.FilterChain{Name: name("plaintext-tcp"), FilterChainMatch: match("raw_buffer", nil),
 				Filters: f.tcp},
 		)

@@ -43,46 +43,30 @@ func takesHTTP(l *ir.IngressListener) bool {
 // terminates reports whether the listener terminates TLS with its own files.
 func terminates(l *ir.IngressListener) bool { return l.TLS != nil && l.TLS.Mode != "PASSTHROUGH" }
 
-// ingressChains are the filter chains of one ingress listener; mode is the mesh mTLS
-// mode PeerAuthentication gives its port.
+// ingressChains are the filter chains of one ingress listener, to its cluster: the
+// listener's own TLS, or the chains of the mesh mTLS mode PeerAuthentication gives its
+// port (meshTLS terminates them), whose HTTP is taken as HTTP only on HTTP ports.
 func ingressChains(l *ir.IngressListener, mode string, authz render.Authz, meshTLS *corev3.TransportSocket) []*listenerv3.FilterChain {
 	cluster := inboundClusterName(l.Port)
 	stat := fmt.Sprintf("inbound_0.0.0.0_%d", l.Port)
-	filters := inboundTCP(stat, authz, cluster)
+	f := inboundFilters{tcp: inboundTCP(stat, authz, cluster), tls: meshTLS}
+	f.http = f.tcp
 	if takesHTTP(l) {
-		filters = []*listenerv3.Filter{inboundHTTP(stat, authz, cluster, fmt.Sprintf("inbound|http|%d", l.Port))}
+		f.http = []*listenerv3.Filter{inboundHTTP(stat, authz, cluster, fmt.Sprintf("inbound|http|%d", l.Port))}
 	}
-	match := func(transport string, alpn []string) *listenerv3.FilterChainMatch {
-		return &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(l.Port), TransportProtocol: transport, ApplicationProtocols: alpn}
-	}
-	name := func(kind string) string { return fmt.Sprintf("inbound|%d|%s", l.Port, kind) }
+	match := &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(l.Port)}
 	switch {
 	case terminates(l):
 		// TLS from outside the mesh, as the Sidecar says: no mesh mTLS on this port.
-		return []*listenerv3.FilterChain{{Name: name("tls"), FilterChainMatch: match("tls", nil),
-			TransportSocket: serverTLS(l.TLS, takesHTTP(l)), Filters: filters}}
+		match.TransportProtocol = "tls"
+		return []*listenerv3.FilterChain{{Name: fmt.Sprintf("inbound|%d|tls", l.Port), FilterChainMatch: match,
+			TransportSocket: serverTLS(l.TLS, takesHTTP(l)), Filters: f.http}}
 	case l.TLS != nil:
 		// PASSTHROUGH: the application terminates TLS; the bytes pass as they are.
-		return []*listenerv3.FilterChain{{Name: name("passthrough"), FilterChainMatch: match("", nil), Filters: filters}}
+		return []*listenerv3.FilterChain{{Name: fmt.Sprintf("inbound|%d|passthrough", l.Port), FilterChainMatch: match, Filters: f.tcp}}
 	}
-	var chains []*listenerv3.FilterChain
-	if mode != ir.MTLSDisable {
-		chains = append(chains, &listenerv3.FilterChain{Name: name("mtls"), FilterChainMatch: match("tls", meshALPN()),
-			TransportSocket: meshTLS, Filters: filters})
-	}
-	if mode != ir.MTLSStrict {
-		chains = append(chains, &listenerv3.FilterChain{Name: name("plaintext"), FilterChainMatch: match("raw_buffer", nil), Filters: filters})
-		if mode == ir.MTLSDisable {
-			// Without mTLS termination, TLS from a peer passes through as bytes.
-			chains = append(chains, &listenerv3.FilterChain{Name: name("passthrough-tls"), FilterChainMatch: match("tls", nil),
-				Filters: inboundTCP(stat, authz, cluster)})
-		}
-	}
-	return chains
+	return inboundChains(mode, l.Port, f)
 }
-
-// meshALPN are the ALPNs a sidecar offers for mesh mTLS, HTTP and TCP alike.
-func meshALPN() []string { return append(append([]string{}, istioHTTPALPN...), render.IstioALPN()...) }
 
 // serverTLS terminates TLS with the listener's files: its certificate and key, and
 // for MUTUAL and OPTIONAL_MUTUAL the CAs (and pins) client certificates are checked
@@ -132,7 +116,7 @@ func boundIngress(in *ir.IngressListener, chains []*listenerv3.FilterChain) *lis
 		Name:             fmt.Sprintf("%s_%d", in.Bind, in.Port),
 		Address:          render.SocketAddress(in.Bind, in.Port),
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
-		ListenerFilters:  []*listenerv3.ListenerFilter{render.TLSInspector()},
+		ListenerFilters:  []*listenerv3.ListenerFilter{render.TLSInspector(), render.HTTPInspector()},
 		FilterChains:     chains,
 	}
 }

@@ -102,15 +102,11 @@ func (g *generator) httpListeners() []*listenerv3.Listener {
 // the traffic is not captured. An HTTP one routes by the port's route configuration
 // (the port's hosts are the listener's: it is the one naming the port); a TCP one
 // forwards, as the service's own listener would, to the first service by name it
-// imports on the port. Names the other listeners took are left alone.
-func (g *generator) boundListeners(others []*listenerv3.Listener) []*listenerv3.Listener {
+// imports on the port.
+func (g *generator) boundListeners() []*listenerv3.Listener {
 	sc := g.egress.Sidecar()
 	if sc == nil {
 		return nil
-	}
-	taken := map[string]bool{}
-	for _, l := range others {
-		taken[l.Name] = true
 	}
 	var out []*listenerv3.Listener
 	for _, el := range sc.Egress {
@@ -120,9 +116,6 @@ func (g *generator) boundListeners(others []*listenerv3.Listener) []*listenerv3.
 		l := outboundListener(el.Bind, el.Port)
 		if el.Bound {
 			l.BindToPort = nil // Envoy's default: bind the address
-		}
-		if taken[l.Name] {
-			continue
 		}
 		switch hp := g.httpPorts[el.Port]; {
 		case hp != nil && model.Protocol(el.Protocol).CarriesHTTPRoutes():
@@ -135,24 +128,20 @@ func (g *generator) boundListeners(others []*listenerv3.Listener) []*listenerv3.
 			}
 			g.l4Chains(l, tp)
 		}
-		taken[l.Name] = true
 		out = append(out, l)
 	}
 	return out
 }
 
-// tcpImportedBy is the first service port by hostname, of the non-HTTP ports, that an
-// egress listener imports on its port.
+// tcpImportedBy is the first service port by hostname (the order services are walked
+// in), of the non-HTTP ports, that an egress listener imports on its port.
 func (g *generator) tcpImportedBy(el *ir.EgressListener) (tcpPort, bool) {
-	var first tcpPort
-	found := false
 	for _, tp := range g.tcp {
-		if tp.port.Number == el.Port && el.Imports(g.scope.Namespace, tp.svc.Namespace, tp.svc.Hostname) &&
-			(!found || tp.svc.Hostname < first.svc.Hostname) {
-			first, found = tp, true
+		if tp.port.Number == el.Port && el.Imports(g.scope.Namespace, tp.svc.Namespace, tp.svc.Hostname) {
+			return tp, true
 		}
 	}
-	return first, found
+	return tcpPort{}, false
 }
 
 // routeConfigs renders the route configuration "<port>" of each HTTP port: one virtual

@@ -103,11 +103,15 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 	}
 	out.Listeners = append(out.Listeners, g.httpListeners()...)
 	out.Listeners = append(out.Listeners, g.tcpListeners()...)
-	out.Listeners = append(out.Listeners, g.boundListeners(out.Listeners)...)
+	boundOutbound := g.boundListeners()
+	out.Listeners = append(out.Listeners, boundOutbound...)
 	sidecar := egress.Sidecar()
 	inbound, boundInbound, ingress := virtualInbound(render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope), sidecar)
 	out.Listeners = append(out.Listeners, virtualOutbound(g.outboundDefault()), inbound)
-	out.Listeners = withoutShadowed(append(out.Listeners, boundInbound...))
+	out.Listeners = append(out.Listeners, boundInbound...)
+	if len(boundOutbound)+len(boundInbound) > 0 {
+		out.Listeners = onePerAddress(out.Listeners)
+	}
 	out.Routes = g.routeConfigs()
 	inboundPassthrough := passthroughCluster(InboundPassthroughCluster, inboundPassthroughSource)
 	if sidecar != nil && sidecar.InboundPool != nil {
@@ -118,11 +122,10 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 	return out
 }
 
-// withoutShadowed leaves out the listeners for captured traffic whose address a
-// listener binding that address (a Sidecar's captureMode NONE) also has: Envoy
-// refuses two listeners of one address, and on that address the application talks
-// to the bound one.
-func withoutShadowed(ls []*listenerT) []*listenerT {
+// onePerAddress keeps one listener per address, as Envoy requires: the one binding it
+// (a Sidecar's listener for traffic that is not captured: the application talks to
+// it), else the first. Only listeners at a Sidecar's addresses can share one.
+func onePerAddress(ls []*listenerT) []*listenerT {
 	type address struct {
 		ip   string
 		port uint32
@@ -131,26 +134,19 @@ func withoutShadowed(ls []*listenerT) []*listenerT {
 		sa := l.GetAddress().GetSocketAddress()
 		return address{sa.GetAddress(), sa.GetPortValue()}
 	}
-	var bound map[address]bool
+	binds := func(l *listenerT) bool { return l.BindToPort == nil || l.BindToPort.GetValue() }
+	keep := make(map[address]*listenerT, len(ls))
 	for _, l := range ls {
-		// virtualOutbound and virtualInbound bind their own ports, which no
-		// service listener takes: most scopes have no other bound listener.
-		if (l.BindToPort == nil || l.BindToPort.GetValue()) && l.Name != VirtualOutbound && l.Name != VirtualInbound {
-			if bound == nil {
-				bound = map[address]bool{}
-			}
-			bound[addressOf(l)] = true
+		a := addressOf(l)
+		if k, ok := keep[a]; !ok || (binds(l) && !binds(k)) {
+			keep[a] = l
 		}
-	}
-	if bound == nil {
-		return ls
 	}
 	out := ls[:0]
 	for _, l := range ls {
-		if l.BindToPort != nil && !l.BindToPort.GetValue() && bound[addressOf(l)] {
-			continue
+		if keep[addressOf(l)] == l {
+			out = append(out, l)
 		}
-		out = append(out, l)
 	}
 	return out
 }
