@@ -11,10 +11,12 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// RBAC's policies are a map, one entry per AuthorizationPolicy rule, and an RBAC
-// filter is most of a workload's inbound config; marshalled by reflection (the only
-// way to sort a map's keys) they were 43% of generating a sidecar's config with a
-// hundred policies. So RBAC and the two RBAC filters are marshalled here: their other
+// RBAC's policies are a map, one entry per AuthorizationPolicy rule. The generators
+// write their RBAC to the wire themselves (render/rbac_wire.go), in key order; an RBAC
+// built as Go messages (by tests, or read back) is marshalled here, as is what Verify
+// finds packed in RBAC filters. Marshalled by reflection (the only way to sort a map's
+// keys) they were 43% of generating a sidecar's config with a hundred policies, so
+// RBAC and the two RBAC filters are marshalled here: their other
 // fields by generated code, then each policy in key order, by generated code too
 // (policies hold no maps meshd fills). Fields may come in any order on the wire; a
 // decoder reads them as one message. The copies below name every other field of each

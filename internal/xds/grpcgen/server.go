@@ -14,7 +14,6 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshd-io/meshd/internal/ir"
@@ -77,10 +76,8 @@ func serverHCM(name string, authz render.Authz) *listenerv3.Filter {
 	if c := authz.Custom; c != nil && c.HTTPRules != nil {
 		// grpc-go has no ext_authz: what a CUSTOM rule would send to the provider is
 		// denied instead (fail closed).
-		deny := proto.Clone(c.HTTPRules).(*rbacv3.RBAC)
-		deny.Action = rbacv3.RBAC_DENY
 		filters = append(filters, &hcmv3.HttpFilter{Name: render.RBACFilterName + ".custom",
-			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&rbachttpv3.RBAC{Rules: deny})}})
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.PackRBAC(&rbachttpv3.RBAC{}, c.HTTPRules.WithAction(rbacv3.RBAC_DENY), nil)}})
 	}
 	for _, set := range authz.HTTP {
 		if set.Rules == nil {
@@ -89,7 +86,7 @@ func serverHCM(name string, authz render.Authz) *listenerv3.Filter {
 		// grpc-go refuses two filters of one name; Envoy does not mind, but one per
 		// action it is.
 		filters = append(filters, &hcmv3.HttpFilter{Name: render.RBACFilterName + "." + strings.ToLower(set.Action),
-			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&rbachttpv3.RBAC{Rules: set.Rules})}})
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.PackRBAC(&rbachttpv3.RBAC{}, set.Rules, nil)}})
 	}
 	filters = append(filters, &hcmv3.HttpFilter{Name: render.RouterFilter,
 		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&routerv3.Router{})}})

@@ -56,7 +56,8 @@ func CustomHTTPFilters(c *CustomAuthz) []*hcmv3.HttpFilter {
 		return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: MustAny(cfg)}}
 	}
 	return []*hcmv3.HttpFilter{
-		typed(RBACFilterName, &rbachttpv3.RBAC{ShadowRules: c.HTTPRules, ShadowRulesStatPrefix: CustomStatPrefix}),
+		{Name: RBACFilterName, ConfigType: &hcmv3.HttpFilter_TypedConfig{
+			TypedConfig: PackRBAC(&rbachttpv3.RBAC{ShadowRulesStatPrefix: CustomStatPrefix}, nil, c.HTTPRules)}},
 		typed(extAuthzHTTPFilter, ea),
 	}
 }
@@ -71,7 +72,8 @@ func CustomNetworkFilters(c *CustomAuthz, stat string) []*listenerv3.Filter {
 		return &listenerv3.Filter{Name: name, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: MustAny(cfg)}}
 	}
 	return []*listenerv3.Filter{
-		typed(NetworkRBACFilter, &rbacnetv3.RBAC{StatPrefix: stat, ShadowRules: c.TCPRules, ShadowRulesStatPrefix: CustomStatPrefix}),
+		{Name: NetworkRBACFilter, ConfigType: &listenerv3.Filter_TypedConfig{
+			TypedConfig: PackRBAC(&rbacnetv3.RBAC{StatPrefix: stat, ShadowRulesStatPrefix: CustomStatPrefix}, nil, c.TCPRules)}},
 		typed(extAuthzNetworkFilter, &extauthznetv3.ExtAuthz{
 			StatPrefix: stat, GrpcService: grpcService(c.Provider), FailureModeAllow: c.Provider.FailOpen,
 			TransportApiVersion: corev3.ApiVersion_V3, FilterEnabledMetadata: customMetadata(NetworkRBACFilter),

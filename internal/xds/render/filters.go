@@ -107,11 +107,12 @@ func TCPTo(statPrefix, cluster string) *listenerv3.Filter {
 func AuthzHTTPFilters(authz Authz) []*hcmv3.HttpFilter {
 	filters := CustomHTTPFilters(authz.Custom)
 	for _, set := range authz.HTTP {
-		cfg := &rbachttpv3.RBAC{Rules: set.Rules, ShadowRules: set.Shadow}
+		cfg := &rbachttpv3.RBAC{}
 		if set.Shadow != nil {
 			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
 		}
-		filters = append(filters, &hcmv3.HttpFilter{Name: RBACFilterName, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: MustAny(cfg)}})
+		filters = append(filters, &hcmv3.HttpFilter{Name: RBACFilterName,
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: PackRBAC(cfg, set.Rules, set.Shadow)}})
 	}
 	return filters
 }
@@ -120,11 +121,12 @@ func AuthzHTTPFilters(authz Authz) []*hcmv3.HttpFilter {
 func AuthzNetworkFilters(authz Authz, stat string) []*listenerv3.Filter {
 	filters := CustomNetworkFilters(authz.Custom, stat)
 	for _, set := range authz.TCP {
-		cfg := &rbacnetv3.RBAC{StatPrefix: stat, Rules: set.Rules, ShadowRules: set.Shadow}
+		cfg := &rbacnetv3.RBAC{StatPrefix: stat}
 		if set.Shadow != nil {
 			cfg.ShadowRulesStatPrefix = "istio_dry_run_" + set.Action + "_"
 		}
-		filters = append(filters, NetworkFilter(NetworkRBACFilter, cfg))
+		filters = append(filters, &listenerv3.Filter{Name: NetworkRBACFilter,
+			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: PackRBAC(cfg, set.Rules, set.Shadow)}})
 	}
 	return filters
 }

@@ -40,11 +40,10 @@ const (
 	connectUpgrade = "CONNECT"
 	// Filter state the tunnel's CONNECT fills in for the internal listener:
 	// original_dst restores the connection's addresses from the first two, and
-	// authorization reads the peer's identity from the third (an internal connection
-	// has no TLS peer to inspect).
-	stateLocalIP       = "envoy.filters.listener.original_dst.local_ip"
-	stateRemoteIP      = "envoy.filters.listener.original_dst.remote_ip"
-	statePeerPrincipal = "io.istio.peer_principal"
+	// authorization reads the peer's identity from render.PeerPrincipalState (an
+	// internal connection has no TLS peer to inspect).
+	stateLocalIP  = "envoy.filters.listener.original_dst.local_ip"
+	stateRemoteIP = "envoy.filters.listener.original_dst.remote_ip"
 	// internalListenerSocket and friends are the extensions' names.
 	internalUpstreamSocket = "envoy.transport_sockets.internal_upstream"
 	originalDstFilter      = "envoy.filters.listener.original_dst"
@@ -108,7 +107,7 @@ func connectTerminateListener(trustDomain string) *listenerv3.Listener {
 				OnRequestHeaders: []*setfilterstatev3.FilterStateValue{
 					shared(stateLocalIP, "%REQ(:AUTHORITY)%", ""),
 					shared(stateRemoteIP, "%DOWNSTREAM_REMOTE_ADDRESS%", ""),
-					shared(statePeerPrincipal, "%DOWNSTREAM_PEER_URI_SAN%", "envoy.hashable_string"),
+					shared(render.PeerPrincipalState, "%DOWNSTREAM_PEER_URI_SAN%", "envoy.hashable_string"),
 				},
 			})}},
 			{Name: render.RouterFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: render.MustAny(&routerv3.Router{})}},

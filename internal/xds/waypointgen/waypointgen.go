@@ -27,11 +27,9 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	httpinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/http_inspector/v3"
 	originaldstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -296,40 +294,18 @@ func (w *waypoint) outboundClusters() {
 func peerByFilterState(a render.Authz) {
 	for _, sets := range [][]render.RBACSet{a.HTTP, a.TCP} {
 		for _, s := range sets {
-			for _, r := range []*rbacv3.RBAC{s.Rules, s.Shadow} {
-				for _, p := range r.GetPolicies() {
-					for _, id := range p.Principals {
-						rewritePeer(id)
-					}
+			for _, r := range []*render.RBACRules{s.Rules, s.Shadow} {
+				if r != nil {
+					r.PeerFromFilterState()
 				}
 			}
 		}
 	}
 	if c := a.Custom; c != nil {
-		for _, r := range []*rbacv3.RBAC{c.HTTPRules, c.TCPRules} {
-			for _, p := range r.GetPolicies() {
-				for _, id := range p.Principals {
-					rewritePeer(id)
-				}
+		for _, r := range []*render.RBACRules{c.HTTPRules, c.TCPRules} {
+			if r != nil {
+				r.PeerFromFilterState()
 			}
 		}
-	}
-}
-
-func rewritePeer(id *rbacv3.Principal) {
-	switch v := id.GetIdentifier().(type) {
-	case *rbacv3.Principal_Authenticated_:
-		id.Identifier = &rbacv3.Principal_FilterState{FilterState: &matcherv3.FilterStateMatcher{Key: statePeerPrincipal,
-			Matcher: &matcherv3.FilterStateMatcher_StringMatch{StringMatch: v.Authenticated.GetPrincipalName()}}}
-	case *rbacv3.Principal_AndIds:
-		for _, p := range v.AndIds.GetIds() {
-			rewritePeer(p)
-		}
-	case *rbacv3.Principal_OrIds:
-		for _, p := range v.OrIds.GetIds() {
-			rewritePeer(p)
-		}
-	case *rbacv3.Principal_NotId:
-		rewritePeer(v.NotId)
 	}
 }
