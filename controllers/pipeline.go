@@ -109,6 +109,9 @@ type Pipeline struct {
 	// reconcile uses it, and the work queue never runs one key twice at once.
 	translator translate.Incremental
 	services   serviceConversions
+	// endpointIndex rebuilds only the endpoints of slices that changed. Only the
+	// endpoints reconcile uses it, one pass at a time.
+	endpointIndex model.EndpointIndexer
 }
 
 // SetupWithManager watches what the snapshot and the endpoints are made of.
@@ -372,7 +375,7 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 	in := model.NewDiscoveryInputs(services, pointers(pods.Items), pointers(nodes.Items))
 	in.NamespaceLabels = nsLabels
 	w := model.NewWorkloads(pointers(pods.Items), pointers(nodes.Items), nsLabels)
-	p.XDS.UpdateDiscovery(model.IndexEndpoints(pointers(slices.Items), in), &w)
+	p.XDS.UpdateDiscovery(p.endpointIndex.Index(pointers(slices.Items), in), &w)
 	return nil
 }
 

@@ -56,13 +56,17 @@ type EndpointIndex map[EndpointKey][]Endpoint
 // Sort orders every endpoint list by address and port, for deterministic output.
 func (idx EndpointIndex) Sort() {
 	for _, eps := range idx {
-		sort.Slice(eps, func(i, j int) bool {
-			if eps[i].Address != eps[j].Address {
-				return eps[i].Address < eps[j].Address
-			}
-			return eps[i].Port < eps[j].Port
-		})
+		sortEndpoints(eps)
 	}
+}
+
+func sortEndpoints(eps []Endpoint) {
+	sort.Slice(eps, func(i, j int) bool {
+		if eps[i].Address != eps[j].Address {
+			return eps[i].Address < eps[j].Address
+		}
+		return eps[i].Port < eps[j].Port
+	})
 }
 
 // Equal reports whether two endpoints are the same in every field.
@@ -73,11 +77,17 @@ func (e Endpoint) Equal(o Endpoint) bool {
 }
 
 // ChangedSince lists the service ports whose endpoints differ from old's (added,
-// changed or gone): what an EDS push must re-render.
+// changed or gone): what an EDS push must re-render. A list old holds too (an
+// EndpointIndexer keeps the lists of unchanged service ports) is unchanged without a
+// look at its endpoints.
 func (idx EndpointIndex) ChangedSince(old EndpointIndex) map[EndpointKey]bool {
 	out := map[EndpointKey]bool{}
 	for k, eps := range idx {
-		if prev, ok := old[k]; !ok || !slices.EqualFunc(eps, prev, Endpoint.Equal) {
+		prev, ok := old[k]
+		if ok && len(eps) == len(prev) && (len(eps) == 0 || &eps[0] == &prev[0]) {
+			continue
+		}
+		if !ok || !slices.EqualFunc(eps, prev, Endpoint.Equal) {
 			out[k] = true
 		}
 	}

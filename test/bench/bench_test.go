@@ -10,7 +10,9 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	networkingv1 "github.com/meshd-io/meshd/api/networking/v1"
@@ -172,4 +174,59 @@ func changeAuthorizationPolicy(in model.Inputs, i int) {
 	ap := in.AuthorizationPolicies[0].DeepCopy()
 	ap.Spec.Rules[0].To[0].Operation.Methods = []string{"GET", fmt.Sprintf("X-STEP-%d", i%50)}
 	in.AuthorizationPolicies[0] = ap
+}
+
+// BenchmarkEndpointIndex: an endpoints pass's index of n services' EndpointSlices (ten
+// endpoints each, with pods) after one slice changed: built afresh (IndexEndpoints, as
+// every pass did) and by the EndpointIndexer the pipeline keeps, which rebuilds the
+// changed slice's service ports only.
+func BenchmarkEndpointIndex(b *testing.B) {
+	for _, n := range sizes {
+		var services []*model.Service
+		var pods []*corev1.Pod
+		var slices []*discoveryv1.EndpointSlice
+		for i := range n {
+			ns, name := fmt.Sprintf("ns-%d", i%10), fmt.Sprintf("svc-%d", i)
+			services = append(services, model.ServiceFromKube(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}, model.DefaultClusterDomain))
+			s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID(name), ResourceVersion: "1",
+				Labels: map[string]string{discoveryv1.LabelServiceName: name}}, AddressType: discoveryv1.AddressTypeIPv4,
+				Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}}}
+			for e := range 10 {
+				pod := fmt.Sprintf("%s-%d", name, e)
+				pods = append(pods, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: ns, ResourceVersion: "1",
+					Labels: map[string]string{"app": name}}})
+				s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.%d.%d.%d", i/256%256, i%256, e)},
+					TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: pod}})
+			}
+			slices = append(slices, s)
+		}
+		in := model.NewDiscoveryInputs(services, pods, nil)
+		changeOne := func(i int) {
+			s := slices[i%n].DeepCopy()
+			s.ResourceVersion = fmt.Sprint(i + 2)
+			s.Endpoints[0].Conditions.Ready = ptr.To(i%2 == 0)
+			slices[i%n] = s
+		}
+		b.Run(fmt.Sprintf("services=%d/afresh", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				changeOne(i)
+				i++
+				model.IndexEndpoints(slices, in)
+			}
+		})
+		b.Run(fmt.Sprintf("services=%d/indexer", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var x model.EndpointIndexer
+			x.Index(slices, in)
+			i := 0
+			for b.Loop() {
+				changeOne(i)
+				i++
+				x.Index(slices, in)
+			}
+		})
+	}
 }
