@@ -204,21 +204,25 @@ func outlierDetection(od *ir.OutlierDetection, f Flavor) *clusterv3.OutlierDetec
 	if od == nil {
 		return nil
 	}
-	out := &clusterv3.OutlierDetection{
-		EnforcingConsecutive_5Xx:           neverEnforce,
-		EnforcingConsecutiveGatewayFailure: neverEnforce,
-		EnforcingSuccessRate:               neverEnforce,
-		EnforcingFailurePercentage:         neverEnforce,
-		SplitExternalLocalOriginErrors:     od.SplitLocalOrigin,
-	}
+	// The detection and its counts, allocated together.
+	p := new(struct {
+		out                  clusterv3.OutlierDetection
+		consecutive, gateway wrapperspb.UInt32Value
+	})
+	out := &p.out
+	out.EnforcingConsecutive_5Xx, out.EnforcingConsecutiveGatewayFailure = neverEnforce, neverEnforce
+	out.EnforcingSuccessRate, out.EnforcingFailurePercentage = neverEnforce, neverEnforce
+	out.SplitExternalLocalOriginErrors = od.SplitLocalOrigin
 	if od.Consecutive5xx != nil {
-		out.Consecutive_5Xx = wrapperspb.UInt32(*od.Consecutive5xx)
+		p.consecutive.Value = *od.Consecutive5xx
+		out.Consecutive_5Xx = &p.consecutive
 		if *od.Consecutive5xx > 0 {
 			out.EnforcingConsecutive_5Xx = alwaysEnforce
 		}
 	}
 	if od.ConsecutiveGatewayErrors != nil {
-		out.ConsecutiveGatewayFailure = wrapperspb.UInt32(*od.ConsecutiveGatewayErrors)
+		p.gateway.Value = *od.ConsecutiveGatewayErrors
+		out.ConsecutiveGatewayFailure = &p.gateway
 		if *od.ConsecutiveGatewayErrors > 0 {
 			out.EnforcingConsecutiveGatewayFailure = alwaysEnforce
 		}
@@ -261,8 +265,14 @@ func consecutiveErrors(od *ir.OutlierDetection) uint32 {
 func ServiceClusters(svc *ir.Service, port *ir.Port, policy *ir.DestinationPolicy, f Flavor) ([]*clusterv3.Cluster, []EDSCluster) {
 	spec := ClusterSpec{Name: ir.ClusterName(port.Number, "", svc.Hostname), Hostname: svc.Hostname, Port: port.Number,
 		Protocol: port.Protocol, Policy: policy.EffectivePolicy(port.Number, "")}
-	clusters := []*clusterv3.Cluster{Cluster(spec, f)}
-	eds := []EDSCluster{edsCluster(spec, nil)}
+	// The service port's own cluster, in slices allocated together: most ports have
+	// no subsets, and the slices grow apart when they do.
+	one := new(struct {
+		clusters [1]*clusterv3.Cluster
+		eds      [1]EDSCluster
+	})
+	one.clusters[0], one.eds[0] = Cluster(spec, f), edsCluster(spec, nil)
+	clusters, eds := one.clusters[:], one.eds[:]
 	if policy == nil {
 		return clusters, eds
 	}

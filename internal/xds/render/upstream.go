@@ -56,6 +56,15 @@ func upstreamProtocol(c *clusterv3.Cluster, protocol string, p *ir.TrafficPolicy
 		return h2
 	}
 	upgrade := cp != nil && cp.H2Upgrade == "UPGRADE"
+	switch protocol {
+	case "HTTP2", "GRPC", "UNKNOWN":
+	case "HTTP":
+		if common == nil && !upgrade {
+			return // Envoy's default, HTTP/1.1, with no limits: nothing to say
+		}
+	default:
+		return // TCP and TLS ports carry no HTTP
+	}
 	opts := &httpv3.HttpProtocolOptions{CommonHttpProtocolOptions: common}
 	switch {
 	case protocol == "HTTP2" || protocol == "GRPC" || (protocol == "HTTP" && upgrade):
@@ -64,14 +73,9 @@ func upstreamProtocol(c *clusterv3.Cluster, protocol string, p *ir.TrafficPolicy
 	case protocol == "UNKNOWN":
 		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{UseDownstreamProtocolConfig: &httpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
 			Http2ProtocolOptions: h2()}}
-	case protocol == "HTTP":
-		if common == nil {
-			return // Envoy's default, HTTP/1.1, with no limits: nothing to say
-		}
+	default: // HTTP/1.1 with limits
 		opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
 			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}}}}
-	default:
-		return // TCP and TLS ports carry no HTTP
 	}
 	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsKey: MustAny(opts)}
 }
