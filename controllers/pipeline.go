@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -92,7 +93,10 @@ const programmedDelay = 500 * time.Millisecond
 // result to the xDS server and writes status. It runs on every replica (each serves
 // xDS); only the leader writes status, so replicas never fight over it.
 type Pipeline struct {
-	Client        client.Client
+	Client client.Client
+	// Cache, when set, is the manager's informer cache, which the passes read objects
+	// from without copying them (cachedObjects); without it they list through Client.
+	Cache         cache.Cache
 	Scheme        *runtime.Scheme
 	XDS           *xds.Server
 	ClusterDomain string
@@ -256,7 +260,6 @@ func (p *Pipeline) clusterDomain() string {
 
 func (p *Pipeline) translate(ctx context.Context) error {
 	start := time.Now()
-	var svcs corev1.ServiceList
 	var vss networkingv1.VirtualServiceList
 	var drs networkingv1.DestinationRuleList
 	var meshes meshv1alpha1.MeshList
@@ -266,7 +269,11 @@ func (p *Pipeline) translate(ctx context.Context) error {
 	// Translation never mutates its input and status is written by apply from a
 	// fresh object, so the cache's objects are read as they are: no deep copy of
 	// every object on every change.
-	for _, l := range []client.ObjectList{&svcs, &vss, &drs, &meshes, &aps, &pas, &sidecars} {
+	svcs, err := cachedObjects(ctx, p, &corev1.Service{}, &corev1.ServiceList{})
+	if err != nil {
+		return err
+	}
+	for _, l := range []client.ObjectList{&vss, &drs, &meshes, &aps, &pas, &sidecars} {
 		if err := p.Client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return err
 		}
@@ -276,10 +283,10 @@ func (p *Pipeline) translate(ctx context.Context) error {
 		return err
 	}
 	in := model.Inputs{ClusterDomain: p.clusterDomain(), GatewayAPI: gwIn}
-	in.GatewayAPI.ProxyServices = make(map[string]*corev1.Service, len(svcs.Items))
-	in.Services = p.services.convert(svcs.Items, in.ClusterDomain)
-	for i := range svcs.Items {
-		in.GatewayAPI.ProxyServices[svcs.Items[i].Namespace+"/"+svcs.Items[i].Name] = &svcs.Items[i]
+	in.GatewayAPI.ProxyServices = make(map[string]*corev1.Service, len(svcs))
+	in.Services = p.services.convert(svcs, in.ClusterDomain)
+	for _, svc := range svcs {
+		in.GatewayAPI.ProxyServices[svc.Namespace+"/"+svc.Name] = svc
 	}
 	for i := range vss.Items {
 		in.VirtualServices = append(in.VirtualServices, &vss.Items[i])
@@ -353,29 +360,39 @@ func (p *Pipeline) writeStatus(ctx context.Context, obj client.Object, current *
 }
 
 func (p *Pipeline) endpoints(ctx context.Context) error {
-	var svcs corev1.ServiceList
-	var slices discoveryv1.EndpointSliceList
-	var pods corev1.PodList
-	var nodes corev1.NodeList
+	// Endpoint discovery reads the cache's objects and never changes them: no copy of
+	// every slice and pod of the cluster on each endpoint change.
+	svcs, err := cachedObjects(ctx, p, &corev1.Service{}, &corev1.ServiceList{})
+	if err != nil {
+		return err
+	}
+	slices, err := cachedObjects(ctx, p, &discoveryv1.EndpointSlice{}, &discoveryv1.EndpointSliceList{})
+	if err != nil {
+		return err
+	}
+	pods, err := cachedObjects(ctx, p, &corev1.Pod{}, &corev1.PodList{})
+	if err != nil {
+		return err
+	}
+	nodes, err := cachedObjects(ctx, p, &corev1.Node{}, &corev1.NodeList{})
+	if err != nil {
+		return err
+	}
 	var namespaces metav1.PartialObjectMetadataList
 	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
-	// Endpoint discovery reads the cache's objects and never changes them: no deep copy
-	// of every slice and pod of the cluster on each endpoint change.
-	for _, l := range []client.ObjectList{&svcs, &slices, &pods, &nodes, &namespaces} {
-		if err := p.Client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
-			return err
-		}
+	if err := p.Client.List(ctx, &namespaces, client.UnsafeDisableDeepCopy); err != nil {
+		return err
 	}
-	services := p.services.convert(svcs.Items, p.clusterDomain())
+	services := p.services.convert(svcs, p.clusterDomain())
 	// Pods and namespaces' labels are ztunnel's workloads: they take this fast path too.
 	nsLabels := make(map[string]map[string]string, len(namespaces.Items))
 	for _, ns := range namespaces.Items {
 		nsLabels[ns.Name] = ns.Labels
 	}
-	in := model.NewDiscoveryInputs(services, pointers(pods.Items), pointers(nodes.Items))
+	in := model.NewDiscoveryInputs(services, pods, nodes)
 	in.NamespaceLabels = nsLabels
-	w := model.NewWorkloads(pointers(pods.Items), pointers(nodes.Items), nsLabels)
-	p.XDS.UpdateDiscovery(p.endpointIndex.Index(pointers(slices.Items), in), &w)
+	w := model.NewWorkloads(pods, nodes, nsLabels)
+	p.XDS.UpdateDiscovery(p.endpointIndex.Index(slices, in), &w)
 	return nil
 }
 
@@ -389,13 +406,17 @@ func (p *Pipeline) workloadStatus(ctx context.Context) error {
 	var pas securityv1.PeerAuthenticationList
 	var sidecars networkingv1.SidecarList
 	var meshes meshv1alpha1.MeshList
-	var podList corev1.PodList
-	for _, l := range []client.ObjectList{&aps, &pas, &sidecars, &meshes, &podList} {
+	for _, l := range []client.ObjectList{&aps, &pas, &sidecars, &meshes} {
 		if err := p.Client.List(ctx, l); err != nil {
 			return err
 		}
 	}
-	pods := pointers(podList.Items)
+	// Which pods each policy selects is read from the cache's own pods: not a copy of
+	// every pod of the cluster on each pod change.
+	pods, err := cachedObjects(ctx, p, &corev1.Pod{}, &corev1.PodList{})
+	if err != nil {
+		return err
+	}
 	var mesh *meshv1alpha1.MeshSpec
 	for i := range meshes.Items {
 		if meshes.Items[i].Name == meshv1alpha1.MeshName {

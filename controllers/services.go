@@ -31,7 +31,7 @@ type convertedService struct {
 // convert returns the conversions of svcs, in order, and forgets Services no longer
 // listed. A Service without a resourceVersion (not from the API server) is converted
 // each time.
-func (c *serviceConversions) convert(svcs []corev1.Service, clusterDomain string) []*model.Service {
+func (c *serviceConversions) convert(svcs []*corev1.Service, clusterDomain string) []*model.Service {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byID == nil {
@@ -40,8 +40,7 @@ func (c *serviceConversions) convert(svcs []corev1.Service, clusterDomain string
 	c.pass++
 	out := make([]*model.Service, len(svcs))
 	kept := 0
-	for i := range svcs {
-		s := &svcs[i]
+	for i, s := range svcs {
 		prev, ok := c.byID[s.UID]
 		if ok && s.ResourceVersion != "" && prev.resourceVersion == s.ResourceVersion && prev.clusterDomain == clusterDomain {
 			out[i] = prev.svc

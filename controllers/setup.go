@@ -26,7 +26,7 @@ func SetupAll(mgr ctrl.Manager, xdsServer *xds.Server) error {
 	c, s := mgr.GetClient(), mgr.GetScheme()
 	setups := []func() error{
 		func() error {
-			return (&Pipeline{Client: c, Scheme: s, XDS: xdsServer, Elected: mgr.Elected()}).SetupWithManager(mgr)
+			return (&Pipeline{Client: c, Cache: mgr.GetCache(), Scheme: s, XDS: xdsServer, Elected: mgr.Elected()}).SetupWithManager(mgr)
 		},
 		func() error { return ensureGatewayClasses(mgr) },
 		func() error { return (&credentialRefresher{xds: xdsServer}).setup(mgr) },
