@@ -18,8 +18,9 @@ import (
 // list from the last pass, the same slice of endpoints, which EndpointIndex.ChangedSince
 // recognises without comparing.
 //
-// Objects without a UID or a resourceVersion (not read from an API server) cannot be
-// told apart from their changes: a pass with any falls back to IndexEndpoints. Index is
+// Objects without a UID or a resourceVersion, or slices sharing a UID (none read from an
+// API server), cannot be told apart from their changes: a pass with any falls back to
+// IndexEndpoints. Index is
 // not safe for concurrent use; the endpoints pass runs one at a time.
 type EndpointIndexer struct {
 	slices map[types.UID]*indexedSlice
@@ -62,6 +63,12 @@ func (x *EndpointIndexer) Index(slices []*discoveryv1.EndpointSlice, in Discover
 	entries := make([]*indexedSlice, len(slices))
 	for i, s := range slices {
 		e := x.slices[s.UID]
+		if e != nil && e.pass == x.pass {
+			// Two slices of one UID (not an API server's): what each gave cannot be
+			// told apart from the other's.
+			x.slices, x.prev = nil, nil
+			return IndexEndpoints(slices, in)
+		}
 		if e == nil || !e.current(s, in) {
 			if e != nil {
 				markAll(dirty, e.endpoints)

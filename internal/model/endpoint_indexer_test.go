@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -207,5 +208,17 @@ func TestEndpointIndexerReusesUnchanged(t *testing.T) {
 	third := x.Index(w.slices, w.inputs())
 	if !reflect.DeepEqual(third, IndexEndpoints(w.slices, w.inputs())) {
 		t.Error("with a slice without resourceVersion, the index is not IndexEndpoints'")
+	}
+
+	// Two slices of one UID for one service, then the second alone: the first's
+	// endpoints go.
+	w.slices[1].ResourceVersion = w.version()
+	twin := w.slices[2].DeepCopy()
+	twin.Name, twin.ResourceVersion = twin.Name+"-twin", w.version()
+	twin.Endpoints = []discoveryv1.Endpoint{{Addresses: []string{"10.255.0.1"}}}
+	x.Index(append(slices.Clone(w.slices), twin), w.inputs())
+	w.slices[2] = twin
+	if got, want := x.Index(w.slices, w.inputs()), IndexEndpoints(w.slices, w.inputs()); !reflect.DeepEqual(got, want) {
+		t.Errorf("after two slices of one UID, the index is not IndexEndpoints':\n%v\nwant\n%v", got, want)
 	}
 }

@@ -20,7 +20,8 @@ type RBACSet struct {
 
 // RBACRules is an Envoy RBAC (config.rbac.v3.RBAC): an action and the rules of the
 // AuthorizationPolicies it enforces, one Envoy policy each. It is written to the wire
-// when its filter is packed (rbac_wire.go).
+// when its filter is first packed (rbac_wire.go), and those bytes are kept: its fields
+// are set before, and changed after only through WithAction and PeerFromFilterState.
 type RBACRules struct {
 	Action   rbacv3.RBAC_Action
 	Policies []RBACPolicy // by name, the order of Envoy's map keys
