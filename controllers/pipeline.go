@@ -113,9 +113,11 @@ type Pipeline struct {
 	// reconcile uses it, and the work queue never runs one key twice at once.
 	translator translate.Incremental
 	services   serviceConversions
-	// endpointIndex rebuilds only the endpoints of slices that changed. Only the
-	// endpoints reconcile uses it, one pass at a time.
-	endpointIndex model.EndpointIndexer
+	// endpointIndex rebuilds only the endpoints of slices that changed, and
+	// podConversions converts only the pods that changed. Only the endpoints reconcile
+	// uses them, one pass at a time.
+	endpointIndex  model.EndpointIndexer
+	podConversions model.PodConversions
 }
 
 // SetupWithManager watches what the snapshot and the endpoints are made of.
@@ -391,7 +393,7 @@ func (p *Pipeline) endpoints(ctx context.Context) error {
 	}
 	in := model.NewDiscoveryInputs(services, pods, nodes)
 	in.NamespaceLabels = nsLabels
-	w := model.NewWorkloads(pods, nodes, nsLabels)
+	w := p.podConversions.Workloads(pods, nodes, nsLabels)
 	p.XDS.UpdateDiscovery(p.endpointIndex.Index(slices, in), &w)
 	return nil
 }

@@ -3,6 +3,7 @@ package model
 import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Labels Kubernetes and Istio use for endpoints and localities.
@@ -17,8 +18,10 @@ const (
 // name. Pods and nodes give labels, service accounts and localities.
 type DiscoveryInputs struct {
 	Services map[string]*Service // by namespace/name
-	Pods     map[string]*corev1.Pod
-	Nodes    map[string]*corev1.Node
+	// Pods by namespace and name: a key of its own rather than "namespace/name", which
+	// was a string made per pod of the cluster on every endpoint pass.
+	Pods  map[types.NamespacedName]*corev1.Pod
+	Nodes map[string]*corev1.Node
 	// NamespaceLabels decide, with a pod's own, whether ztunnel captures it.
 	NamespaceLabels map[string]map[string]string
 }
@@ -79,7 +82,7 @@ func (idx EndpointIndex) addSlice(slice *discoveryv1.EndpointSlice, in Discovery
 			}
 			if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" {
 				e.Pod = ServiceKey(slice.Namespace, ref.Name)
-				if pod := in.Pods[ServiceKey(slice.Namespace, ref.Name)]; pod != nil {
+				if pod := in.Pods[types.NamespacedName{Namespace: slice.Namespace, Name: ref.Name}]; pod != nil {
 					e.Labels = pod.Labels
 					e.ServiceAccount = pod.Spec.ServiceAccountName
 					e.TLSMode = pod.Labels[LabelTLSMode]
@@ -113,14 +116,14 @@ func (idx EndpointIndex) Merge(other EndpointIndex) {
 func NewDiscoveryInputs(services []*Service, pods []*corev1.Pod, nodes []*corev1.Node) DiscoveryInputs {
 	in := DiscoveryInputs{
 		Services: make(map[string]*Service, len(services)),
-		Pods:     make(map[string]*corev1.Pod, len(pods)),
+		Pods:     make(map[types.NamespacedName]*corev1.Pod, len(pods)),
 		Nodes:    make(map[string]*corev1.Node, len(nodes)),
 	}
 	for _, s := range services {
 		in.Services[ServiceKey(s.Namespace, s.Name)] = s
 	}
 	for _, p := range pods {
-		in.Pods[ServiceKey(p.Namespace, p.Name)] = p
+		in.Pods[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}] = p
 	}
 	for _, n := range nodes {
 		in.Nodes[n.Name] = n

@@ -38,11 +38,11 @@ type indexedSlice struct {
 	pass            uint64 // the last pass that listed the slice
 }
 
-// dependency is a pod or node a slice's endpoints read, as it was then ("" when
-// absent).
+// dependency is a pod or node (by name, no namespace) a slice's endpoints read, as it
+// was then ("" when absent).
 type dependency struct {
 	pod             bool
-	key             string
+	key             types.NamespacedName
 	resourceVersion string
 }
 
@@ -138,14 +138,14 @@ func indexSlice(s *discoveryv1.EndpointSlice, in DiscoveryInputs) *indexedSlice 
 	seen := map[dependency]bool{}
 	for _, ep := range s.Endpoints {
 		if ep.NodeName != nil {
-			d := dependency{key: *ep.NodeName}
-			if n := in.Nodes[d.key]; n != nil {
+			d := dependency{key: types.NamespacedName{Name: *ep.NodeName}}
+			if n := in.Nodes[d.key.Name]; n != nil {
 				d.resourceVersion = n.ResourceVersion
 			}
 			seen[d] = true
 		}
 		if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" {
-			d := dependency{pod: true, key: ServiceKey(s.Namespace, ref.Name)}
+			d := dependency{pod: true, key: types.NamespacedName{Namespace: s.Namespace, Name: ref.Name}}
 			if p := in.Pods[d.key]; p != nil {
 				d.resourceVersion = p.ResourceVersion
 			}
@@ -170,7 +170,7 @@ func (e *indexedSlice) current(s *discoveryv1.EndpointSlice, in DiscoveryInputs)
 			if p := in.Pods[d.key]; p != nil {
 				rv = p.ResourceVersion
 			}
-		} else if n := in.Nodes[d.key]; n != nil {
+		} else if n := in.Nodes[d.key.Name]; n != nil {
 			rv = n.ResourceVersion
 		}
 		if rv != d.resourceVersion {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -119,19 +120,7 @@ func (w *indexerWorld) change() {
 }
 
 func (w *indexerWorld) inputs() DiscoveryInputs {
-	services := make([]*Service, 0, len(w.services))
-	for _, s := range w.services {
-		services = append(services, s)
-	}
-	var pods []*corev1.Pod
-	for _, p := range w.pods {
-		pods = append(pods, p)
-	}
-	var nodes []*corev1.Node
-	for _, n := range w.nodes {
-		nodes = append(nodes, n)
-	}
-	in := NewDiscoveryInputs(services, pods, nodes)
+	in := NewDiscoveryInputs(slices.Collect(maps.Values(w.services)), slices.Collect(maps.Values(w.pods)), slices.Collect(maps.Values(w.nodes)))
 	in.NamespaceLabels = w.nsLabels
 	return in
 }
@@ -220,5 +209,61 @@ func TestEndpointIndexerReusesUnchanged(t *testing.T) {
 	w.slices[2] = twin
 	if got, want := x.Index(w.slices, w.inputs()), IndexEndpoints(w.slices, w.inputs()); !reflect.DeepEqual(got, want) {
 		t.Errorf("after two slices of one UID, the index is not IndexEndpoints':\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestPodConversionsAreNewWorkloads: pass after pass of random changes to pods and
+// nodes, the kept conversions give the workloads NewWorkloads builds afresh, and an
+// unchanged pod keeps its conversion.
+func TestPodConversionsAreNewWorkloads(t *testing.T) {
+	for seed := range uint64(20) {
+		podConversionPasses(t, seed)
+	}
+}
+
+func podConversionPasses(t *testing.T, seed uint64) {
+	w := &indexerWorld{r: rand.New(rand.NewPCG(seed, 3)), services: map[string]*Service{}, pods: map[string]*corev1.Pod{},
+		nodes: map[string]*corev1.Node{}, nsLabels: map[string]map[string]string{}}
+	var c PodConversions
+	var prev Workloads
+	for pass := range 300 {
+		switch w.r.IntN(3) {
+		case 0:
+			ns, name := "ns-"+strconv.Itoa(w.r.IntN(2)), "pod-"+strconv.Itoa(w.r.IntN(4))
+			if w.r.IntN(4) == 0 {
+				delete(w.pods, ServiceKey(ns, name))
+			} else {
+				w.pod(ns, name)
+				p := w.pods[ServiceKey(ns, name)]
+				p.UID = types.UID(ns + "/" + name)
+				p.Spec.NodeName = "node-" + strconv.Itoa(w.r.IntN(3))
+				p.Status.PodIP = "10.0.0." + strconv.Itoa(w.r.IntN(4)+1)
+				if w.r.IntN(5) == 0 {
+					p.Status.Phase = corev1.PodSucceeded
+				}
+			}
+		case 1:
+			if name := "node-" + strconv.Itoa(w.r.IntN(3)); w.r.IntN(4) == 0 {
+				delete(w.nodes, name)
+			} else {
+				w.node(name)
+			}
+		}
+		pods, nodes := slices.Collect(maps.Values(w.pods)), slices.Collect(maps.Values(w.nodes))
+		got, want := c.Workloads(pods, nodes, nil), NewWorkloads(pods, nodes, nil)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("seed %d, pass %d: kept conversions give\n%v\nwant\n%v", seed, pass, got.Pods, want.Pods)
+		}
+		// A pass with nothing changed converts nothing again.
+		again := c.Workloads(pods, nodes, nil)
+		for i := range again.Pods {
+			if again.Pods[i] != got.Pods[i] {
+				t.Fatalf("pass %d: pod %s converted again, though nothing changed", pass, got.Pods[i].Name)
+			}
+		}
+		if !got.Equal(prev) && len(got.Pods) == len(prev.Pods) && slices.EqualFunc(got.Pods, prev.Pods, func(a, b *Pod) bool { return a == b }) {
+			t.Fatalf("pass %d: the same pods compare unequal", pass)
+		}
+		prev = got
 	}
 }

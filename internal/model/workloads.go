@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Workloads are what ambient workload discovery (ztunnel's) is built from besides the
@@ -32,9 +33,10 @@ type Pod struct {
 	Locality Locality
 }
 
-// Equal reports whether two pods are the same in every field.
+// Equal reports whether two pods are the same in every field (a pod kept by
+// PodConversions is the same pointer, equal without a look).
 func (p *Pod) Equal(o *Pod) bool {
-	return p.Name == o.Name && p.Namespace == o.Namespace && p.UID == o.UID && p.ServiceAccount == o.ServiceAccount &&
+	return p == o || p.Name == o.Name && p.Namespace == o.Namespace && p.UID == o.UID && p.ServiceAccount == o.ServiceAccount &&
 		p.Node == o.Node && p.HostNetwork == o.HostNetwork && p.Healthy == o.Healthy && p.Locality == o.Locality &&
 		slices.Equal(p.IPs, o.IPs) && maps.Equal(p.Labels, o.Labels)
 }
@@ -81,15 +83,133 @@ func podReady(p *corev1.Pod) bool {
 
 // NewWorkloads converts pods (skipping those PodFromKube skips) and sorts them.
 func NewWorkloads(pods []*corev1.Pod, nodes []*corev1.Node, namespaceLabels map[string]map[string]string) Workloads {
+	return newWorkloads(pods, nodes, namespaceLabels, PodFromKube)
+}
+
+// PodConversions converts pods pass after pass, as NewWorkloads does, converting again
+// only the pods that changed (by resourceVersion) or whose node did, and sorting again
+// only when pods came or went: every endpoint pass builds the workloads, and
+// converting and sorting 100,000 pods anew each time was 66 ms and 20 MB. Kept
+// conversions are the same pointers, which Pod.Equal recognises. Pods without a UID
+// or a resourceVersion are converted each time, and sorted. Not safe for concurrent
+// use.
+type PodConversions struct {
+	byUID map[types.UID]*podConversion
+	prev  []*Pod // the last pass's workloads' pods, sorted
+	pass  uint64
+}
+
+type podConversion struct {
+	resourceVersion, nodeVersion string
+	pod                          *Pod // nil: PodFromKube skipped it
+	pos                          int  // pod's index in prev
+	pass                         uint64
+}
+
+// Workloads is NewWorkloads(pods, nodes, namespaceLabels).
+func (c *PodConversions) Workloads(pods []*corev1.Pod, nodes []*corev1.Node, namespaceLabels map[string]map[string]string) Workloads {
+	if c.byUID == nil {
+		c.byUID = make(map[types.UID]*podConversion, len(pods))
+	}
+	c.pass++
+	byName := make(map[string]*corev1.Node, len(nodes))
+	for _, n := range nodes {
+		byName[n.Name] = n
+	}
+	// The pods keep last pass's order when the same pods are converted (none came,
+	// went, or started or stopped being skipped): a changed pod takes its old place,
+	// as its name and namespace are its UID's.
+	sameSet := true
+	var changed []*podConversion
+	kept := 0
+	for _, p := range pods {
+		if p.UID == "" || p.ResourceVersion == "" {
+			sameSet = false
+			continue
+		}
+		nodeVersion := ""
+		if n := byName[p.Spec.NodeName]; n != nil {
+			if nodeVersion = n.ResourceVersion; nodeVersion == "" {
+				sameSet = false // a node that cannot be told apart from its changes
+			}
+		}
+		e := c.byUID[p.UID]
+		switch {
+		case e == nil:
+			e = &podConversion{pos: -1}
+			c.byUID[p.UID] = e
+			fallthrough
+		case e.resourceVersion != p.ResourceVersion || e.nodeVersion != nodeVersion:
+			was := e.pod != nil
+			e.resourceVersion, e.nodeVersion = p.ResourceVersion, nodeVersion
+			e.pod, _ = PodFromKube(p, byName)
+			if e.pos < 0 || was != (e.pod != nil) {
+				sameSet = false
+			}
+			changed = append(changed, e)
+		}
+		e.pass = c.pass
+		if e.pod != nil {
+			kept++
+		}
+	}
+	if len(c.byUID) > len(pods) {
+		for uid, e := range c.byUID {
+			if e.pass != c.pass {
+				delete(c.byUID, uid)
+				sameSet = sameSet && e.pod == nil
+			}
+		}
+	}
+	out := Workloads{NamespaceLabels: namespaceLabels}
+	if sameSet && kept == len(c.prev) {
+		if kept == 0 {
+			return out
+		}
+		out.Pods = slices.Clone(c.prev)
+		for _, e := range changed {
+			if e.pod != nil { // else skipped before too: in no place
+				out.Pods[e.pos] = e.pod
+			}
+		}
+		c.prev = out.Pods
+		return out
+	}
+	out = newWorkloads(pods, nodes, namespaceLabels, func(p *corev1.Pod, nodes map[string]*corev1.Node) (*Pod, bool) {
+		if e := c.byUID[p.UID]; e != nil && p.UID != "" && p.ResourceVersion != "" {
+			return e.pod, e.pod != nil
+		}
+		return PodFromKube(p, nodes)
+	})
+	for _, e := range c.byUID {
+		e.pos = -1
+	}
+	for i, p := range out.Pods {
+		if e := c.byUID[types.UID(p.UID)]; e != nil && e.pod == p {
+			e.pos = i
+		}
+	}
+	c.prev = out.Pods
+	return out
+}
+
+func newWorkloads(pods []*corev1.Pod, nodes []*corev1.Node, namespaceLabels map[string]map[string]string,
+	convert func(*corev1.Pod, map[string]*corev1.Node) (*Pod, bool)) Workloads {
 	byName := make(map[string]*corev1.Node, len(nodes))
 	for _, n := range nodes {
 		byName[n.Name] = n
 	}
 	out := Workloads{NamespaceLabels: namespaceLabels}
+	if len(pods) > 0 {
+		out.Pods = make([]*Pod, 0, len(pods))
+	}
 	for _, p := range pods {
-		if wp, ok := PodFromKube(p, byName); ok {
+		if wp, ok := convert(p, byName); ok {
 			out.Pods = append(out.Pods, wp)
 		}
+	}
+	if len(out.Pods) == 0 {
+		out.Pods = nil // as when there are no pods at all
 	}
 	slices.SortFunc(out.Pods, func(a, b *Pod) int {
 		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {

@@ -230,3 +230,45 @@ func BenchmarkEndpointIndex(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWorkloads: an endpoints pass's ambient workloads of n*10 pods after one pod
+// changed: converted afresh (NewWorkloads, as every pass did) and by the
+// PodConversions the pipeline keeps.
+func BenchmarkWorkloads(b *testing.B) {
+	for _, n := range sizes {
+		var pods []*corev1.Pod
+		for i := range n * 10 {
+			pods = append(pods, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d", i), Namespace: fmt.Sprintf("ns-%d", i%10),
+				UID: types.UID(fmt.Sprint(i)), ResourceVersion: "1", Labels: map[string]string{"app": fmt.Sprintf("svc-%d", i/10)}},
+				Spec: corev1.PodSpec{ServiceAccountName: "default"},
+				Status: corev1.PodStatus{PodIP: fmt.Sprintf("10.%d.%d.%d", i/65536%256, i/256%256, i%256), Phase: corev1.PodRunning,
+					Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}})
+		}
+		changeOne := func(i int) {
+			p := pods[i%len(pods)].DeepCopy()
+			p.ResourceVersion = fmt.Sprint(i + 2)
+			p.Labels = map[string]string{"app": "changed", "v": fmt.Sprint(i)}
+			pods[i%len(pods)] = p
+		}
+		b.Run(fmt.Sprintf("pods=%d/afresh", n*10), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				changeOne(i)
+				i++
+				model.NewWorkloads(pods, nil, nil)
+			}
+		})
+		b.Run(fmt.Sprintf("pods=%d/kept", n*10), func(b *testing.B) {
+			b.ReportAllocs()
+			var c model.PodConversions
+			c.Workloads(pods, nil, nil)
+			i := 0
+			for b.Loop() {
+				changeOne(i)
+				i++
+				c.Workloads(pods, nil, nil)
+			}
+		})
+	}
+}
