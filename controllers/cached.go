@@ -22,7 +22,9 @@ type storeLister interface{ GetStore() toolscache.Store }
 // Without a cache of client-go's make (p.Cache nil), they are listed into list.
 func cachedObjects[T client.Object](ctx context.Context, p *Pipeline, obj T, list client.ObjectList) ([]T, error) {
 	if p.Cache != nil {
-		if inf, err := p.Cache.GetInformer(ctx, obj); err == nil {
+		// An informer not yet synced (or one GetInformer made just now) is left to
+		// List, which says why it cannot answer rather than answering with nothing.
+		if inf, err := p.Cache.GetInformer(ctx, obj); err == nil && inf.HasSynced() {
 			if s, ok := inf.(storeLister); ok {
 				items := s.GetStore().List()
 				out := make([]T, 0, len(items))

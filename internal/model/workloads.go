@@ -91,8 +91,9 @@ func NewWorkloads(pods []*corev1.Pod, nodes []*corev1.Node, namespaceLabels map[
 // only when pods came or went: every endpoint pass builds the workloads, and
 // converting and sorting 100,000 pods anew each time was 66 ms and 20 MB. Kept
 // conversions are the same pointers, which Pod.Equal recognises. Pods without a UID
-// or a resourceVersion are converted each time, and sorted. Not safe for concurrent
-// use.
+// or a resourceVersion, or on a node without one, are converted each time, and
+// sorted; pods sharing a UID (none from an API server) make a pass NewWorkloads'. Not
+// safe for concurrent use.
 type PodConversions struct {
 	byUID map[types.UID]*podConversion
 	prev  []*Pod // the last pass's workloads' pods, sorted
@@ -123,17 +124,24 @@ func (c *PodConversions) Workloads(pods []*corev1.Pod, nodes []*corev1.Node, nam
 	var changed []*podConversion
 	kept := 0
 	for _, p := range pods {
-		if p.UID == "" || p.ResourceVersion == "" {
+		if !c.keeps(p, byName) {
+			// Converted afresh below; what was kept of it goes, so that the pass
+			// that can keep it again starts from its own conversion.
+			delete(c.byUID, p.UID)
 			sameSet = false
 			continue
 		}
 		nodeVersion := ""
 		if n := byName[p.Spec.NodeName]; n != nil {
-			if nodeVersion = n.ResourceVersion; nodeVersion == "" {
-				sameSet = false // a node that cannot be told apart from its changes
-			}
+			nodeVersion = n.ResourceVersion
 		}
 		e := c.byUID[p.UID]
+		if e != nil && e.pass == c.pass {
+			// Two pods of one UID (not an API server's): what each gave cannot be
+			// told apart from the other's.
+			c.byUID, c.prev = nil, nil
+			return NewWorkloads(pods, nodes, namespaceLabels)
+		}
 		switch {
 		case e == nil:
 			e = &podConversion{pos: -1}
@@ -143,7 +151,7 @@ func (c *PodConversions) Workloads(pods []*corev1.Pod, nodes []*corev1.Node, nam
 			was := e.pod != nil
 			e.resourceVersion, e.nodeVersion = p.ResourceVersion, nodeVersion
 			e.pod, _ = PodFromKube(p, byName)
-			if e.pos < 0 || was != (e.pod != nil) {
+			if e.pod != nil && e.pos < 0 || was != (e.pod != nil) {
 				sameSet = false
 			}
 			changed = append(changed, e)
@@ -176,7 +184,7 @@ func (c *PodConversions) Workloads(pods []*corev1.Pod, nodes []*corev1.Node, nam
 		return out
 	}
 	out = newWorkloads(pods, nodes, namespaceLabels, func(p *corev1.Pod, nodes map[string]*corev1.Node) (*Pod, bool) {
-		if e := c.byUID[p.UID]; e != nil && p.UID != "" && p.ResourceVersion != "" {
+		if e := c.byUID[p.UID]; e != nil && c.keeps(p, nodes) {
 			return e.pod, e.pod != nil
 		}
 		return PodFromKube(p, nodes)
@@ -191,6 +199,16 @@ func (c *PodConversions) Workloads(pods []*corev1.Pod, nodes []*corev1.Node, nam
 	}
 	c.prev = out.Pods
 	return out
+}
+
+// keeps reports whether p's conversion can be kept: p, and its node if it has one,
+// can be told apart from their changes (by UID and resourceVersion).
+func (c *PodConversions) keeps(p *corev1.Pod, nodes map[string]*corev1.Node) bool {
+	if p.UID == "" || p.ResourceVersion == "" {
+		return false
+	}
+	n := nodes[p.Spec.NodeName]
+	return n == nil || n.ResourceVersion != ""
 }
 
 func newWorkloads(pods []*corev1.Pod, nodes []*corev1.Node, namespaceLabels map[string]map[string]string,
