@@ -26,14 +26,7 @@ func cachedObjects[T client.Object](ctx context.Context, p *Pipeline, obj T, lis
 		// List, which says why it cannot answer rather than answering with nothing.
 		if inf, err := p.Cache.GetInformer(ctx, obj); err == nil && inf.HasSynced() {
 			if s, ok := inf.(storeLister); ok {
-				items := s.GetStore().List()
-				out := make([]T, 0, len(items))
-				for _, it := range items {
-					if o, ok := it.(T); ok {
-						out = append(out, o)
-					}
-				}
-				return out, nil
+				return only[T](s.GetStore().List()), nil
 			}
 		}
 	}
@@ -44,11 +37,16 @@ func cachedObjects[T client.Object](ctx context.Context, p *Pipeline, obj T, lis
 	if err != nil {
 		return nil, err
 	}
+	return only[T](items), nil
+}
+
+// only is the items of type T.
+func only[T, E any](items []E) []T {
 	out := make([]T, 0, len(items))
 	for _, it := range items {
-		if o, ok := it.(T); ok {
+		if o, ok := any(it).(T); ok {
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	return out
 }

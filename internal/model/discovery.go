@@ -34,14 +34,14 @@ func ServiceKey(namespace, name string) string { return namespace + "/" + name }
 // are kept as not Ready so clients stop picking them.
 func EndpointsFromSlice(slice *discoveryv1.EndpointSlice, in DiscoveryInputs) EndpointIndex {
 	out := EndpointIndex{}
-	out.addSlice(slice, in)
+	out.addSlice(slice, in, nil)
 	return out
 }
 
-// addSlice adds one EndpointSlice's endpoints to idx (EndpointsFromSlice).
-func (idx EndpointIndex) addSlice(slice *discoveryv1.EndpointSlice, in DiscoveryInputs) {
-	svcName := slice.Labels[discoveryv1.LabelServiceName]
-	svc := in.Services[ServiceKey(slice.Namespace, svcName)]
+// addSlice adds one EndpointSlice's endpoints to idx (EndpointsFromSlice), noting in
+// reads, unless nil, the pods and nodes they were read from (the EndpointIndexer's).
+func (idx EndpointIndex) addSlice(slice *discoveryv1.EndpointSlice, in DiscoveryInputs, reads map[dependency]bool) {
+	svc := sliceService(slice, in)
 	if svc == nil || (slice.AddressType != discoveryv1.AddressTypeIPv4 && slice.AddressType != discoveryv1.AddressTypeIPv6) {
 		return
 	}
@@ -72,6 +72,9 @@ func (idx EndpointIndex) addSlice(slice *discoveryv1.EndpointSlice, in Discovery
 				e.Locality.Zone = *ep.Zone
 			}
 			if ep.NodeName != nil {
+				if reads != nil {
+					reads[dependency{key: types.NamespacedName{Name: *ep.NodeName}}] = true
+				}
 				if node := in.Nodes[*ep.NodeName]; node != nil {
 					e.Locality.Region = node.Labels[LabelRegion]
 					if e.Locality.Zone == "" {
@@ -82,7 +85,11 @@ func (idx EndpointIndex) addSlice(slice *discoveryv1.EndpointSlice, in Discovery
 			}
 			if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" {
 				e.Pod = ServiceKey(slice.Namespace, ref.Name)
-				if pod := in.Pods[types.NamespacedName{Namespace: slice.Namespace, Name: ref.Name}]; pod != nil {
+				key := types.NamespacedName{Namespace: slice.Namespace, Name: ref.Name}
+				if reads != nil {
+					reads[dependency{pod: true, key: key}] = true
+				}
+				if pod := in.Pods[key]; pod != nil {
 					e.Labels = pod.Labels
 					e.ServiceAccount = pod.Spec.ServiceAccountName
 					e.TLSMode = pod.Labels[LabelTLSMode]
@@ -138,7 +145,7 @@ func IndexEndpoints(slices []*discoveryv1.EndpointSlice, in DiscoveryInputs) End
 	// every debounced endpoint pass does under churn.
 	idx := make(EndpointIndex, len(slices))
 	for _, s := range slices {
-		idx.addSlice(s, in)
+		idx.addSlice(s, in, nil)
 	}
 	idx.Sort()
 	return idx

@@ -18,10 +18,11 @@ import (
 // list from the last pass, the same slice of endpoints, which EndpointIndex.ChangedSince
 // recognises without comparing.
 //
-// Objects without a UID or a resourceVersion, or slices sharing a UID (none read from an
-// API server), cannot be told apart from their changes: a pass with any falls back to
-// IndexEndpoints. Index is
-// not safe for concurrent use; the endpoints pass runs one at a time.
+// Objects without a UID or a resourceVersion, or slices sharing a UID (none read from
+// an API server), cannot be told apart from their changes: a pass with such a slice
+// falls back to IndexEndpoints, and a slice that reads such a pod or node is rebuilt
+// every pass. Index is not safe for concurrent use; the endpoints pass runs one at a
+// time.
 type EndpointIndexer struct {
 	slices map[types.UID]*indexedSlice
 	prev   EndpointIndex
@@ -34,8 +35,11 @@ type indexedSlice struct {
 	svc             *Service
 	nsLabels        map[string]string
 	deps            []dependency
-	endpoints       EndpointIndex
-	pass            uint64 // the last pass that listed the slice
+	// volatile: a pod or node it read has no resourceVersion, so the slice is
+	// converted again every pass.
+	volatile  bool
+	endpoints EndpointIndex
+	pass      uint64 // the last pass that listed the slice
 }
 
 // dependency is a pod or node (by name, no namespace) a slice's endpoints read, as it
@@ -49,7 +53,7 @@ type dependency struct {
 // Index returns the sorted endpoint index of slices, as IndexEndpoints(slices, in).
 // The lists of the returned index may be those of earlier ones: no one may change them.
 func (x *EndpointIndexer) Index(slices []*discoveryv1.EndpointSlice, in DiscoveryInputs) EndpointIndex {
-	if !identified(slices, in) {
+	if !identified(slices) {
 		x.slices, x.prev = nil, nil
 		return IndexEndpoints(slices, in)
 	}
@@ -103,21 +107,11 @@ func (x *EndpointIndexer) Index(slices []*discoveryv1.EndpointSlice, in Discover
 	return idx
 }
 
-// identified reports whether every object the index reads has a UID and a
-// resourceVersion, which tell whether it changed since the last pass.
-func identified(slices []*discoveryv1.EndpointSlice, in DiscoveryInputs) bool {
+// identified reports whether every slice has a UID and a resourceVersion, which tell
+// whether it changed since the last pass.
+func identified(slices []*discoveryv1.EndpointSlice) bool {
 	for _, s := range slices {
 		if s.UID == "" || s.ResourceVersion == "" {
-			return false
-		}
-	}
-	for _, p := range in.Pods {
-		if p.ResourceVersion == "" {
-			return false
-		}
-	}
-	for _, n := range in.Nodes {
-		if n.ResourceVersion == "" {
 			return false
 		}
 	}
@@ -134,25 +128,13 @@ func markAll(dirty map[EndpointKey]bool, idx EndpointIndex) {
 func indexSlice(s *discoveryv1.EndpointSlice, in DiscoveryInputs) *indexedSlice {
 	e := &indexedSlice{resourceVersion: s.ResourceVersion, svc: sliceService(s, in),
 		nsLabels: in.NamespaceLabels[s.Namespace], endpoints: EndpointIndex{}}
-	e.endpoints.addSlice(s, in)
-	seen := map[dependency]bool{}
-	for _, ep := range s.Endpoints {
-		if ep.NodeName != nil {
-			d := dependency{key: types.NamespacedName{Name: *ep.NodeName}}
-			if n := in.Nodes[d.key.Name]; n != nil {
-				d.resourceVersion = n.ResourceVersion
-			}
-			seen[d] = true
+	reads := map[dependency]bool{}
+	e.endpoints.addSlice(s, in, reads)
+	for d := range reads {
+		var ok bool
+		if d.resourceVersion, ok = d.now(in); !ok {
+			e.volatile = true
 		}
-		if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" {
-			d := dependency{pod: true, key: types.NamespacedName{Namespace: s.Namespace, Name: ref.Name}}
-			if p := in.Pods[d.key]; p != nil {
-				d.resourceVersion = p.ResourceVersion
-			}
-			seen[d] = true
-		}
-	}
-	for d := range seen {
 		e.deps = append(e.deps, d)
 	}
 	return e
@@ -160,24 +142,29 @@ func indexSlice(s *discoveryv1.EndpointSlice, in DiscoveryInputs) *indexedSlice 
 
 // current reports whether the slice and everything its endpoints read are as they were.
 func (e *indexedSlice) current(s *discoveryv1.EndpointSlice, in DiscoveryInputs) bool {
-	if e.resourceVersion != s.ResourceVersion || e.svc != sliceService(s, in) ||
+	if e.volatile || e.resourceVersion != s.ResourceVersion || e.svc != sliceService(s, in) ||
 		!maps.Equal(e.nsLabels, in.NamespaceLabels[s.Namespace]) {
 		return false
 	}
-	for _, d := range e.deps {
-		rv := ""
-		if d.pod {
-			if p := in.Pods[d.key]; p != nil {
-				rv = p.ResourceVersion
-			}
-		} else if n := in.Nodes[d.key.Name]; n != nil {
-			rv = n.ResourceVersion
-		}
-		if rv != d.resourceVersion {
+	for i := range e.deps {
+		if rv, ok := e.deps[i].now(in); !ok || rv != e.deps[i].resourceVersion {
 			return false
 		}
 	}
 	return true
+}
+
+// now is the resourceVersion of the pod or node d names ("" when absent); ok is false
+// for one that has none, which cannot be told apart from its changes.
+func (d *dependency) now(in DiscoveryInputs) (rv string, ok bool) {
+	if d.pod {
+		if p := in.Pods[d.key]; p != nil {
+			return p.ResourceVersion, p.ResourceVersion != ""
+		}
+	} else if n := in.Nodes[d.key.Name]; n != nil {
+		return n.ResourceVersion, n.ResourceVersion != ""
+	}
+	return "", true
 }
 
 // sliceService is the Service a slice belongs to, nil when unknown.

@@ -107,12 +107,18 @@ func (w *indexerWorld) change() {
 			delete(w.pods, ServiceKey(ns, name))
 		} else {
 			w.pod(ns, name)
+			if w.r.IntN(5) == 0 {
+				w.pods[ServiceKey(ns, name)].ResourceVersion = "" // not from an API server
+			}
 		}
 	case 7:
 		if name := "node-" + strconv.Itoa(w.r.IntN(3)); w.r.IntN(4) == 0 {
 			delete(w.nodes, name)
 		} else {
 			w.node(name)
+			if w.r.IntN(5) == 0 {
+				w.nodes[name].ResourceVersion = ""
+			}
 		}
 	case 8:
 		w.nsLabels[ns] = map[string]string{"istio.io/dataplane-mode": []string{"ambient", "none"}[w.r.IntN(2)]}
@@ -146,7 +152,7 @@ func TestEndpointIndexerIsIndexEndpoints(t *testing.T) {
 			in := w.inputs()
 			got, want := x.Index(w.slices, in), IndexEndpoints(w.slices, in)
 			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("seed %d, pass %d: indexer\n%v\nwant\n%v", seed, pass, got, want)
+				t.Fatalf("seed %d, pass %d: %s", seed, pass, indexDiff(got, want))
 			}
 			if changed, wantChanged := got.ChangedSince(prev), want.ChangedSince(prev); !reflect.DeepEqual(changed, wantChanged) {
 				t.Fatalf("seed %d, pass %d: changed %v, want %v", seed, pass, changed, wantChanged)
@@ -287,6 +293,15 @@ func podValues(pods []*Pod) []Pod {
 	out := make([]Pod, len(pods))
 	for i, p := range pods {
 		out[i] = *p
+	}
+	return out
+}
+
+// indexDiff lists the service ports whose endpoints differ between two indexes.
+func indexDiff(got, want EndpointIndex) string {
+	out := ""
+	for k := range want.ChangedSince(got) {
+		out += fmt.Sprintf("%v:\n got %+v\nwant %+v\n", k, got[k], want[k])
 	}
 	return out
 }

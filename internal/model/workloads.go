@@ -124,7 +124,7 @@ func (c *PodConversions) Workloads(pods []*corev1.Pod, nodes []*corev1.Node, nam
 	var changed []*podConversion
 	kept := 0
 	for _, p := range pods {
-		if !c.keeps(p, byName) {
+		if !keepable(p, byName) {
 			// Converted afresh below; what was kept of it goes, so that the pass
 			// that can keep it again starts from its own conversion.
 			delete(c.byUID, p.UID)
@@ -184,7 +184,7 @@ func (c *PodConversions) Workloads(pods []*corev1.Pod, nodes []*corev1.Node, nam
 		return out
 	}
 	out = newWorkloads(pods, nodes, namespaceLabels, func(p *corev1.Pod, nodes map[string]*corev1.Node) (*Pod, bool) {
-		if e := c.byUID[p.UID]; e != nil && c.keeps(p, nodes) {
+		if e := c.byUID[p.UID]; e != nil && keepable(p, nodes) {
 			return e.pod, e.pod != nil
 		}
 		return PodFromKube(p, nodes)
@@ -201,9 +201,9 @@ func (c *PodConversions) Workloads(pods []*corev1.Pod, nodes []*corev1.Node, nam
 	return out
 }
 
-// keeps reports whether p's conversion can be kept: p, and its node if it has one,
+// keepable reports whether p's conversion can be kept: p, and its node if it has one,
 // can be told apart from their changes (by UID and resourceVersion).
-func (c *PodConversions) keeps(p *corev1.Pod, nodes map[string]*corev1.Node) bool {
+func keepable(p *corev1.Pod, nodes map[string]*corev1.Node) bool {
 	if p.UID == "" || p.ResourceVersion == "" {
 		return false
 	}
