@@ -220,9 +220,15 @@ func (s *Server) regenerate(sc *scope) {
 	rerender := edsChanges(sc.eds, res.EDS)
 	sameNames := len(sc.eds) == len(res.EDS) && slices.EqualFunc(sc.eds, res.EDS, func(a, b *render.EDSCluster) bool { return a.Name == b.Name })
 	sc.eds = res.EDS
-	s.publish(sc, resourcev3.ListenerType, resources(res.Listeners))
-	s.publish(sc, resourcev3.RouteType, resources(res.Routes))
-	s.publish(sc, resourcev3.ClusterType, resources(res.Clusters))
+	// Make before break, as the xDS protocol asks of a management server: clusters,
+	// then their endpoints, then the listeners and the routes that name them; stale
+	// clusters and their endpoints go last, once no route names them. A stream sends
+	// its responses in the order its caches were updated (one channel per stream), so
+	// a proxy never routes to a cluster it has not been sent (Envoy answers 503 "no
+	// cluster", grpc-go fails the call) while its watches are open, as they are once
+	// it has ACKed its last responses. (One awaiting an ACK gets its type's change
+	// when the ACK comes, as with istiod's pushes.)
+	goneClusters := s.publishAdding(sc, resourcev3.ClusterType, resources(res.Clusters))
 	// Endpoints are rendered again only for clusters that are new or render otherwise;
 	// endpoint changes come through UpdateEndpoints.
 	// A cluster that renders as before had its endpoints published before: when every
@@ -231,6 +237,9 @@ func (s *Server) regenerate(sc *scope) {
 	sc.edsComplete = s.publishEndpoints(sc, func(i int, c *render.EDSCluster) bool {
 		return reflavored || rerender(i) || (!complete && endpoints.get(c.Name) == nil)
 	}, map[string]*cachedEntry{})
+	s.publish(sc, resourcev3.ListenerType, resources(res.Listeners))
+	s.publish(sc, resourcev3.RouteType, resources(res.Routes))
+	sc.caches[resourcev3.ClusterType].update(nil, goneClusters)
 	// Clusters the scope no longer has lose their endpoints.
 	if sameNames {
 		return
@@ -240,12 +249,12 @@ func (s *Server) regenerate(sc *scope) {
 		keep[c.Name] = true
 	}
 	var gone []string
-	for _, n := range sc.caches[resourcev3.EndpointType].names() {
+	for _, n := range endpoints.names() {
 		if !keep[n] {
 			gone = append(gone, n)
 		}
 	}
-	sc.caches[resourcev3.EndpointType].update(nil, gone)
+	endpoints.update(nil, gone)
 }
 
 // unchanged reports whether a sidecar or proxyless scope rendered from prev would

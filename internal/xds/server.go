@@ -216,21 +216,42 @@ func (s *Server) entry(typeURL, name string, r types.Resource, sc *scope) *cache
 }
 
 // publish hands a type's resources to its cache: new or changed (by marshalled bytes)
-// ones are updated, missing ones deleted. A resource that fails validation is not
+// ones are updated, missing ones deleted, in one update: a proxy never sees the new
+// resources next to the stale ones. A resource that fails validation is not
 // published; the proxy keeps the last good version.
 func (s *Server) publish(sc *scope, typeURL string, resources []types.Resource) {
-	names := make([]string, len(resources))
-	for i, r := range resources {
-		names[i] = cachev3.GetResourceName(r)
-	}
-	s.publishNamed(sc, typeURL, resources, names)
+	s.publishNamed(sc, typeURL, resources, names(resources))
 }
 
 // publishNamed is publish for resources whose names are given (names[i] is
 // resources[i]'s), for types go-control-plane cannot name.
 func (s *Server) publishNamed(sc *scope, typeURL string, resources []types.Resource, names []string) {
+	changed, deleted := s.stage(sc, typeURL, resources, names)
+	sc.caches[typeURL].update(changed, deleted)
+}
+
+// publishAdding is publish without the deletions, which it returns for the caller to
+// make later (make before break: see regenerate).
+func (s *Server) publishAdding(sc *scope, typeURL string, resources []types.Resource) (deleted []string) {
+	changed, deleted := s.stage(sc, typeURL, resources, names(resources))
+	sc.caches[typeURL].update(changed, nil)
+	return deleted
+}
+
+// names are the resources' names.
+func names(resources []types.Resource) []string {
+	out := make([]string, len(resources))
+	for i, r := range resources {
+		out[i] = cachev3.GetResourceName(r)
+	}
+	return out
+}
+
+// stage compares a type's resources (names[i] is resources[i]'s) with what its cache
+// holds: the entries new or changed by their marshalled bytes, and the names the
+// cache holds that are no longer there.
+func (s *Server) stage(sc *scope, typeURL string, resources []types.Resource, names []string) (changed []*cachedEntry, deleted []string) {
 	cache := sc.caches[typeURL]
-	var changed []*cachedEntry
 	// held counts the resources whose name the cache holds once changed is applied,
 	// added those it did not hold before: it then holds others (to delete) only when
 	// it holds more than held.
@@ -261,7 +282,6 @@ func (s *Server) publishNamed(sc *scope, typeURL string, resources []types.Resou
 		}
 		held++
 	}
-	var deleted []string
 	if cache.len()+added > held {
 		keep := make(map[string]bool, len(names))
 		for _, n := range names {
@@ -273,8 +293,7 @@ func (s *Server) publishNamed(sc *scope, typeURL string, resources []types.Resou
 			}
 		}
 	}
-	// One update: a proxy never sees the new resources next to the stale ones.
-	cache.update(changed, deleted)
+	return changed, deleted
 }
 
 // checkedEntry is r's cache entry, or nil (logged) when r cannot be published. A proto

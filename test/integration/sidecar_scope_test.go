@@ -602,9 +602,8 @@ spec:
 `)
 	counts, took := waitFor(t, toB, nil, func(m map[string]int) bool { return m["Unavailable"] == 20 })
 	t.Logf("calls to B fail %v after the Sidecar: %v", took.Round(time.Millisecond), counts)
-	// B's cluster and B's listener go in the same update, and the client may apply the
-	// clusters first: calls then fail on an unknown cluster for a moment, then on the
-	// removed listener, which is where they stay.
+	// B's listener goes before B's cluster (make before break), and calls stay failing
+	// on the removed listener. (Polled: the calls counted above may end in between.)
 	var err error
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if _, _, err = toB.Call(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "ListenerResource") || !strings.Contains(err.Error(), "has been removed") {

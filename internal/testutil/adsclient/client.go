@@ -43,6 +43,9 @@ type State struct {
 	Nacks    map[string]string
 	// Received counts, per type URL, the resources the server has sent this stream.
 	Received map[string]int
+	// Unrouted records each moment a held route named a cluster the client did not
+	// hold (see unrouted), with the response that left it so.
+	Unrouted []string
 }
 
 // Client is one ADS stream.
@@ -122,7 +125,7 @@ func (c *Client) Snapshot() State {
 		Listeners: maps.Clone(c.state.Listeners), Routes: maps.Clone(c.state.Routes),
 		Clusters: maps.Clone(c.state.Clusters), Endpoints: maps.Clone(c.state.Endpoints),
 		Secrets: maps.Clone(c.state.Secrets), Versions: maps.Clone(c.state.Versions), Nacks: maps.Clone(c.state.Nacks),
-		Received: maps.Clone(c.state.Received),
+		Received: maps.Clone(c.state.Received), Unrouted: slices.Clone(c.state.Unrouted),
 	}
 }
 
@@ -240,6 +243,19 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse) error {
 	} else {
 		c.store(t, decoded)
 		c.state.Versions[t] = resp.GetVersionInfo()
+		if t == resourcev3.RouteType || t == resourcev3.ClusterType {
+			// Only the route configurations its listeners name are in use (Envoy drops
+			// the others; this client keeps them).
+			inUse := map[string]*routev3.RouteConfiguration{}
+			for _, n := range c.subscribed[resourcev3.RouteType] {
+				if rc := c.state.Routes[n]; rc != nil {
+					inUse[n] = rc
+				}
+			}
+			for _, u := range unrouted(inUse, func(n string) bool { return c.state.Clusters[n] != nil }) {
+				c.state.Unrouted = append(c.state.Unrouted, fmt.Sprintf("after %s version %s: %s", t, resp.GetVersionInfo(), u))
+			}
+		}
 		ack.VersionInfo = resp.GetVersionInfo()
 	}
 	follow := c.follow(t)

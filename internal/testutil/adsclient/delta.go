@@ -8,7 +8,9 @@ import (
 	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -34,6 +36,9 @@ type DeltaState struct {
 	// server sent; Acks the responses the client acknowledged.
 	Received, Removed map[string]int
 	Acks              map[string]int
+	// Unrouted records each moment a held route named a cluster the client did not
+	// hold (see unrouted), with the response that left it so.
+	Unrouted []string
 }
 
 // DialDelta opens a delta ADS stream on conn for node and subscribes by wildcard to
@@ -85,6 +90,9 @@ func (c *DeltaClient) run() {
 				delete(held, n)
 				c.state.Removed[t]++
 			}
+			if t == resourcev3.RouteType || t == resourcev3.ClusterType {
+				c.checkRoutes(resp.GetNonce())
+			}
 		}
 		close(c.changed)
 		c.changed = make(chan struct{})
@@ -104,12 +112,31 @@ func (c *DeltaClient) run() {
 	}
 }
 
+// checkRoutes records the routes held that name a cluster not held, after the response
+// of nonce. Callers hold c.mu.
+func (c *DeltaClient) checkRoutes(nonce string) {
+	routes := map[string]*routev3.RouteConfiguration{}
+	for n, a := range c.state.Resources[resourcev3.RouteType] {
+		rc := &routev3.RouteConfiguration{}
+		if err := a.UnmarshalTo(rc); err != nil {
+			c.state.Unrouted = append(c.state.Unrouted, fmt.Sprintf("route configuration %s: %v", n, err))
+			continue
+		}
+		routes[n] = rc
+	}
+	clusters := c.state.Resources[resourcev3.ClusterType]
+	for _, u := range unrouted(routes, func(n string) bool { return clusters[n] != nil }) {
+		c.state.Unrouted = append(c.state.Unrouted, "after the response of nonce "+nonce+": "+u)
+	}
+}
+
 // Snapshot returns a copy of what the client holds.
 func (c *DeltaClient) Snapshot() DeltaState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := DeltaState{Resources: make(map[string]map[string]*anypb.Any, len(c.state.Resources)),
-		Received: maps.Clone(c.state.Received), Removed: maps.Clone(c.state.Removed), Acks: maps.Clone(c.state.Acks)}
+		Received: maps.Clone(c.state.Received), Removed: maps.Clone(c.state.Removed), Acks: maps.Clone(c.state.Acks),
+		Unrouted: slices.Clone(c.state.Unrouted)}
 	for t, rs := range c.state.Resources {
 		out.Resources[t] = maps.Clone(rs)
 	}
