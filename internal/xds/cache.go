@@ -524,14 +524,20 @@ type deltaResponse struct {
 	returned map[string]string
 }
 
+// GetDeltaDiscoveryResponse is the whole response as a message, for callers other than
+// meshd's incremental streams, which send its envelope and entries (deltaWire).
 func (r *deltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscoveryResponse, error) {
-	out := &discoveryv3.DeltaDiscoveryResponse{SystemVersionInfo: r.version, TypeUrl: r.req.GetTypeUrl(),
-		RemovedResources: r.removed, Resources: make([]*discoveryv3.Resource, len(r.entries))}
+	out := r.envelope()
+	out.Resources = make([]*discoveryv3.Resource, len(r.entries))
 	for i, e := range r.entries {
 		out.Resources[i] = e.resource
 	}
-	builtDelta.store(out, r.entries)
 	return out, nil
+}
+
+// envelope is the response without its resources.
+func (r *deltaResponse) envelope() *discoveryv3.DeltaDiscoveryResponse {
+	return &discoveryv3.DeltaDiscoveryResponse{SystemVersionInfo: r.version, TypeUrl: r.req.GetTypeUrl(), RemovedResources: r.removed}
 }
 func (r *deltaResponse) GetDeltaRequest() *discoveryv3.DeltaDiscoveryRequest { return r.req }
 func (r *deltaResponse) GetSystemVersion() (string, error)                   { return r.version, nil }

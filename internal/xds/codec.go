@@ -31,15 +31,21 @@ import (
 type responseCodec struct{ encoding.CodecV2 }
 
 // builtFrom maps a response the cache built to the entries it carries, in order, from
-// GetDiscoveryResponse (or GetDeltaDiscoveryResponse) to the codec's Marshal, which
-// go-control-plane calls in turn on the stream's goroutine. Keys are weak: a response
-// never sent (its stream failed first) takes its mapping with it when collected.
+// GetDiscoveryResponse to the codec's Marshal, which go-control-plane's
+// state-of-the-world server calls in turn on the stream's goroutine. Keys are weak: a
+// response never sent (its stream failed first) takes its mapping with it when
+// collected. meshd's own incremental streams hand the codec their entries directly
+// (deltaWire): the weak key and its cleanup were a sixth of a stream's cost per push.
 type builtMap[T any] struct{ m sync.Map }
 
-var (
-	builtSotw  builtMap[discoveryv3.DiscoveryResponse]
-	builtDelta builtMap[discoveryv3.DeltaDiscoveryResponse]
-)
+var builtSotw builtMap[discoveryv3.DiscoveryResponse]
+
+// deltaWire is an incremental response as meshd's streams send it: its envelope (no
+// resources) and the shared entries that are its resources, in order.
+type deltaWire struct {
+	head    *discoveryv3.DeltaDiscoveryResponse
+	entries []*cachedEntry
+}
 
 func (b *builtMap[T]) store(p *T, entries []*cachedEntry) {
 	k := weak.Make(p)
@@ -171,10 +177,8 @@ func (c responseCodec) Marshal(v any) (mem.BufferSlice, error) {
 		if built, ok := builtSotw.take(m); ok && len(built) == len(m.Resources) {
 			return prebuilt(m, &m.Resources, built, false)
 		}
-	case *discoveryv3.DeltaDiscoveryResponse:
-		if built, ok := builtDelta.take(m); ok && len(built) == len(m.Resources) {
-			return prebuilt(m, &m.Resources, built, true)
-		}
+	case *deltaWire:
+		return prebuilt(m.head, &m.head.Resources, m.entries, true)
 	}
 	return c.CodecV2.Marshal(v)
 }

@@ -39,17 +39,17 @@ func TestResponseCodecOthers(t *testing.T) {
 func TestResponseCodecSharesEntries(t *testing.T) {
 	es := entries("type.googleapis.com/x", "a", "small", "b", string(bytes.Repeat([]byte{9}, 4*inlineValue)))
 	codec := newResponseCodec()
-	for _, build := range []func() proto.Message{
-		func() proto.Message {
+	for _, build := range []func() (any, proto.Message){
+		func() (any, proto.Message) {
 			m, _ := (&sotwResponse{req: &discoveryv3.DiscoveryRequest{TypeUrl: "t"}, version: "v", entries: es}).GetDiscoveryResponse()
-			return m
+			return m, m
 		},
-		func() proto.Message {
-			m, _ := (&deltaResponse{req: &discoveryv3.DeltaDiscoveryRequest{TypeUrl: "t"}, version: "v", entries: es, removed: []string{"c"}}).GetDeltaDiscoveryResponse()
-			return m
+		func() (any, proto.Message) {
+			return deltaEncoding(&deltaResponse{req: &discoveryv3.DeltaDiscoveryRequest{TypeUrl: "t"}, version: "v", entries: es, removed: []string{"c"}})
 		},
 	} {
-		first, second := build(), build()
+		first, want := build()
+		second, _ := build()
 		a, err := codec.Marshal(first)
 		if err != nil {
 			t.Fatal(err)
@@ -58,9 +58,9 @@ func TestResponseCodecSharesEntries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := first.ProtoReflect().New().Interface()
-		if err := proto.Unmarshal(a.Materialize(), got); err != nil || !proto.Equal(got, first) {
-			t.Fatalf("decoded %v (%v), want %v", got, err, first)
+		got := want.ProtoReflect().New().Interface()
+		if err := proto.Unmarshal(a.Materialize(), got); err != nil || !proto.Equal(got, want) {
+			t.Fatalf("decoded %v (%v), want %v", got, err, want)
 		}
 		if len(a) != len(b) || len(a) < 2 {
 			t.Fatalf("encodings of %d and %d pieces", len(a), len(b))
@@ -90,35 +90,36 @@ func TestResponseCodecJoinsLongRuns(t *testing.T) {
 	kv = append(kv, "large", string(bytes.Repeat([]byte{7}, 4*inlineValue)))
 	es := entries("type.googleapis.com/x", kv...)
 	codec := newResponseCodec()
-	for _, build := range []func([]*cachedEntry) proto.Message{
-		func(es []*cachedEntry) proto.Message {
+	for _, build := range []func([]*cachedEntry) (any, proto.Message){
+		func(es []*cachedEntry) (any, proto.Message) {
 			m, _ := (&sotwResponse{req: &discoveryv3.DiscoveryRequest{TypeUrl: "t"}, version: "v", entries: es}).GetDiscoveryResponse()
-			return m
+			return m, m
 		},
-		func(es []*cachedEntry) proto.Message {
-			m, _ := (&deltaResponse{req: &discoveryv3.DeltaDiscoveryRequest{TypeUrl: "t"}, version: "v", entries: es}).GetDeltaDiscoveryResponse()
-			return m
+		func(es []*cachedEntry) (any, proto.Message) {
+			return deltaEncoding(&deltaResponse{req: &discoveryv3.DeltaDiscoveryRequest{TypeUrl: "t"}, version: "v", entries: es})
 		},
 	} {
-		first := build(es)
+		first, want := build(es)
 		a, err := codec.Marshal(first)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := codec.Marshal(build(es))
+		second, _ := build(es)
+		b, err := codec.Marshal(second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := first.ProtoReflect().New().Interface()
-		if err := proto.Unmarshal(a.Materialize(), got); err != nil || !proto.Equal(got, first) {
-			t.Fatalf("%T: decoded %v (%v), want %v", first, got, err, first)
+		got := want.ProtoReflect().New().Interface()
+		if err := proto.Unmarshal(a.Materialize(), got); err != nil || !proto.Equal(got, want) {
+			t.Fatalf("%T: decoded %v (%v), want %v", first, got, err, want)
 		}
 		if len(a) != 2 || len(b) != 2 || &a[1].ReadOnlyData()[0] != &b[1].ReadOnlyData()[0] {
 			t.Fatalf("%T: encodings of %d and %d pieces, want the envelope and one shared run", first, len(a), len(b))
 		}
 		reordered := slices.Clone(es)
 		reordered[0], reordered[1] = reordered[1], reordered[0]
-		c, err := codec.Marshal(build(reordered))
+		third, _ := build(reordered)
+		c, err := codec.Marshal(third)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,4 +130,11 @@ func TestResponseCodecJoinsLongRuns(t *testing.T) {
 		b.Free()
 		c.Free()
 	}
+}
+
+// deltaEncoding is what an incremental stream hands the codec for r, and the whole
+// response it must decode to.
+func deltaEncoding(r *deltaResponse) (any, proto.Message) {
+	want, _ := r.GetDeltaDiscoveryResponse()
+	return &deltaWire{head: r.envelope(), entries: r.entries}, want
 }

@@ -52,6 +52,7 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 	responses := make(chan cachev3.DeltaResponse, 2*int(types.UnknownType))
 	watches := map[string]*deltaWatch{}
 	node := &corev3.Node{}
+	info := parseNode(node)
 	defer func() {
 		for _, w := range watches {
 			w.cancel()
@@ -82,14 +83,24 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 
 	var nonce int64
 	send := func(resp cachev3.DeltaResponse) error {
-		out, err := resp.GetDeltaDiscoveryResponse()
-		if err != nil {
-			return err
+		// A response of meshd's caches goes to the codec as its envelope and shared
+		// entries (deltaWire): the callbacks see the envelope, without resources.
+		var out *discoveryv3.DeltaDiscoveryResponse
+		var msg any
+		if r, ok := resp.(*deltaResponse); ok {
+			out = r.envelope()
+			msg = &deltaWire{head: out, entries: r.entries}
+		} else {
+			var err error
+			if out, err = resp.GetDeltaDiscoveryResponse(); err != nil {
+				return err
+			}
+			msg = out
 		}
 		nonce++
 		out.Nonce = strconv.FormatInt(nonce, 10)
 		d.callbacks.OnStreamDeltaResponse(id, resp.GetDeltaRequest(), out)
-		if err := st.Send(out); err != nil {
+		if err := st.SendMsg(msg); err != nil {
 			return err
 		}
 		if w := watches[resp.GetDeltaRequest().GetTypeUrl()]; w != nil {
@@ -123,9 +134,9 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 			if err := d.callbacks.OnStreamDeltaRequest(id, req); err != nil {
 				return err
 			}
-			// Envoy sends its node on the first request only.
+			// Envoy sends its node on the first request only; it is read once.
 			if req.GetNode() != nil {
-				node = req.GetNode()
+				node, info = req.GetNode(), parseNode(req.GetNode())
 			} else {
 				req.Node = node
 			}
@@ -142,7 +153,7 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 				w.cancel()
 				w.sub.update(d.sets, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
 			}
-			cancel, err := d.server.deltaWatch(req, w.sub, responses, w.ledger)
+			cancel, err := d.server.deltaWatch(req, info, w.sub, responses, w.ledger)
 			if err != nil {
 				w.cancel = func() {}
 				return err

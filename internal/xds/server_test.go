@@ -48,7 +48,7 @@ func startServerConn(t *testing.T) (*Server, *grpc.ClientConn) {
 }
 
 // serve runs s on a loopback port and returns a client connection to it.
-func serve(t *testing.T, s *Server) *grpc.ClientConn {
+func serve(t testing.TB, s *Server) *grpc.ClientConn {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -44,6 +44,7 @@ type ProxyState struct {
 	// sent maps an incremental stream's response nonces to their versions.
 	sent map[string]string
 	info nodeInfo
+	node *corev3.Node
 }
 
 // Nack is a rejected version and why.
@@ -100,7 +101,11 @@ func (t *Tracker) stream(id int64) *ProxyState {
 func (t *Tracker) request(id int64, node *corev3.Node, typeURL, version string, names []string, errDetail string, log logr.Logger) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := t.stream(id)
+	t.record(t.stream(id), node, typeURL, version, names, errDetail, log)
+}
+
+// record is request for the stream p. Callers hold t.mu.
+func (t *Tracker) record(p *ProxyState, node *corev3.Node, typeURL, version string, names []string, errDetail string, log logr.Logger) {
 	// Envoy repeats every name in every request; keep the first copy while they stay.
 	if prev, ok := p.Names[typeURL]; (names != nil || !p.Delta) && (!ok || !slices.Equal(prev, names)) {
 		p.Names[typeURL] = names
@@ -111,8 +116,10 @@ func (t *Tracker) request(id int64, node *corev3.Node, typeURL, version string, 
 		}
 		p.NamesKey[typeURL] = h.Sum64()
 	}
-	if node.GetId() != "" {
-		p.NodeID = node.GetId()
+	// Streams hand every request the node of their first (the same pointer): it is
+	// read once, not per ACK.
+	if node.GetId() != "" && node != p.node {
+		p.node, p.NodeID = node, node.GetId()
 		p.info = parseNode(node)
 	}
 	known := false
@@ -158,12 +165,12 @@ func (t *Tracker) callbacks(log logr.Logger, port int64) serverv3.CallbackFuncs 
 		},
 		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
 			t.mu.Lock()
+			defer t.mu.Unlock()
 			p := t.stream(port | id)
 			p.Delta = true
 			version := p.sent[req.GetResponseNonce()]
 			delete(p.sent, req.GetResponseNonce())
-			t.mu.Unlock()
-			t.request(port|id, req.GetNode(), req.GetTypeUrl(), version, nil, req.GetErrorDetail().GetMessage(), log)
+			t.record(p, req.GetNode(), req.GetTypeUrl(), version, nil, req.GetErrorDetail().GetMessage(), log)
 			return nil
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {

@@ -53,13 +53,13 @@ func (s *Server) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch 
 // server wants one; meshd's incremental streams are deltaADS's, which opens its
 // watches with their ledger).
 func (s *Server) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
-	return s.deltaWatch(req, sub, ch, nil)
+	return s.deltaWatch(req, parseNode(req.GetNode()), sub, ch, nil)
 }
 
 // deltaWatch opens an incremental watch; ledger is its stream's record of the type
 // (nil: none, every name is compared).
-func (s *Server) deltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse, ledger *deltaLedger) (func(), error) {
-	e := &watchEntry{info: parseNode(req.GetNode()), dreq: req, dch: ch, sub: sub, typ: req.GetTypeUrl(), ledger: ledger}
+func (s *Server) deltaWatch(req *cachev3.DeltaRequest, info nodeInfo, sub cachev3.Subscription, ch chan cachev3.DeltaResponse, ledger *deltaLedger) (func(), error) {
+	e := &watchEntry{info: info, dreq: req, dch: ch, sub: sub, typ: req.GetTypeUrl(), ledger: ledger}
 	if e.typ == resourcev3.SecretType {
 		return s.secretWatch(e)
 	}
