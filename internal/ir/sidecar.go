@@ -13,7 +13,8 @@ type Sidecar struct {
 	Selector    map[string]string `json:"selector,omitempty"`
 	SelectorKey string            `json:"-"`
 	// Egress are the egress listeners: those with a port first, by port, then the
-	// catch-all one (Port 0), if any. A service port neither covers is not reachable.
+	// catch-all one (Port 0) and the Unix domain socket ones (Socket set) in the
+	// Sidecar's order. A service port none covers is not reachable.
 	Egress []*EgressListener `json:"egress,omitempty"`
 	// OutboundPolicy is outboundTrafficPolicy's mode: REGISTRY_ONLY blocks
 	// destinations outside the sidecar's registry, ALLOW_ANY passes them through, ""
@@ -89,9 +90,13 @@ type EgressListener struct {
 	// Bind, when set, gives the listener an Envoy listener of its own at Bind:Port,
 	// which binds the address itself when Bound (captureMode NONE: the application
 	// dials it) and otherwise takes the traffic captured for that address.
-	Bind  string       `json:"bind,omitempty"`
-	Bound bool         `json:"bound,omitempty"`
-	Hosts []EgressHost `json:"hosts,omitempty"`
+	Bind  string `json:"bind,omitempty"`
+	Bound bool   `json:"bound,omitempty"`
+	// Socket, when set, is the Unix domain socket (unix://<path>, or unix://@<name>
+	// in the abstract namespace) the listener binds instead of a port: it takes every
+	// port of the services its hosts import, and is no port's listener (Port is 0).
+	Socket string       `json:"socket,omitempty"`
+	Hosts  []EgressHost `json:"hosts,omitempty"`
 }
 
 // EgressHost is one "namespace/dnsName" entry of an egress listener. Namespace is "*"
@@ -134,6 +139,9 @@ func (in *IR) SidecarFor(ns string, labels map[string]string) *Sidecar {
 // when the Sidecar has none.
 func (sc *Sidecar) Listeners(port uint32) (dedicated, catchAll *EgressListener) {
 	for _, l := range sc.Egress {
+		if l.Socket != "" {
+			continue // a Unix domain socket's: no port's
+		}
 		switch l.Port {
 		case port:
 			dedicated = l

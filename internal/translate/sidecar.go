@@ -52,7 +52,6 @@ func (t *translator) sidecars(out *ir.IR) {
 			}
 		}
 		s.Key = sidecarKey(s)
-		rep.Unsupported = sidecarUnsupported(&sc.Spec)
 		// Programmed counts the proxies of the Sidecar's namespace; the root
 		// namespace's default reaches every namespace without a Sidecar of its own,
 		// counted as the whole mesh.
@@ -69,7 +68,7 @@ func sidecarRef(sc *networkingv1.Sidecar) ir.ConfigRef {
 }
 
 // egressListeners are a Sidecar's egress listeners as IR: those with a port by port,
-// then the catch-all. Without any, a Sidecar imports everything (Istio gives it an
+// then the catch-all and the Unix domain socket ones. Without any, a Sidecar imports everything (Istio gives it an
 // implicit */* listener).
 func egressListeners(in []networkingv1.IstioEgressListener) []*ir.EgressListener {
 	if len(in) == 0 {
@@ -77,11 +76,13 @@ func egressListeners(in []networkingv1.IstioEgressListener) []*ir.EgressListener
 	}
 	out := make([]*ir.EgressListener, 0, len(in))
 	for _, e := range in {
-		if e.Port != nil && e.Port.Number == 0 {
-			continue // a Unix domain socket listener: reported as unsupported
-		}
 		l := &ir.EgressListener{}
-		if e.Port != nil {
+		switch {
+		case e.Port != nil && e.Port.Number == 0:
+			// A Unix domain socket listener (validation saw to its bind): the
+			// application dials the socket, whatever the capture mode.
+			l.Socket, l.Protocol = e.Bind, strings.ToUpper(e.Port.Protocol)
+		case e.Port != nil:
 			l.Port, l.Protocol = e.Port.Number, strings.ToUpper(e.Port.Protocol)
 			// Uncaptured traffic is dialled at the listener's address: the
 			// loopback unless the Sidecar says otherwise, as Istio's default.
@@ -144,17 +145,6 @@ func sidecarKey(s *ir.Sidecar) string {
 		panic(err) // plain data: cannot fail
 	}
 	return string(raw)
-}
-
-// sidecarUnsupported lists what of a valid Sidecar meshd does not program yet.
-func sidecarUnsupported(spec *networkingv1.SidecarSpec) []string {
-	var out []string
-	for i, e := range spec.Egress {
-		if e.Port != nil && e.Port.Number == 0 {
-			out = append(out, fmt.Sprintf("spec.egress[%d]: Unix domain socket listeners", i))
-		}
-	}
-	return out
 }
 
 // sidecarRefs reports, as ResolvedRefs, egress hosts naming one service (no

@@ -225,8 +225,8 @@ func sidecarCondition(t *testing.T, ns, name, condType, status, reason string, m
 // Sidecar in every served version, naming each field; a valid one is Accepted with
 // its generation; a second Sidecar without workloadSelector in a namespace is
 // Conflicted, naming the first (and accepted once the first is gone); a Unix domain
-// socket egress listener is accepted as Unsupported; an egress host
-// naming no service is HostNotFound; and an object written as v1alpha3 is read and
+// socket egress listener is Accepted and programmed (an Envoy-style sidecar gets its
+// listener and routes); an egress host naming no service is HostNotFound; and an object written as v1alpha3 is read and
 // translated like a v1 one.
 func TestSidecarResourceValidationAndStatus(t *testing.T) {
 	ctx := context.Background()
@@ -297,8 +297,10 @@ spec:
 	// The first stays accepted.
 	sidecarCondition(t, ns, "first", typev1beta1.ConditionAccepted, "True", typev1beta1.ReasonAccepted)
 
-	// A Unix domain socket egress listener is valid but not programmed: Unsupported,
-	// still Accepted; the ingress and egress listeners beside it are programmed.
+	// A Unix domain socket egress listener: the sidecars it applies to get a listener
+	// on the socket and a route configuration named after it, with a virtual host per
+	// imported service port, told apart by the Host header's port.
+	web := createHTTPService(t, ns)
 	applySidecarIn(t, ns, `
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -318,7 +320,26 @@ spec:
     hosts: ["./*"]
   - hosts: ["./*"]
 `)
-	sidecarCondition(t, ns, "with-ingress", typev1beta1.ConditionAccepted, "True", "Unsupported", "spec.egress[0]")
+	sidecarCondition(t, ns, "with-ingress", typev1beta1.ConditionAccepted, "True", typev1beta1.ReasonAccepted)
+	udsCtx, cancelUDS := context.WithTimeout(ctx, time.Minute)
+	defer cancelUDS()
+	uds := scopedSidecar(t, udsCtx, ns, "uds-client", map[string]string{"app": "ingress"})
+	const socket = "unix:///var/run/egress.sock"
+	webPort := fmt.Sprintf("%s:%d", web, scopeHTTPPort)
+	waitState(t, udsCtx, uds, "the Unix domain socket listener and its routes", func(st adsclient.State) bool {
+		l := st.Listeners[socket+"_0"]
+		if l.GetAddress().GetPipe().GetPath() != "/var/run/egress.sock" {
+			return false
+		}
+		for _, vh := range st.Routes[socket].GetVirtualHosts() {
+			if vh.GetName() == webPort && slices.Contains(vh.GetDomains(), webPort) &&
+				vh.GetRoutes()[0].GetRoute().GetCluster() == fmt.Sprintf("outbound|%d||%s", scopeHTTPPort, web) {
+				return st.Clusters[fmt.Sprintf("outbound|%d||%s", scopeHTTPPort, web)] != nil
+			}
+		}
+		return false
+	})
+	noNacks(t, "the sidecar with a Unix domain socket listener", uds)
 
 	// An egress host that names one service no Service is.
 	missing := fmt.Sprintf("./nosuch.%s.svc.cluster.local", ns)

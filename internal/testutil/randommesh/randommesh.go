@@ -235,6 +235,12 @@ func (m *Mesh) sidecar(ns, name string) *networkingv1.Sidecar {
 		}
 		sc.Spec.Egress = append([]networkingv1.IstioEgressListener{{Port: port, Hosts: []string{m.pick(Namespaces) + "/*"}}}, sc.Spec.Egress...)
 	}
+	if m.rng.IntN(4) == 0 {
+		// A Unix domain socket listener, which imports a namespace of its own.
+		uds := networkingv1.IstioEgressListener{Port: &networkingv1.SidecarPort{Number: 0, Protocol: m.pick([]string{"HTTP", "TCP"}), Name: "uds"},
+			Bind: "unix:///var/run/" + name + ".sock", Hosts: []string{m.pick(Namespaces) + "/*"}}
+		sc.Spec.Egress = append([]networkingv1.IstioEgressListener{uds}, sc.Spec.Egress...)
+	}
 	switch m.rng.IntN(4) {
 	case 0:
 		sc.Spec.OutboundTrafficPolicy = &networkingv1.OutboundTrafficPolicy{Mode: networkingv1.OutboundRegistryOnly}

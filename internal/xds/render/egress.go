@@ -52,27 +52,25 @@ func EgressFor(in *ir.IR, scope Scope) *Egress {
 	// added on every port, as Istio adds the whole service to the listener.
 	for _, svc := range e.services {
 		for _, port := range svc.Ports {
-			if e.listenerOf(svc, port) == nil {
+			if l := e.listenerOf(svc, port); l != nil {
+				e.addRouted(l, svc, port)
+			}
+		}
+	}
+	// A Unix domain socket listener takes every port of the services it imports, on
+	// its own listener: they need their clusters, and so do their routes'
+	// destinations.
+	for _, l := range sc.Egress {
+		if l.Socket == "" {
+			continue
+		}
+		for _, svc := range e.services {
+			if !l.Imports(e.ns, svc.Namespace, svc.Hostname) {
 				continue
 			}
-			if t := e.table(svc, port, e.ns); t != nil && t.Source.Kind != "" {
-				for _, r := range t.Routes {
-					if r.Forward != nil {
-						for _, d := range r.Forward.Destinations {
-							e.routed[d.Hostname] = true
-						}
-					}
-					for _, m := range r.Mirrors { // mirrored traffic needs its cluster too
-						e.routed[ir.ClusterHost(m.Cluster)] = true
-					}
-				}
-			}
-			if t := e.l4Table(svc, port, e.ns); t != nil {
-				for _, r := range append(t.TLS[:len(t.TLS):len(t.TLS)], t.TCP...) {
-					for _, d := range r.Destinations {
-						e.routed[d.Hostname] = true
-					}
-				}
+			e.routed[svc.Hostname] = true
+			for _, port := range svc.Ports {
+				e.addRouted(l, svc, port)
 			}
 		}
 	}
@@ -95,6 +93,30 @@ func EgressFor(in *ir.IR, scope Scope) *Egress {
 		slices.SortFunc(e.services, func(a, b *ir.Service) int { return cmp.Compare(a.Hostname, b.Hostname) })
 	}
 	return e
+}
+
+// addRouted notes the destinations of the route tables a service port takes through
+// egress listener l.
+func (e *Egress) addRouted(l *ir.EgressListener, svc *ir.Service, port *ir.Port) {
+	if t := e.tableVia(l, svc, port, e.ns); t != nil && t.Source.Kind != "" {
+		for _, r := range t.Routes {
+			if r.Forward != nil {
+				for _, d := range r.Forward.Destinations {
+					e.routed[d.Hostname] = true
+				}
+			}
+			for _, m := range r.Mirrors { // mirrored traffic needs its cluster too
+				e.routed[ir.ClusterHost(m.Cluster)] = true
+			}
+		}
+	}
+	if t := e.l4TableVia(l, svc, port, e.ns); t != nil {
+		for _, r := range append(t.TLS[:len(t.TLS):len(t.TLS)], t.TCP...) {
+			for _, d := range r.Destinations {
+				e.routed[d.Hostname] = true
+			}
+		}
+	}
 }
 
 // candidates calls add with the services an egress host may import (a superset:
@@ -221,18 +243,29 @@ func (e *Egress) Protocol(svc *ir.Service, port *ir.Port) string {
 // VirtualService only from a namespace, and for a host, that the listener importing
 // the port names.
 func (e *Egress) imports(source ir.ConfigRef, svc *ir.Service, port *ir.Port) bool {
-	if e == nil {
-		return true
-	}
-	l := e.listenerOf(svc, port)
-	return l != nil && l.Imports(e.ns, source.Namespace, svc.Hostname)
+	return e == nil || importsVia(e.listenerOf(svc, port), e.ns, source, svc)
+}
+
+// importsVia reports whether a route table from source applies to a service taken
+// through egress listener l (nil: none), for a client in namespace ns.
+func importsVia(l *ir.EgressListener, ns string, source ir.ConfigRef, svc *ir.Service) bool {
+	return l != nil && l.Imports(ns, source.Namespace, svc.Hostname)
 }
 
 // table is the HTTP route table a client in namespace ns uses for a service port: the
 // first visible one the scope imports, else the port's default route.
 func (e *Egress) table(svc *ir.Service, port *ir.Port, ns string) *ir.RouteTable {
+	if e == nil {
+		return e.tableVia(nil, svc, port, ns)
+	}
+	return e.tableVia(e.listenerOf(svc, port), svc, port, ns)
+}
+
+// tableVia is table for a service port taken through egress listener l (for a nil
+// Egress, every visible table applies).
+func (e *Egress) tableVia(l *ir.EgressListener, svc *ir.Service, port *ir.Port, ns string) *ir.RouteTable {
 	for _, t := range port.RouteTables {
-		if t.ExportTo.VisibleTo(ns) && e.imports(t.Source, svc, port) {
+		if t.ExportTo.VisibleTo(ns) && (e == nil || importsVia(l, e.ns, t.Source, svc)) {
 			return t
 		}
 	}
@@ -242,12 +275,33 @@ func (e *Egress) table(svc *ir.Service, port *ir.Port, ns string) *ir.RouteTable
 // l4Table is the tcp/tls table a client in namespace ns uses for a service port, nil
 // for none.
 func (e *Egress) l4Table(svc *ir.Service, port *ir.Port, ns string) *ir.L4Table {
+	if e == nil {
+		return e.l4TableVia(nil, svc, port, ns)
+	}
+	return e.l4TableVia(e.listenerOf(svc, port), svc, port, ns)
+}
+
+// l4TableVia is l4Table for a service port taken through egress listener l.
+func (e *Egress) l4TableVia(l *ir.EgressListener, svc *ir.Service, port *ir.Port, ns string) *ir.L4Table {
 	for _, t := range port.L4Tables {
-		if t.ExportTo.VisibleTo(ns) && e.imports(t.Source, svc, port) {
+		if t.ExportTo.VisibleTo(ns) && (e == nil || importsVia(l, e.ns, t.Source, svc)) {
 			return t
 		}
 	}
 	return nil
+}
+
+// SocketTable is the HTTP route table a client in scope uses for a service port taken
+// through the Sidecar's Unix domain socket listener l, without the matches that select
+// other clients.
+func SocketTable(e *Egress, l *ir.EgressListener, svc *ir.Service, port *ir.Port, scope Scope) *ir.RouteTable {
+	return scopedTable(e.tableVia(l, svc, port, scope.Namespace), scope)
+}
+
+// SocketL4Table is the tcp/tls table a client in namespace ns uses for a service port
+// taken through the Sidecar's Unix domain socket listener l.
+func SocketL4Table(e *Egress, l *ir.EgressListener, svc *ir.Service, port *ir.Port, ns string) *ir.L4Table {
+	return e.l4TableVia(l, svc, port, ns)
 }
 
 // SidecarTable is the HTTP route table a client in scope uses for a service port

@@ -41,22 +41,21 @@ func (g *generator) tcpListeners() []*listenerv3.Listener {
 				continue
 			}
 			taken[l.Name] = true
-			g.l4Chains(l, tp)
+			g.l4Chains(l, tp, render.SidecarL4Table(g.egress, tp.svc, tp.port, g.scope.Namespace))
 			out = append(out, l)
 		}
 	}
 	return out
 }
 
-// l4Chains fills a TCP listener from the client's l4 table: a chain per tls match (by
+// l4Chains fills a TCP listener from the client's l4 table (nil: none): a chain per tls match (by
 // SNI) on TLS and HTTPS ports, then a chain per tcp match; a route with no match left
 // becomes the default chain, and without one the default goes to the port's cluster.
 // A chain whose match an earlier chain already has is unreachable and left out, since
 // Envoy rejects duplicate matches.
-func (g *generator) l4Chains(l *listenerv3.Listener, tp tcpPort) {
+func (g *generator) l4Chains(l *listenerv3.Listener, tp tcpPort, table *ir.L4Table) {
 	own := ir.ClusterName(tp.port.Number, "", tp.svc.Hostname)
 	stat := fmt.Sprintf("outbound|%d||%s", tp.port.Number, tp.svc.Hostname)
-	table := render.SidecarL4Table(g.egress, tp.svc, tp.port, g.scope.Namespace)
 	var seen []*listenerv3.FilterChainMatch
 	add := func(m *listenerv3.FilterChainMatch, dests []*ir.Destination) {
 		if l.DefaultFilterChain != nil {

@@ -126,7 +126,7 @@ func (g *generator) boundListeners() []*listenerv3.Listener {
 			if !ok {
 				continue // nothing to forward to
 			}
-			g.l4Chains(l, tp)
+			g.l4Chains(l, tp, render.SidecarL4Table(g.egress, tp.svc, tp.port, g.scope.Namespace))
 		}
 		out = append(out, l)
 	}

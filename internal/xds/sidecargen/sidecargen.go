@@ -105,6 +105,8 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 	out.Listeners = append(out.Listeners, g.tcpListeners()...)
 	boundOutbound := g.boundListeners()
 	out.Listeners = append(out.Listeners, boundOutbound...)
+	sockets, socketRoutes := g.socketListeners()
+	out.Listeners = append(out.Listeners, sockets...)
 	sidecar := egress.Sidecar()
 	inbound, boundInbound, ingress := virtualInbound(render.WorkloadMTLS(in, scope), render.WorkloadAuthz(in, scope), sidecar)
 	out.Listeners = append(out.Listeners, virtualOutbound(g.outboundDefault()), inbound)
@@ -112,7 +114,7 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 	if len(boundOutbound)+len(boundInbound) > 0 {
 		out.Listeners = onePerAddress(out.Listeners)
 	}
-	out.Routes = g.routeConfigs()
+	out.Routes = append(g.routeConfigs(), socketRoutes...)
 	inboundPassthrough := passthroughCluster(InboundPassthroughCluster, inboundPassthroughSource)
 	if sidecar != nil && sidecar.InboundPool != nil {
 		render.InboundCluster(inboundPassthrough, "", sidecar.InboundPool) // the protocol stays the caller's
@@ -127,12 +129,12 @@ func GenerateWith(in *ir.IR, scope render.Scope, memo *render.Memo) *render.Reso
 // it), else the first. Only listeners at a Sidecar's addresses can share one.
 func onePerAddress(ls []*listenerT) []*listenerT {
 	type address struct {
-		ip   string
-		port uint32
+		ip, pipe string
+		port     uint32
 	}
 	addressOf := func(l *listenerT) address {
 		sa := l.GetAddress().GetSocketAddress()
-		return address{sa.GetAddress(), sa.GetPortValue()}
+		return address{sa.GetAddress(), l.GetAddress().GetPipe().GetPath(), sa.GetPortValue()}
 	}
 	binds := func(l *listenerT) bool { return l.BindToPort == nil || l.BindToPort.GetValue() }
 	keep := make(map[address]*listenerT, len(ls))
