@@ -82,6 +82,11 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 	}()
 
 	var nonce int64
+	order := newStreamOrder()
+	clustersBehind := func() bool {
+		w := watches[resourcev3.ClusterType]
+		return w != nil && w.ledger.behind()
+	}
 	send := func(resp cachev3.DeltaResponse) error {
 		// A response of meshd's caches goes to the codec as its envelope and shared
 		// entries (deltaWire): the callbacks see the envelope, without resources.
@@ -103,17 +108,21 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 		if err := st.SendMsg(msg); err != nil {
 			return err
 		}
+		order.sent(resp.GetDeltaRequest().GetTypeUrl(), out.Nonce)
 		if w := watches[resp.GetDeltaRequest().GetTypeUrl()]; w != nil {
 			w.sub.returned = resp.GetNextVersionMap()
 		}
 		return nil
+	}
+	deliver := func(resp cachev3.DeltaResponse) error {
+		return order.deliver(resp, len(responses) > 0, clustersBehind, send)
 	}
 	for {
 		select {
 		case <-d.ctx.Done():
 			return nil
 		case resp := <-responses:
-			if err := send(resp); err != nil {
+			if err := deliver(resp); err != nil {
 				return err
 			}
 		case req, ok := <-requests:
@@ -124,7 +133,7 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 			for drained := false; !drained; {
 				select {
 				case resp := <-responses:
-					if err := send(resp); err != nil {
+					if err := deliver(resp); err != nil {
 						return err
 					}
 				default:
@@ -134,6 +143,7 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 			if err := d.callbacks.OnStreamDeltaRequest(id, req); err != nil {
 				return err
 			}
+			order.requested(req.GetTypeUrl(), req.GetResponseNonce())
 			// Envoy sends its node on the first request only; it is read once.
 			if req.GetNode() != nil {
 				node, info = req.GetNode(), parseNode(req.GetNode())
@@ -159,6 +169,9 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 				return err
 			}
 			w.cancel = cancel
+		}
+		if err := order.release(len(responses) > 0, clustersBehind, send); err != nil {
+			return err
 		}
 	}
 }

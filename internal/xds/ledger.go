@@ -69,3 +69,20 @@ func (l *deltaLedger) set(c *resourceCache, gen uint64) {
 	defer l.mu.Unlock()
 	l.cache, l.gen = c, gen
 }
+
+// behind reports whether the cache the stream was last known current on has changed
+// since (false when not known).
+func (l *deltaLedger) behind() bool {
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	c, gen := l.cache, l.gen
+	l.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen > gen
+}

@@ -226,8 +226,9 @@ func (s *Server) regenerate(sc *scope) {
 	// its responses in the order its caches were updated (one channel per stream), so
 	// a proxy never routes to a cluster it has not been sent (Envoy answers 503 "no
 	// cluster", grpc-go fails the call) while its watches are open, as they are once
-	// it has ACKed its last responses. (One awaiting an ACK gets its type's change
-	// when the ACK comes, as with istiod's pushes.)
+	// it has ACKed its last responses. A watch awaiting an ACK gets its type's change
+	// when the ACK comes: incremental streams keep the order then too (streamOrder);
+	// state-of-the-world ones, served by go-control-plane, as istiod's pushes do.
 	goneClusters := s.publishAdding(sc, resourcev3.ClusterType, resources(res.Clusters))
 	// Endpoints are rendered again only for clusters that are new or render otherwise;
 	// endpoint changes come through UpdateEndpoints.
