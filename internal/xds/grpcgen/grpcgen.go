@@ -51,13 +51,18 @@ func GenerateWith(in *ir.IR, scope Scope, memo *render.Memo) *Resources {
 	for _, svc := range out.Services {
 		for _, port := range svc.Ports {
 			listens := egress.Listens(svc, port)
+			table := func() *ir.RouteTable { return render.SidecarTable(egress, svc, port, scope) }
+			if sock := egress.SocketOf(svc); !listens && sock != nil {
+				listens = true
+				table = func() *ir.RouteTable { return render.SocketTable(egress, sock, svc, port, scope) }
+			}
 			if !listens && !egress.Routed(svc) {
 				continue
 			}
 			p := render.Memoized(memo, svc, port.Number, render.PartGRPC, func() servicePort {
 				name := ListenerName(svc.Hostname, port.Number)
 				clusters, eds := render.ServiceClusters(svc, port, scope.Policy(in, svc), render.Proxyless)
-				return servicePort{listener: apiListener(name), route: routeConfig(name, svc, render.SidecarTable(egress, svc, port, scope), find),
+				return servicePort{listener: apiListener(name), route: routeConfig(name, svc, table(), find),
 					clusters: clusters, eds: eds}
 			})
 			out.Clusters = append(out.Clusters, p.clusters...)

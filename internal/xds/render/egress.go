@@ -204,6 +204,22 @@ func (e *Egress) Listens(svc *ir.Service, port *ir.Port) bool {
 	return e == nil || e.listenerOf(svc, port) != nil
 }
 
+// SocketOf is the first of the Sidecar's Unix domain socket listeners that imports
+// svc, nil for none. Proxyless clients dial no socket: istiod's gRPC generator takes
+// every service of the sidecar scope, those a socket listener imports included, and
+// so do meshd's, with the route tables that listener imports.
+func (e *Egress) SocketOf(svc *ir.Service) *ir.EgressListener {
+	if e == nil {
+		return nil
+	}
+	for _, l := range e.sidecar.Egress {
+		if l.Socket != "" && l.Imports(e.ns, svc.Namespace, svc.Hostname) {
+			return l
+		}
+	}
+	return nil
+}
+
 // Routed reports whether a route table the scope imports sends traffic to the
 // service: it then gets its clusters, though no listener or virtual host of its own
 // (Istio's sidecar scope adds route destinations so the routes have clusters).
