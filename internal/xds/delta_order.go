@@ -30,12 +30,16 @@ type streamOrder struct {
 	// open says, per type, that its watch is open: it has sent nothing since the
 	// stream's last request of the type.
 	open map[string]bool
+	// version is, per type, the version of its last response sent: a held removal
+	// goes out under it, since the stream then holds what that response left it with
+	// less the removed names, which is the cache's state of that version.
+	version map[string]string
 	// removals and routes are the held responses, each in the order they came.
 	removals, routes []*deltaResponse
 }
 
 func newStreamOrder() *streamOrder {
-	return &streamOrder{unacked: map[string]string{}, open: map[string]bool{}}
+	return &streamOrder{unacked: map[string]string{}, open: map[string]bool{}, version: map[string]string{}}
 }
 
 // breaksRoutes: removing resources of the type can break routes that still name them.
@@ -57,10 +61,11 @@ func (o *streamOrder) requested(typ, nonce string) {
 	o.open[typ] = true
 }
 
-// sent records a response sent with nonce.
-func (o *streamOrder) sent(typ, nonce string) {
+// sent records a response of version sent with nonce.
+func (o *streamOrder) sent(typ, nonce, version string) {
 	o.unacked[typ] = nonce
 	o.open[typ] = false
+	o.version[typ] = version
 }
 
 // deliver sends resp, or holds it (or its removals) as streamOrder says; queued says
@@ -118,6 +123,9 @@ func (o *streamOrder) release(queued bool, clustersBehind func() bool, send func
 		o.removals = nil
 		for _, r := range held {
 			if len(r.removed) > 0 {
+				// Labelled with its own, older version, its ACK would roll the
+				// tracker back behind a later response of the type already acknowledged.
+				r.version = o.version[r.req.GetTypeUrl()]
 				if err := send(r); err != nil {
 					return err
 				}

@@ -108,7 +108,7 @@ func (d *deltaADS) stream(st discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 		if err := st.SendMsg(msg); err != nil {
 			return err
 		}
-		order.sent(resp.GetDeltaRequest().GetTypeUrl(), out.Nonce)
+		order.sent(resp.GetDeltaRequest().GetTypeUrl(), out.Nonce, out.GetSystemVersionInfo())
 		if w := watches[resp.GetDeltaRequest().GetTypeUrl()]; w != nil {
 			w.sub.returned = resp.GetNextVersionMap()
 		}

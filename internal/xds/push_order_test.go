@@ -7,6 +7,8 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -171,5 +173,52 @@ func TestMakeBeforeBreakInBursts(t *testing.T) {
 	}
 	if u := f.delta.Snapshot().Unrouted; len(u) > 0 {
 		t.Errorf("the incremental stream held routes to clusters it did not hold:\n%v", u)
+	}
+}
+
+// TestHeldRemovalTakesLatestVersion: a removal held while routes were unacknowledged
+// goes out under the version of the type's last response, not its own older one
+// (found by a review: a later cluster response, sent and acknowledged meanwhile, left
+// the held removal's ACK rolling the tracker back, so the proxy looked stale until the
+// next cluster change).
+func TestHeldRemovalTakesLatestVersion(t *testing.T) {
+	o := newStreamOrder()
+	var sent []*deltaResponse
+	nonce := 0
+	send := func(resp cachev3.DeltaResponse) error {
+		r := resp.(*deltaResponse)
+		sent = append(sent, r)
+		nonce++
+		o.sent(r.req.GetTypeUrl(), fmt.Sprint(nonce), r.version)
+		return nil
+	}
+	req := func(typ string) *discoveryv3.DeltaDiscoveryRequest {
+		return &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ}
+	}
+	behind := func() bool { return false }
+	// Pass A: routes move away from shadow, then shadow's cluster goes.
+	if err := o.deliver(&deltaResponse{req: req(resourcev3.RouteType), version: "r1", entries: entries(resourcev3.RouteType, "80", "a")}, false, behind, send); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.deliver(&deltaResponse{req: req(resourcev3.ClusterType), version: "c1", removed: []string{"shadow"}}, false, behind, send); err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != 2 || len(sent[1].removed) != 0 {
+		t.Fatalf("the removal went out while the routes were unacknowledged: %+v", sent)
+	}
+	// The clusters' ACK, then pass B's clusters, sent and acknowledged.
+	o.requested(resourcev3.ClusterType, "2")
+	if err := o.deliver(&deltaResponse{req: req(resourcev3.ClusterType), version: "c2", entries: entries(resourcev3.ClusterType, "extra", "x")}, false, behind, send); err != nil {
+		t.Fatal(err)
+	}
+	o.requested(resourcev3.ClusterType, "3")
+	// The routes' ACK releases the removal, under c2.
+	o.requested(resourcev3.RouteType, "1")
+	if err := o.release(false, behind, send); err != nil {
+		t.Fatal(err)
+	}
+	last := sent[len(sent)-1]
+	if len(last.removed) != 1 || last.removed[0] != "shadow" || last.version != "c2" {
+		t.Fatalf("released %+v, want shadow's removal under version c2", last)
 	}
 }
