@@ -18,7 +18,6 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	sotwv3 "github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
@@ -477,10 +476,7 @@ func (s *Server) ServeWith(ctx context.Context, l net.Listener, opts ServeOption
 	}
 	gs := grpc.NewServer(append([]grpc.ServerOption{grpc.ForceServerCodecV2(newResponseCodec())}, opts.GRPC...)...)
 	cb := s.callbacks()
-	// Ordered ADS: a state-of-the-world stream's responses share one channel, so they
-	// leave in the order the caches made them (make before break, see regenerate);
-	// without it go-control-plane picks among per-type channels at random.
-	xs := adsServer{Server: serverv3.NewServer(ctx, s, cb, sotwv3.WithOrderedADS()), delta: &deltaADS{ctx: ctx, server: s, callbacks: cb, sets: s.subscriptions}}
+	xs := adsServer{Server: serverv3.NewServer(ctx, s, cb), delta: &deltaADS{ctx: ctx, server: s, callbacks: cb, sets: s.subscriptions}}
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, identityADS{AggregatedDiscoveryServiceServer: xs, identify: opts.Identify, log: s.log})
 	if opts.Register != nil {
 		opts.Register(gs)
