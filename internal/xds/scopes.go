@@ -222,13 +222,13 @@ func (s *Server) regenerate(sc *scope) {
 	sc.eds = res.EDS
 	// Make before break, as the xDS protocol asks of a management server: clusters,
 	// then their endpoints, then the listeners and the routes that name them; stale
-	// clusters and their endpoints go last, once no route names them. A stream sends
-	// its responses in the order its caches were updated (one channel per stream), so
-	// a proxy never routes to a cluster it has not been sent (Envoy answers 503 "no
-	// cluster", grpc-go fails the call) while its watches are open, as they are once
-	// it has ACKed its last responses. A watch awaiting an ACK gets its type's change
-	// when the ACK comes: incremental streams keep the order then too (streamOrder);
-	// state-of-the-world ones, served by go-control-plane, as istiod's pushes do.
+	// clusters and their endpoints go last, once no route names them. An incremental
+	// stream sends its responses in the order its caches were updated (one channel per
+	// stream), so its proxy never routes to a cluster it has not been sent (Envoy
+	// answers 503 "no cluster", grpc-go fails the call); a watch awaiting an ACK gets
+	// its type's change when the ACK comes, and streamOrder keeps the order then too.
+	// State-of-the-world streams, go-control-plane's, have a channel per type: they
+	// keep the order while their watches are open, and otherwise behave as istiod's.
 	goneClusters := s.publishAdding(sc, resourcev3.ClusterType, resources(res.Clusters))
 	// Endpoints are rendered again only for clusters that are new or render otherwise;
 	// endpoint changes come through UpdateEndpoints.
