@@ -55,6 +55,19 @@ func (w *indexerWorld) node(name string) {
 }
 
 // slice makes an EndpointSlice of a random service, new (uid empty) or a change of uid.
+// changeNode removes, adds or changes one of three nodes, some without a
+// resourceVersion (not from an API server).
+func (w *indexerWorld) changeNode() {
+	if name := "node-" + strconv.Itoa(w.r.IntN(3)); w.r.IntN(4) == 0 {
+		delete(w.nodes, name)
+	} else {
+		w.node(name)
+		if w.r.IntN(5) == 0 {
+			w.nodes[name].ResourceVersion = ""
+		}
+	}
+}
+
 func (w *indexerWorld) slice(uid types.UID) *discoveryv1.EndpointSlice {
 	ns, name := "ns-"+strconv.Itoa(w.r.IntN(2)), "svc-"+strconv.Itoa(w.r.IntN(3))
 	if uid == "" {
@@ -112,14 +125,7 @@ func (w *indexerWorld) change() {
 			}
 		}
 	case 7:
-		if name := "node-" + strconv.Itoa(w.r.IntN(3)); w.r.IntN(4) == 0 {
-			delete(w.nodes, name)
-		} else {
-			w.node(name)
-			if w.r.IntN(5) == 0 {
-				w.nodes[name].ResourceVersion = ""
-			}
-		}
+		w.changeNode()
 	case 8:
 		w.nsLabels[ns] = map[string]string{"istio.io/dataplane-mode": []string{"ambient", "none"}[w.r.IntN(2)]}
 	}
@@ -249,14 +255,7 @@ func podConversionPasses(t *testing.T, seed uint64) {
 				}
 			}
 		case 1:
-			if name := "node-" + strconv.Itoa(w.r.IntN(3)); w.r.IntN(4) == 0 {
-				delete(w.nodes, name)
-			} else {
-				w.node(name)
-				if w.r.IntN(5) == 0 {
-					w.nodes[name].ResourceVersion = "" // not from an API server
-				}
-			}
+			w.changeNode()
 		}
 		pods, nodes := slices.Collect(maps.Values(w.pods)), slices.Collect(maps.Values(w.nodes))
 		twins := len(pods) > 1 && w.r.IntN(10) == 0

@@ -68,8 +68,8 @@ func sidecarRef(sc *networkingv1.Sidecar) ir.ConfigRef {
 }
 
 // egressListeners are a Sidecar's egress listeners as IR: those with a port by port,
-// then the catch-all and the Unix domain socket ones. Without any, a Sidecar imports everything (Istio gives it an
-// implicit */* listener).
+// then the catch-all and the Unix domain socket ones. Without any, a Sidecar imports
+// everything (Istio gives it an implicit */* listener).
 func egressListeners(in []networkingv1.IstioEgressListener) []*ir.EgressListener {
 	if len(in) == 0 {
 		return []*ir.EgressListener{{Hosts: []ir.EgressHost{{Namespace: "*", Host: "*"}}}}

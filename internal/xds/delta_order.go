@@ -27,9 +27,6 @@ type streamOrder struct {
 	// unacked is, per type, the nonce of its last response while the stream has not
 	// acknowledged it.
 	unacked map[string]string
-	// open says, per type, that its watch is open: it has sent nothing since the
-	// stream's last request of the type.
-	open map[string]bool
 	// version is, per type, the version of its last response sent: a held removal
 	// goes out under it, since the stream then holds what that response left it with
 	// less the removed names, which is the cache's state of that version.
@@ -39,7 +36,7 @@ type streamOrder struct {
 }
 
 func newStreamOrder() *streamOrder {
-	return &streamOrder{unacked: map[string]string{}, open: map[string]bool{}, version: map[string]string{}}
+	return &streamOrder{unacked: map[string]string{}, version: map[string]string{}}
 }
 
 // breaksRoutes: removing resources of the type can break routes that still name them.
@@ -52,19 +49,16 @@ func namesClusters(typ string) bool {
 	return typ == resourcev3.ListenerType || typ == resourcev3.RouteType
 }
 
-// requested records a request: an ACK or NACK of the type's last response clears it,
-// and the type's watch is open again.
+// requested records a request: an ACK or NACK of the type's last response clears it.
 func (o *streamOrder) requested(typ, nonce string) {
 	if o.unacked[typ] == nonce {
 		delete(o.unacked, typ)
 	}
-	o.open[typ] = true
 }
 
 // sent records a response of version sent with nonce.
 func (o *streamOrder) sent(typ, nonce, version string) {
 	o.unacked[typ] = nonce
-	o.open[typ] = false
 	o.version[typ] = version
 }
 
@@ -88,13 +82,19 @@ func (o *streamOrder) deliver(resp cachev3.DeltaResponse, queued bool, clustersB
 			r = &deltaResponse{req: r.req, version: r.version, entries: r.entries, returned: r.returned}
 			resp = r
 		}
-	case namesClusters(typ) && (len(o.routes) > 0 || queued || (!o.open[resourcev3.ClusterType] && clustersBehind())):
+	case namesClusters(typ) && (len(o.routes) > 0 || queued || o.clustersPending(clustersBehind)):
 		// Queued responses may carry clusters: a clusters' watch reopened by a request
 		// answers then, behind what an update queued meanwhile.
 		o.routes = append(o.routes, r)
 		return nil
 	}
 	return send(resp)
+}
+
+// clustersPending reports whether the clusters' watch awaits the ACK of its last
+// response with changes behind it, which it will send only then.
+func (o *streamOrder) clustersPending(clustersBehind func() bool) bool {
+	return o.unacked[resourcev3.ClusterType] != "" && clustersBehind()
 }
 
 // routesSettled reports whether the stream holds the listeners and routes it was
@@ -109,7 +109,7 @@ func (o *streamOrder) release(queued bool, clustersBehind func() bool, send func
 	if queued {
 		return nil
 	}
-	if len(o.routes) > 0 && (o.open[resourcev3.ClusterType] || !clustersBehind()) {
+	if len(o.routes) > 0 && !o.clustersPending(clustersBehind) {
 		held := o.routes
 		o.routes = nil
 		for _, r := range held {

@@ -52,9 +52,12 @@ func GenerateWith(in *ir.IR, scope Scope, memo *render.Memo) *Resources {
 		for _, port := range svc.Ports {
 			listens := egress.Listens(svc, port)
 			table := func() *ir.RouteTable { return render.SidecarTable(egress, svc, port, scope) }
-			if sock := egress.SocketOf(svc); !listens && sock != nil {
-				listens = true
-				table = func() *ir.RouteTable { return render.SocketTable(egress, sock, svc, port, scope) }
+			if !listens {
+				// Imported by a Unix domain socket listener only: its tables apply.
+				if sock := egress.SocketOf(svc); sock != nil {
+					listens = true
+					table = func() *ir.RouteTable { return render.SocketTable(egress, sock, svc, port, scope) }
+				}
 			}
 			if !listens && !egress.Routed(svc) {
 				continue

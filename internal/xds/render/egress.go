@@ -221,8 +221,9 @@ func (e *Egress) SocketOf(svc *ir.Service) *ir.EgressListener {
 }
 
 // Routed reports whether a route table the scope imports sends traffic to the
-// service: it then gets its clusters, though no listener or virtual host of its own
-// (Istio's sidecar scope adds route destinations so the routes have clusters).
+// service, or a Unix domain socket listener imports it: it then gets its clusters,
+// though no port's listener or virtual host of its own (Istio's sidecar scope adds
+// route destinations so the routes have clusters).
 func (e *Egress) Routed(svc *ir.Service) bool { return e == nil || e.routed[svc.Hostname] }
 
 // listenerOf is the egress listener that imports a service port, nil when none does:
@@ -254,53 +255,39 @@ func (e *Egress) Protocol(svc *ir.Service, port *ir.Port) string {
 	return port.Protocol
 }
 
-// imports reports whether a route table from an object of source's namespace applies
-// to a service port: every visible one without a Sidecar; under one, Istio takes a
-// VirtualService only from a namespace, and for a host, that the listener importing
-// the port names.
-func (e *Egress) imports(source ir.ConfigRef, svc *ir.Service, port *ir.Port) bool {
-	return e == nil || importsVia(e.listenerOf(svc, port), e.ns, source, svc)
+// takes reports whether a route table from an object of source's namespace applies
+// to a service taken through egress listener l (nil: none): every visible one without
+// a Sidecar; under one, Istio takes a VirtualService only from a namespace, and for a
+// host, that the listener names.
+func (e *Egress) takes(l *ir.EgressListener, source ir.ConfigRef, svc *ir.Service) bool {
+	return e == nil || (l != nil && l.Imports(e.ns, source.Namespace, svc.Hostname))
 }
 
-// importsVia reports whether a route table from source applies to a service taken
-// through egress listener l (nil: none), for a client in namespace ns.
-func importsVia(l *ir.EgressListener, ns string, source ir.ConfigRef, svc *ir.Service) bool {
-	return l != nil && l.Imports(ns, source.Namespace, svc.Hostname)
-}
-
-// table is the HTTP route table a client in namespace ns uses for a service port: the
-// first visible one the scope imports, else the port's default route.
-func (e *Egress) table(svc *ir.Service, port *ir.Port, ns string) *ir.RouteTable {
+// portListener is listenerOf for a scope that may have no Sidecar (nil).
+func (e *Egress) portListener(svc *ir.Service, port *ir.Port) *ir.EgressListener {
 	if e == nil {
-		return e.tableVia(nil, svc, port, ns)
+		return nil
 	}
-	return e.tableVia(e.listenerOf(svc, port), svc, port, ns)
+	return e.listenerOf(svc, port)
 }
 
-// tableVia is table for a service port taken through egress listener l (for a nil
-// Egress, every visible table applies).
+// tableVia is the HTTP route table a client in namespace ns uses for a service port
+// taken through egress listener l: the first visible one the scope takes, else the
+// port's default route.
 func (e *Egress) tableVia(l *ir.EgressListener, svc *ir.Service, port *ir.Port, ns string) *ir.RouteTable {
 	for _, t := range port.RouteTables {
-		if t.ExportTo.VisibleTo(ns) && (e == nil || importsVia(l, e.ns, t.Source, svc)) {
+		if t.ExportTo.VisibleTo(ns) && e.takes(l, t.Source, svc) {
 			return t
 		}
 	}
 	return port.Default
 }
 
-// l4Table is the tcp/tls table a client in namespace ns uses for a service port, nil
-// for none.
-func (e *Egress) l4Table(svc *ir.Service, port *ir.Port, ns string) *ir.L4Table {
-	if e == nil {
-		return e.l4TableVia(nil, svc, port, ns)
-	}
-	return e.l4TableVia(e.listenerOf(svc, port), svc, port, ns)
-}
-
-// l4TableVia is l4Table for a service port taken through egress listener l.
+// l4TableVia is the tcp/tls table a client in namespace ns uses for a service port
+// taken through egress listener l, nil for none.
 func (e *Egress) l4TableVia(l *ir.EgressListener, svc *ir.Service, port *ir.Port, ns string) *ir.L4Table {
 	for _, t := range port.L4Tables {
-		if t.ExportTo.VisibleTo(ns) && (e == nil || importsVia(l, e.ns, t.Source, svc)) {
+		if t.ExportTo.VisibleTo(ns) && e.takes(l, t.Source, svc) {
 			return t
 		}
 	}
@@ -323,11 +310,11 @@ func SocketL4Table(e *Egress, l *ir.EgressListener, svc *ir.Service, port *ir.Po
 // SidecarTable is the HTTP route table a client in scope uses for a service port
 // under its Sidecar (e; nil for none), without the matches that select other clients.
 func SidecarTable(e *Egress, svc *ir.Service, port *ir.Port, scope Scope) *ir.RouteTable {
-	return scopedTable(e.table(svc, port, scope.Namespace), scope)
+	return scopedTable(e.tableVia(e.portListener(svc, port), svc, port, scope.Namespace), scope)
 }
 
 // SidecarL4Table is the tcp/tls table a client in namespace ns uses for a service port
 // under its Sidecar (e; nil for none).
 func SidecarL4Table(e *Egress, svc *ir.Service, port *ir.Port, ns string) *ir.L4Table {
-	return e.l4Table(svc, port, ns)
+	return e.l4TableVia(e.portListener(svc, port), svc, port, ns)
 }

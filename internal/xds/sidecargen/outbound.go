@@ -176,14 +176,19 @@ func (g *generator) routeConfigs() []*routev3.RouteConfiguration {
 		// allow_any depends on nothing: memoized under no service, so an unchanged
 		// route configuration is the same list of memoized virtual hosts (the memo
 		// starts afresh when the scope's Sidecar changes, block_all with it).
-		catchAll := func() *routev3.VirtualHost { return allowAnyHost(g.outboundDefault()) }
-		if g.registryOnly {
-			catchAll = blockAllHost
-		}
-		rc.VirtualHosts = append(rc.VirtualHosts, render.Memoized(g.memo, nil, n, render.PartVirtualHost, catchAll))
+		rc.VirtualHosts = append(rc.VirtualHosts, render.Memoized(g.memo, nil, n, render.PartVirtualHost, g.catchAllHost))
 		out = append(out, rc)
 	}
 	return out
+}
+
+// catchAllHost is the virtual host for hosts the sidecar does not know: block_all
+// under REGISTRY_ONLY, else allow_any to the scope's outbound default.
+func (g *generator) catchAllHost() *routev3.VirtualHost {
+	if g.registryOnly {
+		return blockAllHost()
+	}
+	return allowAnyHost(g.outboundDefault())
 }
 
 // allowAnyHost sends requests for hosts the sidecar does not know to cluster: out as

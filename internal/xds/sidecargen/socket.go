@@ -20,10 +20,10 @@ import (
 // socketListeners renders the Sidecar's Unix domain socket egress listeners, as
 // istiod names them: a listener "<bind>_0" on the socket's path (an abstract name
 // keeps its @), which the application dials instead of a service address.
-//   - HTTP (the protocol the listener declares, which validation requires) routes by the route configuration
-//     named after the bind, whose virtual hosts are every port of every service the
-//     listener imports, told apart by the Host header's port (a request for port 80
-//     may leave it out).
+//   - HTTP (the protocol the listener declares, which validation requires) routes by
+//     the route configuration named after the bind, whose virtual hosts are every
+//     port of every service the listener imports, told apart by the Host header's
+//     port (a request for port 80 may leave it out).
 //   - Anything else is a stream to the first service port the listener imports (by
 //     hostname, then port), through its tcp and tls routes; a listener that imports
 //     none is left out, having nowhere to send it.
@@ -99,10 +99,6 @@ func (g *generator) socketRoutes(el *ir.EgressListener, ports []tcpPort) *routev
 		}
 		rc.VirtualHosts = append(rc.VirtualHosts, vh)
 	}
-	if g.registryOnly {
-		rc.VirtualHosts = append(rc.VirtualHosts, blockAllHost())
-	} else {
-		rc.VirtualHosts = append(rc.VirtualHosts, allowAnyHost(g.outboundDefault()))
-	}
+	rc.VirtualHosts = append(rc.VirtualHosts, g.catchAllHost())
 	return rc
 }
